@@ -1,0 +1,26 @@
+package alert
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Fanout sends each alert to every sink in order. A failing sink does not
+// stop the others; Send returns all failures joined with errors.Join, each
+// naming the sink's position and type.
+type Fanout []Sink
+
+// Send sends a to every sink.
+func (f Fanout) Send(ctx context.Context, a Alert) error {
+	var errs []error
+	for i, s := range f {
+		if s == nil {
+			continue
+		}
+		if err := s.Send(ctx, a); err != nil {
+			errs = append(errs, fmt.Errorf("alert sink %d (%T): %w", i, s, err))
+		}
+	}
+	return errors.Join(errs...)
+}
