@@ -1,0 +1,467 @@
+package ruleset
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"unicode/utf8"
+)
+
+// MaxInputBytes bounds one input. SNS and SQS messages are at most 256 KiB
+// (SQS 1 MiB); anything larger is not a real payload and is refused before
+// any parsing work.
+const MaxInputBytes = 1 << 20
+
+// maxNesting bounds how many envelopes may wrap one another (SQS body →
+// SNS envelope → message).
+const maxNesting = 4
+
+// Decoded is one record of an input: a Failure, or the reason it could not
+// be decoded. Source names the input and the record.
+type Decoded struct {
+	Source  string
+	Failure *Failure
+	Err     error
+	// Note explains a non-failure (e.g. an SNS subscription confirmation).
+	Note string
+}
+
+// wire is the union of every JSON input shape; one json.Unmarshal fills
+// whichever fields the input has, and detection looks at what got filled.
+type wire struct {
+	Records []wireRecord `json:"Records"`
+
+	// SNS envelope (bare, or an SQS body).
+	Type         string  `json:"Type"`
+	MessageID    string  `json:"MessageId"`
+	TopicArn     string  `json:"TopicArn"`
+	Message      *string `json:"Message"`
+	SubscribeURL string  `json:"SubscribeURL"`
+
+	// SES record at top level.
+	SESEvent
+
+	// EventBridge.
+	Source     string    `json:"source"`
+	DetailType string    `json:"detail-type"`
+	Detail     *SESEvent `json:"detail"`
+
+	// Failure envelope from the sending application.
+	Error            *string   `json:"error"`
+	Region           string    `json:"region"`
+	From             string    `json:"from"`
+	To               flexAddrs `json:"to"`
+	Cc               flexAddrs `json:"cc"`
+	Bcc              flexAddrs `json:"bcc"`
+	ReturnPath       string    `json:"returnPath"`
+	SourceArn        string    `json:"sourceArn"`
+	ConfigurationSet string    `json:"configurationSet"`
+	Transport        string    `json:"transport"`
+	Account          string    `json:"account"`
+}
+
+type wireRecord struct {
+	EventSource string     `json:"EventSource"`
+	Sns         *wireSNS   `json:"Sns"`
+	Body        *string    `json:"body"`
+	AWSRegion   string     `json:"awsRegion"`
+	MessageID   string     `json:"messageId"`
+}
+
+type wireSNS struct {
+	Type      string  `json:"Type"`
+	MessageID string  `json:"MessageId"`
+	TopicArn  string  `json:"TopicArn"`
+	Message   *string `json:"Message"`
+}
+
+// flexAddrs accepts an address list as a JSON array or a single string
+// (applications send both).
+type flexAddrs []string
+
+func (f *flexAddrs) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*f = splitAddrList(s)
+		return nil
+	}
+	var list []string
+	if err := json.Unmarshal(b, &list); err != nil {
+		return errors.New("not a string or a list of strings")
+	}
+	*f = list
+	return nil
+}
+
+func splitAddrList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Decode turns one input into its records. It never panics and never
+// returns an empty slice: an input that cannot be decoded yields one
+// Decoded with Err set, and each record of a batch is independent.
+func Decode(data []byte, source string) []Decoded {
+	if source == "" {
+		source = "input"
+	}
+	return decodeAt(data, source, hints{}, 0, nil)
+}
+
+// hints carry what an outer envelope knew to the message inside it.
+type hints struct {
+	region string
+}
+
+func decodeAt(data []byte, source string, h hints, depth int, out []Decoded) []Decoded {
+	if len(data) > MaxInputBytes {
+		return append(out, Decoded{Source: source, Err: fmt.Errorf("input is %d bytes; the limit is %d", len(data), MaxInputBytes)})
+	}
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 {
+		return append(out, Decoded{Source: source, Err: errors.New("empty input")})
+	}
+	if depth > maxNesting {
+		return append(out, Decoded{Source: source, Err: fmt.Errorf("more than %d nested envelopes", maxNesting)})
+	}
+	if trimmed[0] != '{' && trimmed[0] != '[' {
+		return append(out, decodeText(trimmed, source, h))
+	}
+	var w wire
+	if err := json.Unmarshal(trimmed, &w); err != nil {
+		if len(w.Records) == 0 && bytes.Contains(trimmed, []byte(`"Records"`)) {
+			// One bad record must not hide the good ones: retry record by record.
+			if recs, ok := decodeRecordsOneByOne(trimmed, source, h, depth, out); ok {
+				return recs
+			}
+		}
+		if trimmed[0] == '{' || trimmed[0] == '[' {
+			if looksLikeJSON(trimmed) {
+				return append(out, Decoded{Source: source, Err: describeJSONError(err)})
+			}
+			// Text that merely starts with a brace, e.g. "{…} MessageRejected: …".
+			return append(out, decodeText(trimmed, source, h))
+		}
+		return append(out, Decoded{Source: source, Err: describeJSONError(err)})
+	}
+	return decodeWire(&w, trimmed, source, h, depth, out)
+}
+
+func looksLikeJSON(b []byte) bool {
+	var v any
+	d := json.NewDecoder(bytes.NewReader(b))
+	if err := d.Decode(&v); err == nil {
+		return true
+	}
+	// Truncated JSON is still JSON in intent: it starts with {" or [{.
+	return bytes.HasPrefix(b, []byte(`{"`)) || bytes.HasPrefix(b, []byte(`[{`)) || bytes.HasPrefix(b, []byte("{\n")) || bytes.HasPrefix(b, []byte("[\n")) || bytes.HasPrefix(b, []byte("{ "))
+}
+
+func decodeRecordsOneByOne(data []byte, source string, h hints, depth int, out []Decoded) ([]Decoded, bool) {
+	var outer struct {
+		Records []json.RawMessage `json:"Records"`
+	}
+	if err := json.Unmarshal(data, &outer); err != nil || len(outer.Records) == 0 {
+		return out, false
+	}
+	for i, raw := range outer.Records {
+		src := fmt.Sprintf("%s#%d", source, i)
+		var r wireRecord
+		if err := json.Unmarshal(raw, &r); err != nil {
+			out = append(out, Decoded{Source: src, Err: fmt.Errorf("decode record %d: %w", i, describeJSONError(err))})
+			continue
+		}
+		out = decodeRecord(&r, src, i, h, depth, out)
+	}
+	return out, true
+}
+
+func decodeWire(w *wire, raw []byte, source string, h hints, depth int, out []Decoded) []Decoded {
+	switch {
+	case w.Records != nil:
+		if len(w.Records) == 0 {
+			return append(out, Decoded{Source: source, Err: errors.New(`field "Records": empty list`)})
+		}
+		for i := range w.Records {
+			src := source
+			if len(w.Records) > 1 || depth == 0 {
+				src = fmt.Sprintf("%s#%d", source, i)
+			}
+			out = decodeRecord(&w.Records[i], src, i, h, depth, out)
+		}
+		return out
+
+	case w.Type != "" && (w.Message != nil || w.TopicArn != ""):
+		return decodeSNS(w.Type, w.TopicArn, w.Message, w.SubscribeURL, source, h, depth, out)
+
+	case w.Type2() != "":
+		return append(out, fromSESEvent(&w.SESEvent, source, h))
+
+	case w.Detail != nil && w.DetailType != "":
+		if r := regionFromText(w.Region); r != "" {
+			h.region = r
+		}
+		if w.Detail.Type() == "" {
+			if w.Source == "aws.events" || strings.EqualFold(w.DetailType, "Scheduled Event") {
+				return append(out, Decoded{Source: source, Failure: &Failure{Kind: KindNotFailure}, Note: "EventBridge scheduled event"})
+			}
+			return append(out, Decoded{Source: source, Err: fmt.Errorf("EventBridge event %q from %q: field \"detail\" is not an SES record", w.DetailType, w.Source)})
+		}
+		return append(out, fromSESEvent(w.Detail, source, h))
+
+	case w.Error != nil:
+		return append(out, fromEnvelope(w, source, h))
+
+	case w.Message != nil:
+		// {"Message": "..."} without Type: treat as a bare message wrapper.
+		return decodeAt([]byte(*w.Message), source, h, depth+1, out)
+	}
+	return append(out, Decoded{Source: source, Err: fmt.Errorf("JSON of no supported shape (keys: %s)", topKeys(raw))})
+}
+
+// Type2 reports the SES event type of a top-level SES record.
+func (w *wire) Type2() string { return w.SESEvent.Type() }
+
+func decodeRecord(r *wireRecord, src string, i int, h hints, depth int, out []Decoded) []Decoded {
+	switch {
+	case r.Sns != nil:
+		return decodeSNS(r.Sns.Type, r.Sns.TopicArn, r.Sns.Message, "", src, h, depth, out)
+	case r.Body != nil:
+		if rr := regionFromText(r.AWSRegion); rr != "" && h.region == "" {
+			h.region = rr
+		}
+		return decodeAt([]byte(*r.Body), src, h, depth+1, out)
+	}
+	return append(out, Decoded{Source: src, Err: fmt.Errorf("record %d: neither \"Sns\" nor \"body\"", i)})
+}
+
+func decodeSNS(typ, topicArn string, msg *string, subscribeURL, source string, h hints, depth int, out []Decoded) []Decoded {
+	switch typ {
+	case "SubscriptionConfirmation", "UnsubscribeConfirmation":
+		note := "SNS " + typ
+		if subscribeURL != "" {
+			note += ": confirm by opening its SubscribeURL"
+		}
+		return append(out, Decoded{Source: source, Failure: &Failure{Kind: KindNotFailure}, Note: note})
+	}
+	if msg == nil {
+		return append(out, Decoded{Source: source, Err: errors.New(`SNS envelope: field "Message" is missing`)})
+	}
+	if r := regionFromArn(topicArn); r != "" && h.region == "" {
+		h.region = r
+	}
+	return decodeAt([]byte(*msg), source, h, depth+1, out)
+}
+
+func topKeys(raw []byte) string {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return "not an object"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if len(keys) > 8 {
+		keys = append(keys[:8], "…")
+	}
+	if len(keys) == 0 {
+		return "none"
+	}
+	return strings.Join(keys, ", ")
+}
+
+// describeJSONError rewrites encoding/json's errors into "what and where".
+func describeJSONError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		field := te.Field
+		if field == "" {
+			return fmt.Errorf("JSON %s where an object was expected", te.Value)
+		}
+		return fmt.Errorf("field %q: got JSON %s, want %s", field, te.Value, jsonKind(te.Type.Kind().String()))
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("invalid JSON at byte %d: %v", se.Offset, se)
+	}
+	if strings.Contains(err.Error(), "unexpected end of JSON input") {
+		return errors.New("truncated JSON")
+	}
+	return fmt.Errorf("decode JSON: %w", err)
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "slice":
+		return "a list"
+	case "struct", "map", "ptr":
+		return "an object"
+	case "bool":
+		return "a boolean"
+	}
+	return goKind
+}
+
+func decodeText(text []byte, source string, h hints) Decoded {
+	if !utf8.Valid(text) || bytes.IndexByte(text, 0) >= 0 {
+		return Decoded{Source: source, Err: errors.New("binary data, not text or JSON")}
+	}
+	s := string(text)
+	f := &Failure{Kind: KindSendError, Text: s}
+	f.Region = regionFromText(s)
+	if f.Region == "" {
+		f.Region = h.region
+	}
+	f.Transport = transportFromText(s)
+	f.Identities = identitiesFromText(s, f)
+	return Decoded{Source: source, Failure: f}
+}
+
+func fromEnvelope(w *wire, source string, h hints) Decoded {
+	f := &Failure{
+		Kind:             KindSendError,
+		Text:             *w.Error,
+		From:             addrOnly(w.From),
+		ReturnPath:       addrOnly(w.ReturnPath),
+		To:               addrsOnly(w.To),
+		Cc:               addrsOnly(w.Cc),
+		Bcc:              addrsOnly(w.Bcc),
+		SourceArn:        w.SourceArn,
+		ConfigurationSet: w.ConfigurationSet,
+		Transport:        strings.ToLower(strings.TrimSpace(w.Transport)),
+		Account:          w.Account,
+	}
+	if strings.TrimSpace(f.Text) == "" {
+		return Decoded{Source: source, Err: errors.New(`failure envelope: field "error" is empty`)}
+	}
+	f.Region = regionFromText(w.Region)
+	if f.Region == "" {
+		f.Region = regionFromText(f.Text)
+	}
+	if f.Region == "" {
+		f.Region = regionFromArn(f.SourceArn)
+	}
+	if f.Region == "" {
+		f.Region = h.region
+	}
+	if f.Transport == "" {
+		f.Transport = transportFromText(f.Text)
+	}
+	f.Identities = identitiesFromText(f.Text, f)
+	return Decoded{Source: source, Failure: f}
+}
+
+func fromSESEvent(e *SESEvent, source string, h hints) Decoded {
+	f := &Failure{EventType: e.Type()}
+	if m := e.Mail; m != nil {
+		f.From = addrOnly(m.Source)
+		f.To = m.Destination
+		f.SourceArn = m.SourceArn
+		f.Account = m.SendingAccountID
+		f.MessageID = m.MessageID
+		if ch := m.CommonHeaders; ch != nil {
+			f.ReturnPath = addrOnly(ch.ReturnPath)
+			if f.From == "" && len(ch.From) > 0 {
+				f.From = addrOnly(ch.From[0])
+			}
+		}
+		if cs := m.Tags["ses:configuration-set"]; len(cs) > 0 {
+			f.ConfigurationSet = cs[0]
+		}
+		f.Region = regionFromArn(m.SourceArn)
+	}
+	if f.Region == "" {
+		f.Region = h.region
+	}
+	switch f.EventType {
+	case EventBounce:
+		f.Kind = KindBounce
+		if b := e.Bounce; b != nil {
+			f.BounceType, f.BounceSubType = b.BounceType, b.BounceSubType
+			for _, r := range b.BouncedRecipients {
+				f.Recipients = append(f.Recipients, Recipient{Address: addrOnly(r.EmailAddress), Status: r.Status, Action: r.Action, DiagnosticCode: r.DiagnosticCode})
+			}
+		} else {
+			return Decoded{Source: source, Err: errors.New(`Bounce record: field "bounce" is missing`)}
+		}
+	case EventComplaint:
+		f.Kind = KindComplaint
+		if c := e.Complaint; c != nil {
+			f.ComplaintFeedbackType, f.ComplaintSubType = c.ComplaintFeedbackType, c.ComplaintSubType
+			for _, r := range c.ComplainedRecipients {
+				f.Recipients = append(f.Recipients, Recipient{Address: addrOnly(r.EmailAddress)})
+			}
+		} else {
+			return Decoded{Source: source, Err: errors.New(`Complaint record: field "complaint" is missing`)}
+		}
+	case EventDeliveryDelay:
+		f.Kind = KindDelay
+		if d := e.DeliveryDelay; d != nil {
+			f.DelayType = d.DelayType
+			for _, r := range d.DelayedRecipients {
+				f.Recipients = append(f.Recipients, Recipient{Address: addrOnly(r.EmailAddress), Status: r.Status, DiagnosticCode: r.DiagnosticCode})
+			}
+		} else {
+			return Decoded{Source: source, Err: errors.New(`DeliveryDelay record: field "deliveryDelay" is missing`)}
+		}
+	case EventReject:
+		f.Kind = KindReject
+		if e.Reject != nil {
+			f.Text = e.Reject.Reason
+		}
+	case EventRendering:
+		f.Kind = KindRendering
+		if e.Failure != nil {
+			f.Text = e.Failure.ErrorMessage
+			f.TemplateName = e.Failure.TemplateName
+		}
+	case EventSend, EventDelivery, EventOpen, EventClick, EventSubscription, EventSNSSubscribed:
+		return Decoded{Source: source, Failure: &Failure{Kind: KindNotFailure, EventType: f.EventType, Region: f.Region}, Note: "SES " + f.EventType + " event"}
+	default:
+		// An SES-shaped record of a type we do not know: a failure nothing
+		// matches, kept for review rather than guessed at.
+		f.Kind = KindSendError
+		f.Text = "SES event type " + f.EventType
+	}
+	return Decoded{Source: source, Failure: f}
+}
+
+func addrsOnly(in []string) []string {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(in))
+	for _, a := range in {
+		if a = addrOnly(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// addrOnly strips a display name: `Name <a@b.com>` → `a@b.com`.
+func addrOnly(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '<'); i >= 0 {
+		if j := strings.IndexByte(s[i:], '>'); j > 0 {
+			return strings.TrimSpace(s[i+1 : i+j])
+		}
+	}
+	return strings.Trim(s, `"'`)
+}

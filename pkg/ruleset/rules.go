@@ -1,0 +1,197 @@
+package ruleset
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// ruleSpec is one rule as written in a rules file. rules/FORMAT.md is its
+// documentation; keep the two in step.
+type ruleSpec struct {
+	ID         string   `yaml:"id"`
+	Severity   Severity `yaml:"severity"`
+	Confidence float64  `yaml:"confidence"`
+	Prior      float64  `yaml:"prior"`
+
+	Kinds             []Kind   `yaml:"kinds"`
+	EventTypes        []string `yaml:"eventTypes"`
+	BounceTypes       []string `yaml:"bounceTypes"`
+	BounceSubTypes    []string `yaml:"bounceSubTypes"`
+	FeedbackTypes     []string `yaml:"feedbackTypes"`
+	ComplaintSubTypes []string `yaml:"complaintSubTypes"`
+	DelayTypes        []string `yaml:"delayTypes"`
+	Roles             []Role   `yaml:"roles"`
+	Transports        []string `yaml:"transports"`
+	Delegated         *bool    `yaml:"delegated"`
+	ConfigurationSet  *bool    `yaml:"configurationSet"`
+
+	Phrases    []string `yaml:"phrases"`
+	Patterns   []string `yaml:"patterns"`
+	Statuses   []string `yaml:"statuses"`
+	ReplyCodes []string `yaml:"replyCodes"`
+	NotPhrases []string `yaml:"notPhrases"`
+
+	IdentityPatterns []string `yaml:"identityPatterns"`
+	Facts            []string `yaml:"facts"`
+
+	Suppress string   `yaml:"suppress"`
+	Summary  string   `yaml:"summary"`
+	Fix      []string `yaml:"fix"`
+
+	line int
+}
+
+type rulesFile struct {
+	Rules []yaml.Node `yaml:"rules"`
+}
+
+var specKeys = func() map[string]bool {
+	m := map[string]bool{}
+	t := reflect.TypeFor[ruleSpec]()
+	for i := 0; i < t.NumField(); i++ {
+		if tag := t.Field(i).Tag.Get("yaml"); tag != "" {
+			m[tag] = true
+		}
+	}
+	return m
+}()
+
+var (
+	ruleIDForm  = regexp.MustCompile(`^[a-z][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)+$`)
+	outcomeIDs  = []string{RuleSimulator, RuleNotAFailure, RuleUnknown}
+	suppressors = []string{"", "BOUNCE", "COMPLAINT"}
+)
+
+// parseRules reads one rules file. Errors name the file and line.
+func parseRules(name string, data []byte) ([]ruleSpec, error) {
+	var rf rulesFile
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&rf); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if len(rf.Rules) == 0 {
+		return nil, fmt.Errorf("%s: no rules (want a top-level \"rules:\" list)", name)
+	}
+	specs := make([]ruleSpec, 0, len(rf.Rules))
+	for i := range rf.Rules {
+		node := &rf.Rules[i]
+		if node.Kind != yaml.MappingNode {
+			return nil, fmt.Errorf("%s:%d: rule %d is not a mapping", name, node.Line, i+1)
+		}
+		for k := 0; k+1 < len(node.Content); k += 2 {
+			key := node.Content[k]
+			if !specKeys[key.Value] {
+				return nil, fmt.Errorf("%s:%d: unknown key %q (known: see rules/FORMAT.md)", name, key.Line, key.Value)
+			}
+		}
+		var s ruleSpec
+		if err := node.Decode(&s); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", name, node.Line, err)
+		}
+		s.line = node.Line
+		if err := s.validate(); err != nil {
+			return nil, fmt.Errorf("%s:%d: rule %q: %w", name, node.Line, s.ID, err)
+		}
+		specs = append(specs, s)
+	}
+	return specs, nil
+}
+
+func (s *ruleSpec) validate() error {
+	if s.ID == "" {
+		return errors.New("missing id")
+	}
+	if !ruleIDForm.MatchString(s.ID) && !slices.Contains(outcomeIDs, s.ID) {
+		return fmt.Errorf("id must have the form family.name (lower case), got %q", s.ID)
+	}
+	switch s.Severity {
+	case SeverityCritical, SeverityWarning, SeverityInfo:
+	case "":
+		return errors.New("missing severity (critical, warning or info)")
+	default:
+		return fmt.Errorf("unknown severity %q (critical, warning or info)", s.Severity)
+	}
+	if s.Confidence <= 0 || s.Confidence > 1 {
+		return fmt.Errorf("confidence %v is not in (0, 1]", s.Confidence)
+	}
+	if s.Prior < 0 || s.Prior > s.Confidence {
+		return fmt.Errorf("prior %v is not in [0, confidence]", s.Prior)
+	}
+	if len(s.Facts) > 0 && s.Prior == 0 {
+		return errors.New("a rule with facts needs a prior (its confidence while facts are unknown)")
+	}
+	if len(s.Kinds) == 0 {
+		return errors.New("missing kinds")
+	}
+	for _, k := range s.Kinds {
+		if !slices.Contains(AllKinds, k) {
+			return fmt.Errorf("unknown kind %q", k)
+		}
+	}
+	for _, r := range s.Roles {
+		if !slices.Contains(AllRoles, r) {
+			return fmt.Errorf("unknown role %q", r)
+		}
+	}
+	for _, t := range s.Transports {
+		if t != "api" && t != "smtp" && t != "" {
+			return fmt.Errorf("unknown transport %q (api, smtp)", t)
+		}
+	}
+	for _, f := range s.Facts {
+		if _, ok := factPredicates[f]; !ok {
+			return fmt.Errorf("unknown fact %q (known: %s)", f, strings.Join(FactNames(), ", "))
+		}
+	}
+	for _, p := range append(slices.Clone(s.Patterns), s.IdentityPatterns...) {
+		if _, err := regexp.Compile(p); err != nil {
+			return fmt.Errorf("pattern %q: %w", p, err)
+		}
+	}
+	for _, p := range append(slices.Clone(s.Phrases), s.NotPhrases...) {
+		if strings.TrimSpace(p) == "" {
+			return errors.New("empty phrase")
+		}
+	}
+	for _, st := range s.Statuses {
+		if !statusPrefixForm.MatchString(st) {
+			return fmt.Errorf("status %q is not an enhanced status code prefix like 5.1.1, 5.7 or x.2.2", st)
+		}
+	}
+	for _, rc := range s.ReplyCodes {
+		if len(rc) != 3 || rc[0] < '2' || rc[0] > '5' || !isDigit(rc[1]) || !isDigit(rc[2]) {
+			return fmt.Errorf("reply code %q is not a three-digit SMTP code", rc)
+		}
+	}
+	if !slices.Contains(suppressors, s.Suppress) {
+		return fmt.Errorf("suppress %q is not BOUNCE or COMPLAINT", s.Suppress)
+	}
+	if s.Summary == "" {
+		return errors.New("missing summary")
+	}
+	for _, t := range append([]string{s.Summary}, s.Fix...) {
+		if _, err := parseTemplate(t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var statusPrefixForm = regexp.MustCompile(`^([245x])(\.\d{1,3}){0,2}$`)
+
+// LoadFile reads an operator's extra rules file.
+func LoadFile(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read rules file: %w", err)
+	}
+	return data, nil
+}

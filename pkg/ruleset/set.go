@@ -1,0 +1,627 @@
+package ruleset
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+)
+
+//go:embed rules/*.yaml
+var embeddedRules embed.FS
+
+// Set is a compiled rule set. It is safe for concurrent use.
+type Set struct {
+	rules   []*rule
+	byKind  map[Kind][]*rule
+	phrases *phraseMatcher
+	pool    sync.Pool // *scratch
+}
+
+type rule struct {
+	spec  ruleSpec
+	order int
+
+	kinds                             []Kind
+	eventTypes, bounceTypes, subTypes []string
+	feedbackTypes, complaintSubTypes  []string
+	delayTypes, transports            []string
+	roles                             []Role
+
+	phraseIDs, notPhraseIDs []int32
+	patterns                []*regexp.Regexp
+	identityPatterns        []*regexp.Regexp
+	facts                   []factPredicate
+
+	summary template
+	fix     []template
+}
+
+func (r *rule) hasEvidence() bool {
+	return len(r.phraseIDs) > 0 || len(r.patterns) > 0 || len(r.spec.Statuses) > 0 || len(r.spec.ReplyCodes) > 0
+}
+
+var (
+	defaultOnce sync.Once
+	defaultSet  *Set
+	defaultErr  error
+)
+
+// Default returns the rule set built from the embedded rules files. It
+// panics if they do not compile; a test guarantees they do.
+func Default() *Set {
+	defaultOnce.Do(func() {
+		defaultSet, defaultErr = New()
+	})
+	if defaultErr != nil {
+		panic(defaultErr)
+	}
+	return defaultSet
+}
+
+// RuleFile is a rules file given by name and content.
+type RuleFile struct {
+	Name string
+	Data []byte
+}
+
+// New compiles the embedded rules plus any extra files, in order.
+func New(extra ...RuleFile) (*Set, error) {
+	var files []RuleFile
+	names, err := fs.Glob(embeddedRules, "rules/*.yaml")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		data, err := embeddedRules.ReadFile(n)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, RuleFile{Name: n, Data: data})
+	}
+	return Compile(append(files, extra...)...)
+}
+
+// Compile builds a Set from rules files alone (no embedded rules).
+func Compile(files ...RuleFile) (*Set, error) {
+	var specs []ruleSpec
+	for _, f := range files {
+		s, err := parseRules(f.Name, f.Data)
+		if err != nil {
+			return nil, err
+		}
+		specs = append(specs, s...)
+	}
+	set := &Set{byKind: map[Kind][]*rule{}}
+	var phrases []string
+	phraseID := map[string]int32{}
+	intern := func(p string) int32 {
+		p = strings.ToLower(p)
+		if id, ok := phraseID[p]; ok {
+			return id
+		}
+		id := int32(len(phrases))
+		phrases = append(phrases, p)
+		phraseID[p] = id
+		return id
+	}
+	for i := range specs {
+		s := specs[i]
+		r := &rule{
+			spec: s, order: i, kinds: s.Kinds, eventTypes: s.EventTypes,
+			bounceTypes: s.BounceTypes, subTypes: s.BounceSubTypes,
+			feedbackTypes: s.FeedbackTypes, complaintSubTypes: s.ComplaintSubTypes,
+			delayTypes: s.DelayTypes, transports: s.Transports, roles: s.Roles,
+		}
+		for _, p := range s.Phrases {
+			r.phraseIDs = append(r.phraseIDs, intern(p))
+		}
+		for _, p := range s.NotPhrases {
+			r.notPhraseIDs = append(r.notPhraseIDs, intern(p))
+		}
+		for _, p := range s.Patterns {
+			r.patterns = append(r.patterns, regexp.MustCompile(p))
+		}
+		for _, p := range s.IdentityPatterns {
+			r.identityPatterns = append(r.identityPatterns, regexp.MustCompile(p))
+		}
+		for _, f := range s.Facts {
+			r.facts = append(r.facts, factPredicates[f])
+		}
+		r.summary, _ = parseTemplate(s.Summary)
+		for _, fx := range s.Fix {
+			t, _ := parseTemplate(fx)
+			r.fix = append(r.fix, t)
+		}
+		set.rules = append(set.rules, r)
+		for _, k := range s.Kinds {
+			set.byKind[k] = append(set.byKind[k], r)
+		}
+	}
+	set.phrases = newPhraseMatcher(phrases)
+	set.pool.New = func() any {
+		return &scratch{found: make([]uint64, set.phrases.words())}
+	}
+	return set, nil
+}
+
+// RuleIDs returns the distinct rule IDs of the set, in file order.
+func (s *Set) RuleIDs() []string {
+	var out []string
+	for _, r := range s.rules {
+		if !slices.Contains(out, r.spec.ID) {
+			out = append(out, r.spec.ID)
+		}
+	}
+	return out
+}
+
+// RuleSummary returns the severity and suppress reason of a rule ID (from its
+// first entry); ok is false for an ID the set does not have.
+func (s *Set) RuleSummary(id string) (sev Severity, suppress string, ok bool) {
+	for _, r := range s.rules {
+		if r.spec.ID == id {
+			return r.spec.Severity, r.spec.Suppress, true
+		}
+	}
+	return "", "", false
+}
+
+type scratch struct {
+	found    []uint64
+	statuses []string
+	replies  []string
+	cands    []candidate
+}
+
+type candidate struct {
+	r    *rule
+	conf float64
+}
+
+// subject is what one diagnosis is about: a recipient or a failing identity.
+type subject struct {
+	identity  string
+	role      Role
+	lower     string
+	statuses  []string
+	replies   []string
+	recipient *Recipient
+	anyPhrase bool
+}
+
+type evalCtx struct {
+	f        *Failure
+	subj     *subject
+	facts    *Facts
+	identity string
+	region   string
+	vals     [len(placeholdersArr)]string
+	found    []uint64
+	evidence []string
+	explain  bool
+}
+
+// ClassifyBytes decodes one input of any supported shape and classifies
+// each of its records. An input that cannot be decoded yields a Diagnosis
+// with rule invalid-input and Error set; the rest of a batch is unaffected.
+func (s *Set) ClassifyBytes(data []byte, facts *Facts, source string) []Diagnosis {
+	var out []Diagnosis
+	for _, d := range Decode(data, source) {
+		out = append(out, s.ClassifyDecoded(d, facts)...)
+	}
+	return out
+}
+
+// ClassifyDecoded classifies one decoded record.
+func (s *Set) ClassifyDecoded(d Decoded, facts *Facts) []Diagnosis {
+	if d.Err != nil {
+		return []Diagnosis{{Rule: RuleInvalid, Severity: SeverityWarning, Source: d.Source, Error: d.Err.Error(), Summary: "the input could not be decoded"}}
+	}
+	out := s.Classify(d.Failure, facts)
+	for i := range out {
+		out[i].Source = d.Source
+		if d.Note != "" && out[i].Rule == RuleNotAFailure {
+			out[i].Summary = d.Note
+		}
+	}
+	return out
+}
+
+// Classify returns one ranked Diagnosis per subject of f: per recipient
+// for bounces, complaints and delays; per failing identity for send errors.
+func (s *Set) Classify(f *Failure, facts *Facts) []Diagnosis {
+	if f == nil {
+		return []Diagnosis{{Rule: RuleInvalid, Severity: SeverityWarning, Error: "nil failure"}}
+	}
+	if f.Kind == KindNotFailure {
+		return []Diagnosis{{Rule: RuleNotAFailure, Severity: SeverityInfo, Summary: "not a failure", Region: f.Region, Kind: f.Kind}}
+	}
+	sc := s.pool.Get().(*scratch)
+	defer s.pool.Put(sc)
+
+	region := f.Region
+	if region == "" && facts != nil {
+		region = facts.SendingRegion
+	}
+	baseLower := strings.ToLower(f.Text)
+
+	var out []Diagnosis
+	classifyOne := func(subj *subject) {
+		clear(sc.found)
+		subj.anyPhrase = s.phrases.match(subj.lower, sc.found)
+		out = append(out, s.classifySubject(f, subj, facts, region, sc))
+	}
+	switch {
+	case len(f.Recipients) > 0:
+		out = make([]Diagnosis, 0, len(f.Recipients))
+		for i := range f.Recipients {
+			rc := &f.Recipients[i]
+			subj := subject{identity: rc.Address, role: RoleRecipient, recipient: rc}
+			switch {
+			case rc.DiagnosticCode == "":
+				subj.lower = baseLower
+			case baseLower == "":
+				subj.lower = strings.ToLower(rc.DiagnosticCode)
+			default:
+				subj.lower = baseLower + "\n" + strings.ToLower(rc.DiagnosticCode)
+			}
+			sc.statuses, sc.replies = sc.statuses[:0], sc.replies[:0]
+			if rc.Status != "" {
+				sc.statuses = append(sc.statuses, strings.TrimSpace(rc.Status))
+			}
+			sc.statuses, sc.replies = scanCodes(subj.lower, sc.statuses, sc.replies)
+			subj.statuses, subj.replies = sc.statuses, sc.replies
+			classifyOne(&subj)
+		}
+	default:
+		sc.statuses, sc.replies = scanCodes(baseLower, sc.statuses[:0], sc.replies[:0])
+		ids := f.Identities
+		if len(ids) == 0 {
+			id := f.From
+			if f.Kind == KindBounce || f.Kind == KindComplaint || f.Kind == KindDelay {
+				id = ""
+			}
+			ids = []Identity{{Value: id, Role: roleOf(id, f)}}
+		}
+		out = make([]Diagnosis, 0, len(ids))
+		for _, id := range ids {
+			subj := subject{identity: id.Value, role: id.Role, lower: baseLower, statuses: sc.statuses, replies: sc.replies}
+			classifyOne(&subj)
+		}
+	}
+	return out
+}
+
+func (s *Set) classifySubject(f *Failure, subj *subject, facts *Facts, region string, sc *scratch) Diagnosis {
+	e := evalCtx{f: f, subj: subj, facts: facts, identity: subj.identity, region: region, found: sc.found}
+	cands := sc.cands[:0]
+	for _, r := range s.byKind[f.Kind] {
+		if conf, ok := r.eval(&e); ok {
+			if j := slices.IndexFunc(cands, func(c candidate) bool { return c.r.spec.ID == r.spec.ID }); j >= 0 {
+				if conf > cands[j].conf {
+					cands[j] = candidate{r, conf}
+				}
+				continue
+			}
+			cands = append(cands, candidate{r, conf})
+		}
+	}
+	sc.cands = cands
+	if len(cands) == 0 {
+		return unknownDiagnosis(f, subj, region)
+	}
+	sort.SliceStable(cands, func(i, j int) bool {
+		if cands[i].conf != cands[j].conf {
+			return cands[i].conf > cands[j].conf
+		}
+		return cands[i].r.order < cands[j].r.order
+	})
+	top := cands[0]
+	// Explain the winner: evaluate again collecting evidence and values.
+	ex := evalCtx{f: f, subj: subj, facts: facts, identity: subj.identity, region: region, found: sc.found, explain: true}
+	top.r.eval(&ex)
+	d := Diagnosis{
+		Rule:       top.r.spec.ID,
+		Severity:   top.r.spec.Severity,
+		Identity:   subj.identity,
+		Region:     region,
+		Confidence: round2(top.conf),
+		Suppress:   top.r.spec.Suppress,
+		Kind:       f.Kind,
+		FactsKnown: facts != nil,
+	}
+	ex.fillValues(f, facts)
+	d.Summary = top.r.summary.render(&ex.vals)
+	d.Fix = make([]string, len(top.r.fix))
+	for i, t := range top.r.fix {
+		d.Fix[i] = t.render(&ex.vals)
+	}
+	d.Evidence = ex.evidence
+	if len(top.r.facts) > 0 && top.conf < top.r.spec.Confidence {
+		reg := region
+		if reg == "" {
+			reg = "<region>"
+		}
+		d.Evidence = append(d.Evidence, "account facts unknown: ranked by base rates; check with `sesguard diagnose --live` or `aws sesv2 get-account --region "+reg+"`")
+	}
+	for _, c := range cands[1:] {
+		if len(d.Alternatives) == 3 {
+			break
+		}
+		d.Alternatives = append(d.Alternatives, Alternative{Rule: c.r.spec.ID, Confidence: round2(c.conf)})
+	}
+	return d
+}
+
+func round2(x float64) float64 { return float64(int(x*100+0.5)) / 100 }
+
+func unknownDiagnosis(f *Failure, subj *subject, region string) Diagnosis {
+	text := f.Text
+	if subj.recipient != nil && subj.recipient.DiagnosticCode != "" {
+		text = subj.recipient.DiagnosticCode
+	}
+	if len(text) > 500 {
+		text = text[:500] + "…"
+	}
+	d := Diagnosis{
+		Rule: RuleUnknown, Severity: SeverityWarning, Identity: subj.identity, Region: region,
+		Summary: "no rule matched this failure; the raw text is kept for review",
+		Kind:    f.Kind,
+	}
+	if text != "" {
+		d.Evidence = []string{"raw: " + text}
+	}
+	if f.EventType != "" {
+		d.Evidence = append(d.Evidence, "SES event type "+f.EventType)
+	}
+	return d
+}
+
+func (e *evalCtx) fillValues(f *Failure, facts *Facts) {
+	v := &e.vals
+	v[phIdentity] = e.identity
+	if e.identity != "" {
+		v[phDomain] = domainOf(e.identity)
+	}
+	v[phRegion] = e.region
+	v[phConfigurationSet] = f.ConfigurationSet
+	v[phAccount] = f.Account
+	v[phTemplate] = f.TemplateName
+	v[phDelayType] = f.DelayType
+	v[phBounceType] = f.BounceType
+	v[phBounceSubType] = f.BounceSubType
+	v[phFeedbackType] = f.ComplaintFeedbackType
+	t := f.Text
+	if e.subj.recipient != nil && e.subj.recipient.DiagnosticCode != "" {
+		t = e.subj.recipient.DiagnosticCode
+	}
+	if len(t) > 200 {
+		t = t[:200] + "…"
+	}
+	v[phText] = t
+	if facts != nil {
+		v[phSendingRegion] = facts.SendingRegion
+	}
+	if v[phSendingRegion] == "" {
+		v[phSendingRegion] = e.region
+	}
+}
+
+func (e *evalCtx) note(format string, args ...any) {
+	if e.explain {
+		e.evidence = append(e.evidence, fmt.Sprintf(format, args...))
+	}
+}
+
+func inList(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// eval decides whether r holds for the subject and with what confidence.
+func (r *rule) eval(e *evalCtx) (float64, bool) {
+	f, subj := e.f, e.subj
+	if len(r.eventTypes) > 0 && !inList(r.eventTypes, f.EventType) {
+		return 0, false
+	}
+	if len(r.bounceTypes) > 0 && !inList(r.bounceTypes, f.BounceType) {
+		return 0, false
+	}
+	if len(r.subTypes) > 0 && !inList(r.subTypes, f.BounceSubType) {
+		return 0, false
+	}
+	if len(r.feedbackTypes) > 0 && !inList(r.feedbackTypes, strings.ToLower(f.ComplaintFeedbackType)) {
+		return 0, false
+	}
+	if len(r.complaintSubTypes) > 0 && !inList(r.complaintSubTypes, f.ComplaintSubType) {
+		return 0, false
+	}
+	if len(r.delayTypes) > 0 && !inList(r.delayTypes, f.DelayType) {
+		return 0, false
+	}
+	if len(r.transports) > 0 && !inList(r.transports, f.Transport) {
+		return 0, false
+	}
+	if len(r.roles) > 0 && !slices.Contains(r.roles, subj.role) {
+		return 0, false
+	}
+	if r.spec.Delegated != nil && *r.spec.Delegated != isDelegated(f) {
+		return 0, false
+	}
+	if r.spec.ConfigurationSet != nil && *r.spec.ConfigurationSet != (f.ConfigurationSet != "" || f.SourceArn != "") {
+		return 0, false
+	}
+	for _, id := range r.notPhraseIDs {
+		if subj.anyPhrase && has(e.found, id) {
+			return 0, false
+		}
+	}
+	if len(r.identityPatterns) > 0 {
+		ok := false
+		for _, p := range r.identityPatterns {
+			if subj.identity != "" && p.MatchString(subj.identity) {
+				ok = true
+				e.note("identity %s looks like a host name, not a sending domain of yours (%s)", subj.identity, p)
+				break
+			}
+		}
+		if !ok {
+			return 0, false
+		}
+	}
+	if r.hasEvidence() && !r.matchEvidence(e) {
+		return 0, false
+	}
+	if e.explain {
+		r.noteStructure(e)
+	}
+	if len(r.facts) == 0 {
+		return r.spec.Confidence, true
+	}
+	known, held := 0, 0
+	for i, fp := range r.facts {
+		t, ev := fp(e)
+		switch t {
+		case no:
+			return 0, false
+		case yes:
+			known++
+			held++
+			e.note("%s", ev)
+		default:
+			if e.facts != nil {
+				e.note("fact %q unknown", r.spec.Facts[i])
+			}
+		}
+	}
+	if held == len(r.facts) && known == len(r.facts) {
+		return r.spec.Confidence, true
+	}
+	frac := float64(held) / float64(len(r.facts))
+	return r.spec.Prior + (r.spec.Confidence-r.spec.Prior)*frac*0.5, true
+}
+
+func (r *rule) matchEvidence(e *evalCtx) bool {
+	subj := e.subj
+	if subj.anyPhrase {
+		for _, id := range r.phraseIDs {
+			if has(e.found, id) {
+				if e.explain {
+					e.note("text contains %q", r.phraseText(id))
+				}
+				return true
+			}
+		}
+	}
+	for _, want := range r.spec.Statuses {
+		for _, st := range subj.statuses {
+			if statusMatches(st, want) {
+				e.note("enhanced status code %s", st)
+				return true
+			}
+		}
+	}
+	for _, want := range r.spec.ReplyCodes {
+		for _, rc := range subj.replies {
+			if rc == want {
+				e.note("SMTP reply code %s", rc)
+				return true
+			}
+		}
+	}
+	for _, p := range r.patterns {
+		if p.MatchString(subj.lower) {
+			e.note("text matches /%s/", p)
+			return true
+		}
+	}
+	return false
+}
+
+func (r *rule) phraseText(id int32) string {
+	for i, pid := range r.phraseIDs {
+		if pid == id {
+			return strings.ToLower(r.spec.Phrases[i])
+		}
+	}
+	return ""
+}
+
+func (r *rule) noteStructure(e *evalCtx) {
+	f := e.f
+	if f.EventType != "" {
+		parts := []string{"SES " + f.EventType}
+		if f.BounceType != "" {
+			parts = append(parts, "bounceType "+f.BounceType+"/"+f.BounceSubType)
+		}
+		if f.ComplaintFeedbackType != "" {
+			parts = append(parts, "feedback type "+f.ComplaintFeedbackType)
+		}
+		if f.ComplaintSubType != "" {
+			parts = append(parts, "complaintSubType "+f.ComplaintSubType)
+		}
+		if f.DelayType != "" {
+			parts = append(parts, "delayType "+f.DelayType)
+		}
+		e.note("%s", strings.Join(parts, ", "))
+	}
+	if len(r.roles) > 0 && e.subj.identity != "" {
+		e.note("%s is the %s", e.subj.identity, roleWords(e.subj.role))
+	}
+	if len(r.transports) > 0 {
+		e.note("sent over %s", strings.ToUpper(f.Transport))
+	}
+	if r.spec.Delegated != nil && *r.spec.Delegated {
+		e.note("sending authorization: source ARN %s belongs to another account than %s", f.SourceArn, f.Account)
+	}
+	if r.spec.ConfigurationSet != nil && *r.spec.ConfigurationSet {
+		what := "configuration set " + f.ConfigurationSet
+		if f.ConfigurationSet == "" {
+			what = "source ARN " + f.SourceArn
+		}
+		e.note("the send uses %s", what)
+	}
+}
+
+func roleWords(r Role) string {
+	switch r {
+	case RoleSender:
+		return "sender (From/Source)"
+	case RoleReturnPath:
+		return "Return-Path"
+	case RoleRecipient:
+		return "recipient"
+	}
+	return "failing identity (role unknown: not in the envelope you sent)"
+}
+
+func isDelegated(f *Failure) bool {
+	if f.SourceArn == "" || f.Account == "" {
+		return false
+	}
+	parts := strings.SplitN(f.SourceArn, ":", 6)
+	return len(parts) >= 5 && parts[4] != "" && parts[4] != f.Account
+}
+
+// statusMatches reports whether an enhanced status code matches a prefix:
+// "5.7" matches 5.7.26; "5.1.1" matches only 5.1.1; "x.2.2" matches 4.2.2
+// and 5.2.2.
+func statusMatches(status, prefix string) bool {
+	if strings.HasPrefix(prefix, "x.") {
+		if len(status) < 2 {
+			return false
+		}
+		status, prefix = status[1:], prefix[1:]
+	}
+	return status == prefix || strings.HasPrefix(status, prefix+".")
+}

@@ -1,0 +1,96 @@
+package ruleset
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Placeholders a summary or fix may use. Values are filled per diagnosis;
+// a value that is not known renders as <name> so the step stays readable.
+var placeholders = []string{
+	"identity", "domain", "region", "verifiedRegion", "variant", "status",
+	"configurationSet", "account", "template", "delayType", "bounceType",
+	"bounceSubType", "feedbackType", "text", "sendingRegion",
+}
+
+type segment struct {
+	lit string
+	key int // index into placeholders, or -1 for a literal
+}
+
+type template []segment
+
+func parseTemplate(s string) (template, error) {
+	var t template
+	for {
+		i := strings.IndexByte(s, '{')
+		if i < 0 {
+			if s != "" {
+				t = append(t, segment{lit: s, key: -1})
+			}
+			return t, nil
+		}
+		j := strings.IndexByte(s[i:], '}')
+		if j < 0 {
+			return nil, fmt.Errorf("template %q: unclosed {", s)
+		}
+		name := s[i+1 : i+j]
+		k := slices.Index(placeholders, name)
+		if k < 0 {
+			return nil, fmt.Errorf("template %q: unknown placeholder {%s} (known: %s)", s, name, strings.Join(placeholders, ", "))
+		}
+		if i > 0 {
+			t = append(t, segment{lit: s[:i], key: -1})
+		}
+		t = append(t, segment{key: k})
+		s = s[i+j+1:]
+	}
+}
+
+func (t template) render(vals *[len(placeholdersArr)]string) string {
+	n := 0
+	for _, sg := range t {
+		if sg.key < 0 {
+			n += len(sg.lit)
+		} else {
+			n += len(vals[sg.key]) + 2 + len(placeholders[sg.key])
+		}
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, sg := range t {
+		switch {
+		case sg.key < 0:
+			b.WriteString(sg.lit)
+		case vals[sg.key] != "":
+			b.WriteString(vals[sg.key])
+		default:
+			b.WriteByte('<')
+			b.WriteString(placeholders[sg.key])
+			b.WriteByte('>')
+		}
+	}
+	return b.String()
+}
+
+// placeholdersArr fixes the array size of template values at compile time.
+var placeholdersArr [15]string
+
+const (
+	phIdentity = iota
+	phDomain
+	phRegion
+	phVerifiedRegion
+	phVariant
+	phStatus
+	phConfigurationSet
+	phAccount
+	phTemplate
+	phDelayType
+	phBounceType
+	phBounceSubType
+	phFeedbackType
+	phText
+	phSendingRegion
+)
