@@ -64,11 +64,11 @@ type wire struct {
 }
 
 type wireRecord struct {
-	EventSource string     `json:"EventSource"`
-	Sns         *wireSNS   `json:"Sns"`
-	Body        *string    `json:"body"`
-	AWSRegion   string     `json:"awsRegion"`
-	MessageID   string     `json:"messageId"`
+	EventSource string   `json:"EventSource"`
+	Sns         *wireSNS `json:"Sns"`
+	Body        *string  `json:"body"`
+	AWSRegion   string   `json:"awsRegion"`
+	MessageID   string   `json:"messageId"`
 }
 
 type wireSNS struct {

@@ -50,13 +50,13 @@ type SESCommonHeaders struct {
 
 // SESBounce is the bounce object.
 type SESBounce struct {
-	BounceType        string               `json:"bounceType,omitempty"`
-	BounceSubType     string               `json:"bounceSubType,omitempty"`
+	BounceType        string                `json:"bounceType,omitempty"`
+	BounceSubType     string                `json:"bounceSubType,omitempty"`
 	BouncedRecipients []SESBouncedRecipient `json:"bouncedRecipients,omitempty"`
-	Timestamp         string               `json:"timestamp,omitempty"`
-	FeedbackID        string               `json:"feedbackId,omitempty"`
-	ReportingMTA      string               `json:"reportingMTA,omitempty"`
-	RemoteMtaIP       string               `json:"remoteMtaIp,omitempty"`
+	Timestamp         string                `json:"timestamp,omitempty"`
+	FeedbackID        string                `json:"feedbackId,omitempty"`
+	ReportingMTA      string                `json:"reportingMTA,omitempty"`
+	RemoteMtaIP       string                `json:"remoteMtaIp,omitempty"`
 }
 
 // SESBouncedRecipient is one bounced recipient with its DSN fields.
