@@ -19,8 +19,8 @@
 // and each Gather is capped at a number of AWS calls, so a burst of
 // identical failures costs at most one call per (operation, identity,
 // Region) per TTL. Throttling is retried by the SDK's standard retryer:
-// build the clients from internal/awsconfig, whose aws.Config carries the
-// retry settings, and pass them in with NewSESv2Factory.
+// build the clients with NewSESv2Factory from the aws.Config that
+// awsconfig.Load returns, which carries sesguard's retry settings.
 package facts
 
 import (
@@ -202,10 +202,11 @@ func (g *Gatherer) GatherRegions(ctx context.Context, sendingRegion string, regi
 			}
 		}
 	}
-	// An empty map says "none of these identities exists here"; when every
-	// identity look-up in a Region failed we know nothing of the kind.
+	// An empty map says "none of these identities exists here"; when no
+	// identity look-up in a Region got an answer (all failed, or none was
+	// asked) we know nothing of the kind, and nil says so.
 	for r, rf := range f.Regions {
-		if len(names) > 0 && !known[r] {
+		if !known[r] {
 			rf.Identities = nil
 		}
 	}

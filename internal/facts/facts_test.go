@@ -406,8 +406,8 @@ func TestCallerCancelledNotCached(t *testing.T) {
 	if rf.ProductionAccess == nil || len(rf.Errors) != 0 {
 		t.Errorf("after cancel, facts should be learned: %+v", rf)
 	}
-	if rf.Identities == nil {
-		t.Errorf("no identities asked: map should still exist (empty)")
+	if rf.Identities != nil {
+		t.Errorf("no identities asked: map should be nil (not looked up), got %v", rf.Identities)
 	}
 }
 
