@@ -73,6 +73,13 @@ func NewSlackSink(webhookURL string, client *http.Client) (*SlackSink, error) {
 	return &SlackSink{url: secretURL(webhookURL), client: client}, nil
 }
 
+// String, GoString and LogValue keep the webhook URL out of %v, %#v and
+// slog output (fmt does not reach secretURL's methods through an unexported
+// field).
+func (s *SlackSink) String() string       { return "alert.SlackSink{" + redacted + "}" }
+func (s *SlackSink) GoString() string     { return s.String() }
+func (s *SlackSink) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
 // WebhookError is a failed webhook post. It never contains the webhook URL.
 // StatusCode is the HTTP status (0 when no response arrived).
 type WebhookError struct {
@@ -270,17 +277,22 @@ func RenderText(a Alert) string {
 	if len(a.Evidence) > 0 {
 		b.WriteString("\nEvidence\n")
 		for _, e := range a.Evidence {
-			b.WriteString("• " + clip(e, slackEvidenceMax) + "\n")
+			b.WriteString("• " + indent(clip(e, slackEvidenceMax), "  ") + "\n")
 		}
 	}
 	if len(a.Fix) > 0 {
 		b.WriteString("\nFix\n")
 		for _, f := range a.Fix {
-			b.WriteString("    " + f + "\n")
+			b.WriteString("    " + indent(f, "    ") + "\n")
 		}
 	}
 	if f := footer(a); f != "" {
 		b.WriteString("\n" + f + "\n")
 	}
 	return b.String()
+}
+
+// indent prefixes every line of s after the first with prefix.
+func indent(s, prefix string) string {
+	return strings.ReplaceAll(s, "\n", "\n"+prefix)
 }

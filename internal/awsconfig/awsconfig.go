@@ -36,7 +36,9 @@ func NewRetryer() aws.Retryer {
 
 // Load returns the default AWS configuration (environment, shared files,
 // Lambda role) with NewRetryer. opts are applied after it, so callers may
-// override the Region or the retryer.
+// override the Region or the retryer (with config.WithRetryer: the SDK
+// ignores config.WithRetryMaxAttempts and AWS_MAX_ATTEMPTS once a retryer is
+// set).
 func Load(ctx context.Context, opts ...func(*config.LoadOptions) error) (aws.Config, error) {
 	all := append([]func(*config.LoadOptions) error{
 		config.WithRetryer(NewRetryer),

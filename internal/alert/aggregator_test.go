@@ -1,0 +1,217 @@
+package alert
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// clock is a fake clock advanced by hand.
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time          { return c.t }
+func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+// recorder is a Sink that keeps what it was sent.
+type recorder struct {
+	sent []Alert
+	err  error
+}
+
+func (r *recorder) Send(_ context.Context, a Alert) error {
+	r.sent = append(r.sent, a)
+	return r.err
+}
+
+func newTestAggregator(maxKeys int) (*Aggregator, *recorder, *clock) {
+	c := &clock{t: t0}
+	r := &recorder{}
+	return NewAggregator(r, AggregatorOptions{Window: 15 * time.Minute, MaxKeys: maxKeys, Now: c.now}), r, c
+}
+
+func TestAggregatorStorm(t *testing.T) {
+	ctx := context.Background()
+	g, r, c := newTestAggregator(0)
+	a := diagnosisAlert()
+	a.Count, a.Since = 0, time.Time{}
+
+	for i := range 10000 {
+		a.Summary = fmt.Sprintf("occurrence %d", i)
+		if err := g.Send(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			c.advance(time.Second) // the held-back ones start a second later
+		}
+	}
+	if len(r.sent) != 1 || r.sent[0].Summary != "occurrence 0" || r.sent[0].count() != 1 {
+		t.Fatalf("sent %d alerts, want only the first: %+v", len(r.sent), r.sent)
+	}
+	if g.Pending() != 9999 {
+		t.Errorf("Pending() = %d, want 9999", g.Pending())
+	}
+
+	// Flush before the window closes sends nothing.
+	c.advance(14 * time.Minute)
+	if err := g.Flush(ctx); err != nil || len(r.sent) != 1 {
+		t.Fatalf("early Flush sent %d, err %v", len(r.sent)-1, err)
+	}
+
+	// After the window, Flush reports the held-back count once.
+	c.advance(time.Minute)
+	if err := g.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.sent) != 2 {
+		t.Fatalf("sent %d, want 2", len(r.sent))
+	}
+	s := r.sent[1]
+	if s.Count != 9999 || !s.Since.Equal(t0.Add(time.Second)) || s.Summary != "occurrence 9999" {
+		t.Errorf("summary: count %d since %v summary %q; want 9999 since %v, latest content", s.Count, s.Since, s.Summary, t0.Add(time.Second))
+	}
+	if g.Len() != 0 || g.Pending() != 0 {
+		t.Errorf("after Flush: %d keys, %d pending", g.Len(), g.Pending())
+	}
+	if err := g.Flush(ctx); err != nil || len(r.sent) != 2 {
+		t.Errorf("second Flush sent again")
+	}
+
+	// The storm's next alert is news again.
+	if err := g.Send(ctx, a); err != nil || len(r.sent) != 3 || r.sent[2].count() != 1 {
+		t.Errorf("after flush: sent %d, err %v", len(r.sent), err)
+	}
+}
+
+func TestAggregatorSendAfterWindowCarriesCount(t *testing.T) {
+	ctx := context.Background()
+	g, r, c := newTestAggregator(0)
+	a := diagnosisAlert()
+	a.Count, a.Since = 1, time.Time{}
+	_ = g.Send(ctx, a)
+	c.advance(time.Minute)
+	_ = g.Send(ctx, a)
+	c.advance(time.Minute)
+	a.Count = 5 // an alert that already stands for 5 occurrences
+	_ = g.Send(ctx, a)
+	c.advance(13 * time.Minute) // exactly the window after the first: closed
+	a.Count = 1
+	_ = g.Send(ctx, a)
+	if len(r.sent) != 2 {
+		t.Fatalf("sent %d, want 2", len(r.sent))
+	}
+	if got := r.sent[1]; got.Count != 7 || !got.Since.Equal(t0.Add(time.Minute)) {
+		t.Errorf("second send: count %d since %v, want 7 (1 + 6 held) since %v", got.Count, got.Since, t0.Add(time.Minute))
+	}
+	// That send opened a new window.
+	c.advance(time.Minute)
+	_ = g.Send(ctx, a)
+	if len(r.sent) != 2 || g.Pending() != 1 {
+		t.Errorf("new window: sent %d, pending %d", len(r.sent), g.Pending())
+	}
+}
+
+func TestAggregatorKeys(t *testing.T) {
+	ctx := context.Background()
+	g, r, _ := newTestAggregator(0)
+	base := diagnosisAlert()
+	base.Count = 1
+	variants := []func(*Alert){
+		func(*Alert) {},
+		func(a *Alert) { a.Rule = "reject.sandbox-recipient" },
+		func(a *Alert) { a.Identity = "other@yourapp.com" },
+		func(a *Alert) { a.Region = "eu-west-1" },
+		func(a *Alert) { a.Kind = KindDivergence },
+	}
+	for _, v := range variants {
+		a := base
+		v(&a)
+		_ = g.Send(ctx, a)
+		_ = g.Send(ctx, a)
+	}
+	if len(r.sent) != len(variants) || g.Pending() != len(variants) {
+		t.Errorf("sent %d, pending %d; want %d each", len(r.sent), g.Pending(), len(variants))
+	}
+	// Title, summary and level are content, not identity.
+	a := base
+	a.Title, a.Summary, a.Level = "other", "other", LevelWarning
+	_ = g.Send(ctx, a)
+	if len(r.sent) != len(variants) {
+		t.Errorf("a content change was sent as a new alert")
+	}
+}
+
+func TestAggregatorBoundedEvictsOldest(t *testing.T) {
+	ctx := context.Background()
+	g, r, c := newTestAggregator(3)
+	mk := func(i int) Alert { a := diagnosisAlert(); a.Identity = fmt.Sprintf("id%d", i); a.Count = 1; return a }
+	for i := range 3 {
+		_ = g.Send(ctx, mk(i))
+		c.advance(time.Second)
+	}
+	_ = g.Send(ctx, mk(0)) // held back on the oldest key
+	_ = g.Send(ctx, mk(0))
+	_ = g.Send(ctx, mk(3)) // evicts id0, whose held-back count must not be lost
+	if g.Len() != 3 {
+		t.Errorf("Len() = %d, want 3", g.Len())
+	}
+	if len(r.sent) != 5 {
+		t.Fatalf("sent %d, want 3 firsts + id0's summary + id3", len(r.sent))
+	}
+	if s := r.sent[3]; s.Identity != "id0" || s.Count != 2 {
+		t.Errorf("eviction summary = %s x%d, want id0 x2", s.Identity, s.Count)
+	}
+	if r.sent[4].Identity != "id3" {
+		t.Errorf("then sent %s", r.sent[4].Identity)
+	}
+	_ = g.Send(ctx, mk(0)) // id0 forgotten: sent at once, evicting id1 (no count)
+	if len(r.sent) != 6 || r.sent[5].Identity != "id0" || r.sent[5].count() != 1 {
+		t.Errorf("re-sent after eviction: %d sent", len(r.sent))
+	}
+
+	for i := range 10000 { // memory stays bounded
+		_ = g.Send(ctx, mk(100+i))
+	}
+	if g.Len() != 3 || len(g.order) != 3 {
+		t.Errorf("Len() = %d, order %d after 10000 keys", g.Len(), len(g.order))
+	}
+}
+
+func TestAggregatorFailedSendStillOpensWindow(t *testing.T) {
+	ctx := context.Background()
+	g, r, _ := newTestAggregator(0)
+	r.err = errors.New("slack down")
+	if err := g.Send(ctx, diagnosisAlert()); !errors.Is(err, r.err) {
+		t.Errorf("error %v, want the sink's", err)
+	}
+	_ = g.Send(ctx, diagnosisAlert())
+	if len(r.sent) != 1 {
+		t.Errorf("sent %d: a failing sink turned the storm into retries", len(r.sent))
+	}
+}
+
+func TestAggregatorDefaults(t *testing.T) {
+	g := NewAggregator(&recorder{}, AggregatorOptions{})
+	if g.window != DefaultWindow || g.maxKeys != DefaultMaxKeys || g.now == nil {
+		t.Errorf("defaults: %v %d", g.window, g.maxKeys)
+	}
+}
+
+func TestFanout(t *testing.T) {
+	ctx := context.Background()
+	bad1, good, bad2 := &recorder{err: errors.New("first down")}, &recorder{}, &recorder{err: errors.New("third down")}
+	err := Fanout{bad1, nil, good, bad2}.Send(ctx, rateAlert())
+	if len(bad1.sent) != 1 || len(good.sent) != 1 || len(bad2.sent) != 1 {
+		t.Errorf("sends: %d %d %d, want 1 each", len(bad1.sent), len(good.sent), len(bad2.sent))
+	}
+	if !errors.Is(err, bad1.err) || !errors.Is(err, bad2.err) {
+		t.Errorf("error %v lacks a sink's error", err)
+	}
+	if want := "alert sink 0 (*alert.recorder): first down\nalert sink 3 (*alert.recorder): third down"; err.Error() != want {
+		t.Errorf("error text %q, want %q", err, want)
+	}
+	if err := (Fanout{good}).Send(ctx, rateAlert()); err != nil {
+		t.Errorf("all good: %v", err)
+	}
+}

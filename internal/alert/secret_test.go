@@ -1,0 +1,106 @@
+package alert
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+)
+
+const hookURL = "https://hooks.slack.com/services/T0SECRET/B0SECRET/abcdefSECRETtoken"
+
+func TestLoadWebhookURLKumo(t *testing.T) {
+	ctx := context.Background()
+	cfg := kumoConfig(t)
+	sm, ps := secretsmanager.NewFromConfig(cfg), ssm.NewFromConfig(cfg)
+
+	secrets := map[string]string{
+		"plain":       hookURL + "\n",
+		"json-url":    `{"url": "` + hookURL + `"}`,
+		"json-hook":   `{"webhookUrl": "` + hookURL + `", "channel": "#ses"}`,
+		"json-other":  `{"token": "` + hookURL + `"}`,
+		"not-https":   "http://hooks.slack.com/services/T0SECRET/B0SECRET/abcdefSECRETtoken",
+		"broken-json": `{"url": "` + hookURL,
+		"json-number": `{"url": 42}`,
+	}
+	arns := map[string]string{}
+	for name, v := range secrets {
+		out, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("sesguard/slack/" + name), SecretString: aws.String(v)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		arns[name] = *out.ARN
+	}
+	if _, err := ps.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String("/sesguard/slack-webhook"), Value: aws.String(hookURL), Type: ssmtypes.ParameterTypeSecureString}); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, ref := range []string{"sesguard/slack/plain", arns["plain"], "sesguard/slack/json-url", "sesguard/slack/json-hook", "ssm:/sesguard/slack-webhook"} {
+		got, err := LoadWebhookURL(ctx, ref, sm, ps)
+		if err != nil {
+			t.Errorf("LoadWebhookURL(%q): %v", ref, err)
+		} else if got != hookURL {
+			t.Errorf("LoadWebhookURL(%q) = %q", ref, got)
+		}
+	}
+
+	for _, tc := range []struct{ ref, wantErr string }{
+		{"sesguard/slack/json-other", `no "url" or "webhookUrl" key`},
+		{"sesguard/slack/not-https", "must use https"},
+		{"sesguard/slack/broken-json", "not a JSON object"},
+		{"sesguard/slack/json-number", `"url" is not a string`},
+		{"sesguard/slack/missing", "secret sesguard/slack/missing"},
+		{"ssm:/sesguard/missing", "SSM parameter /sesguard/missing"},
+		{"", "empty secret reference"},
+		{hookURL, "looks like a URL"},
+	} {
+		_, err := LoadWebhookURL(ctx, tc.ref, sm, ps)
+		if err == nil {
+			t.Errorf("LoadWebhookURL(%q): no error", tc.ref)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("LoadWebhookURL(%q) error %q lacks %q", tc.ref, err, tc.wantErr)
+		}
+		if strings.Contains(err.Error(), "abcdefSECRETtoken") {
+			t.Errorf("LoadWebhookURL(%q) error leaks the URL: %v", tc.ref, err)
+		}
+	}
+}
+
+type getSecretFunc func(context.Context, *secretsmanager.GetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+
+func (f getSecretFunc) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, o ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+	return f(ctx, in, o...)
+}
+
+func TestLoadWebhookURLEdges(t *testing.T) {
+	ctx := context.Background()
+	binary := getSecretFunc(func(context.Context, *secretsmanager.GetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+		return &secretsmanager.GetSecretValueOutput{SecretBinary: []byte(`{"WebhookURL":"` + hookURL + `"}`)}, nil
+	})
+	if got, err := LoadWebhookURL(ctx, "bin", binary, nil); err != nil || got != hookURL {
+		t.Errorf("binary secret: %q, %v", got, err)
+	}
+	empty := getSecretFunc(func(context.Context, *secretsmanager.GetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+		return &secretsmanager.GetSecretValueOutput{}, nil
+	})
+	if _, err := LoadWebhookURL(ctx, "e", empty, nil); err == nil || !strings.Contains(err.Error(), "no value") {
+		t.Errorf("empty secret: %v", err)
+	}
+	if _, err := LoadWebhookURL(ctx, "ssm:/x", empty, nil); err == nil || !strings.Contains(err.Error(), "no SSM client") {
+		t.Errorf("ssm without client: %v", err)
+	}
+	denied := errors.New("AccessDeniedException: not authorized")
+	fails := getSecretFunc(func(context.Context, *secretsmanager.GetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+		return nil, denied
+	})
+	if _, err := LoadWebhookURL(ctx, "s", fails, nil); !errors.Is(err, denied) {
+		t.Errorf("error %v does not wrap the API error", err)
+	}
+}
