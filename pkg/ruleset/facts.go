@@ -31,11 +31,11 @@ type RegionFacts struct {
 	EnforcementStatus string `json:"enforcementStatus,omitempty"`
 	// SuppressedReasons lists the account-level suppression reasons that
 	// are on (BOUNCE, COMPLAINT); nil when unknown.
-	SuppressedReasons []string `json:"suppressedReasons,omitempty"`
+	SuppressedReasons []string `json:"suppressedReasons"`
 	// Identities maps an identity (address or domain, as SES stores it) to
 	// its VerificationStatus. An identity absent from the map does not exist
 	// in the Region; a nil map means identities were not looked up.
-	Identities map[string]string `json:"identities,omitempty"`
+	Identities map[string]string `json:"identities"`
 	// Errors records look-ups that failed, so a diagnosis can say facts
 	// were partial.
 	Errors []string `json:"errors,omitempty"`

@@ -337,7 +337,7 @@ func (s *Set) classifySubject(f *Failure, subj *subject, facts *Facts, region st
 		FactsKnown: facts != nil,
 	}
 	ex.fillValues(f, facts)
-	d.Summary = top.r.summary.render(&ex.vals)
+	d.Summary = top.r.summary.renderSummary(&ex.vals)
 	d.Fix = make([]string, len(top.r.fix))
 	for i, t := range top.r.fix {
 		d.Fix[i] = t.render(&ex.vals)
@@ -624,4 +624,21 @@ func statusMatches(status, prefix string) bool {
 		status, prefix = status[1:], prefix[1:]
 	}
 	return status == prefix || strings.HasPrefix(status, prefix+".")
+}
+
+// FirstStep renders the first fix step of a rule for an identity and
+// Region: what to check next for an alternative the CLI lists.
+func (s *Set) FirstStep(id, identity, region string) string {
+	for _, r := range s.rules {
+		if r.spec.ID != id || len(r.fix) == 0 {
+			continue
+		}
+		var vals [len(placeholdersArr)]string
+		vals[phIdentity], vals[phRegion], vals[phSendingRegion] = identity, region, region
+		if identity != "" {
+			vals[phDomain] = domainOf(identity)
+		}
+		return r.fix[0].render(&vals)
+	}
+	return ""
 }

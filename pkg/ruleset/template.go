@@ -48,6 +48,30 @@ func parseTemplate(s string) (template, error) {
 	}
 }
 
+// friendly are the words a summary uses for a value that is not known
+// (a fix step shows <name> instead, so it is obviously to be filled in).
+var friendly = map[int]string{
+	phVerifiedRegion: "another Region",
+	phVariant:        "a differently-cased spelling",
+	phStatus:         "not SUCCESS",
+	phRegion:         "the sending Region",
+	phIdentity:       "the address",
+	phDomain:         "the domain",
+	phTemplate:       "the template",
+	phAccount:        "the sending account",
+}
+
+func (t template) renderSummary(vals *[len(placeholdersArr)]string) string {
+	var tmp [len(placeholdersArr)]string
+	tmp = *vals
+	for k, v := range friendly {
+		if tmp[k] == "" {
+			tmp[k] = v
+		}
+	}
+	return t.render(&tmp)
+}
+
 func (t template) render(vals *[len(placeholdersArr)]string) string {
 	n := 0
 	for _, sg := range t {

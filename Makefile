@@ -1,0 +1,59 @@
+# sesguard — everyday targets and the build-<LogicalId> targets `sam build`
+# calls (template.yaml: Metadata.BuildMethod: makefile).
+GO        ?= go
+GOFLAGS_LAMBDA := -tags lambda.norpc -trimpath -ldflags="-s -w"
+LAMBDA_ENV := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
+BIN       := bin
+
+.PHONY: all build test test-short vet fmt-check fuzz bench demo invoke-triage invoke-bouncewatch clean \
+	build-TriageFunction build-BouncewatchFunction
+
+all: vet test
+
+# Both Lambda bootstraps for linux/arm64, as sam build makes them.
+build:
+	$(MAKE) build-TriageFunction ARTIFACTS_DIR=$(BIN)/triage
+	$(MAKE) build-BouncewatchFunction ARTIFACTS_DIR=$(BIN)/bouncewatch
+	@ls -l $(BIN)/triage/bootstrap $(BIN)/bouncewatch/bootstrap
+
+build-TriageFunction:
+	mkdir -p $(ARTIFACTS_DIR)
+	$(LAMBDA_ENV) $(GO) build $(GOFLAGS_LAMBDA) -o $(ARTIFACTS_DIR)/bootstrap ./functions/triage
+
+build-BouncewatchFunction:
+	mkdir -p $(ARTIFACTS_DIR)
+	$(LAMBDA_ENV) $(GO) build $(GOFLAGS_LAMBDA) -o $(ARTIFACTS_DIR)/bootstrap ./functions/bouncewatch
+
+# The test command (README, .ci/run): every test, with the race detector.
+test: fmt-check vet
+	$(GO) test -race -count=1 ./...
+
+test-short:
+	$(GO) test -count=1 ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+# Fuzz decode+classify for 60 s (seeded from the corpus).
+fuzz:
+	$(GO) test ./pkg/ruleset -run '^$$' -fuzz FuzzClassify -fuzztime 60s
+
+bench:
+	$(GO) run ./cmd/sesguard bench
+
+# The main job on the local stack: the whole pipeline against the emulator.
+demo:
+	$(GO) run ./cmd/sesguard local
+
+invoke-triage:
+	sam local invoke TriageFunction -e events/triage-sns-sandbox-reject.json
+
+invoke-bouncewatch:
+	sam local invoke BouncewatchFunction -e events/bouncewatch-schedule.json
+
+clean:
+	rm -rf $(BIN) .aws-sam report.html

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/sesguard/sesguard/internal/awsconfig"
+	"github.com/sesguard/sesguard/internal/facts"
+	"github.com/sesguard/sesguard/pkg/ruleset"
+)
+
+func runDiagnose(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := newFlagSet("diagnose", stderr)
+	region := fs.String("region", "", "the Region the message was sent through")
+	from := fs.String("from", "", "the From/Source address of the failed send")
+	to := fs.String("to", "", "the recipients, comma-separated")
+	returnPath := fs.String("return-path", "", "the Return-Path / MAIL FROM address")
+	transport := fs.String("transport", "", "api or smtp")
+	configSet := fs.String("configuration-set", "", "the configuration set the send used")
+	factsPath := fs.String("facts", "", "account facts JSON file (from `sesguard facts`)")
+	live := fs.Bool("live", false, "check the account in every SES Region now (read-only calls, default credentials)")
+	rulesPath := fs.String("rules", "", "extra rules file to load")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return exitUsage
+	}
+	text := strings.Join(pos, " ")
+	if text == "-" {
+		b, err := io.ReadAll(io.LimitReader(stdin, ruleset.MaxInputBytes))
+		if err != nil {
+			fmt.Fprintf(stderr, "sesguard diagnose: read stdin: %v\n", err)
+			return exitUsage
+		}
+		text = string(b)
+	}
+	if strings.TrimSpace(text) == "" {
+		fmt.Fprint(stderr, "sesguard diagnose: give the error text as an argument (or - for stdin)\n")
+		return exitUsage
+	}
+	if *live && *factsPath != "" {
+		fmt.Fprint(stderr, "sesguard diagnose: --live and --facts exclude each other\n")
+		return exitUsage
+	}
+	set, err := loadSet(*rulesPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "sesguard diagnose: %v\n", err)
+		return exitUsage
+	}
+	af, err := loadFacts(*factsPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "sesguard diagnose: %v\n", err)
+		return exitUsage
+	}
+
+	env := map[string]any{"error": text, "region": *region, "from": *from, "returnPath": *returnPath,
+		"transport": *transport, "configurationSet": *configSet}
+	if *to != "" {
+		env["to"] = strings.Split(*to, ",")
+	}
+	data, _ := json.Marshal(env)
+	decoded := ruleset.Decode(data, "diagnose")
+
+	if *live {
+		var ids []string
+		sendingRegion := *region
+		for _, d := range decoded {
+			if d.Failure == nil {
+				continue
+			}
+			if sendingRegion == "" {
+				sendingRegion = d.Failure.Region
+			}
+			for _, id := range d.Failure.Identities {
+				ids = append(ids, id.Value)
+			}
+		}
+		cfg, err := awsconfig.Load(ctx)
+		if err != nil {
+			fmt.Fprintf(stderr, "sesguard diagnose --live: %v\n", err)
+			return exitInvalid
+		}
+		fmt.Fprintf(stderr, "checking the account in %d SES Regions (read-only)…\n", len(facts.AllSESRegions))
+		af = facts.LiveCheck(ctx, facts.NewSESv2Factory(cfg), sendingRegion, ids)
+	}
+
+	code := exitOK
+	for _, d := range decoded {
+		for _, diag := range set.ClassifyDecoded(d, af) {
+			if diag.Rule == ruleset.RuleInvalid {
+				code = exitInvalid
+			}
+			renderHuman(stdout, set, diag, af)
+		}
+	}
+	return code
+}
+
+const width = 80
+
+// renderHuman prints a diagnosis for a person in an 80-column terminal.
+// Commands are kept whole on their own lines (continued with \) so they
+// can be pasted.
+func renderHuman(w io.Writer, set *ruleset.Set, d ruleset.Diagnosis, af *ruleset.Facts) {
+	if d.Rule == ruleset.RuleInvalid {
+		fmt.Fprintf(w, "Cannot read this input: %s\n", d.Error)
+		return
+	}
+	head := fmt.Sprintf("Likely cause: %s", d.Rule)
+	if d.Confidence > 0 {
+		head += fmt.Sprintf(" (%.0f%% confidence)", d.Confidence*100)
+	}
+	fmt.Fprintln(w, head)
+	fmt.Fprintln(w, strings.Repeat("─", min(len([]rune(head)), width)))
+	if d.Identity != "" || d.Region != "" {
+		fmt.Fprintf(w, "Identity: %s   Region: %s   Severity: %s\n", orDash(d.Identity), orDash(d.Region), d.Severity)
+	}
+	writeWrapped(w, "", d.Summary)
+	if len(d.Evidence) > 0 {
+		fmt.Fprintln(w, "\nWhy:")
+		for _, e := range d.Evidence {
+			writeWrapped(w, "  - ", e)
+		}
+	}
+	if len(d.Fix) > 0 {
+		fmt.Fprintln(w, "\nFix:")
+		for i, f := range d.Fix {
+			writeStep(w, fmt.Sprintf("  %d. ", i+1), f)
+		}
+	}
+	if len(d.Alternatives) > 0 {
+		fmt.Fprintln(w, "\nIf that is not it, check next, in order:")
+		for i, a := range d.Alternatives {
+			writeWrapped(w, fmt.Sprintf("  %d. ", i+1), fmt.Sprintf("%s (%.0f%%)", a.Rule, a.Confidence*100))
+			if step := set.FirstStep(a.Rule, d.Identity, d.Region); step != "" {
+				writeStep(w, "     ", step)
+			}
+		}
+	}
+	if af == nil && strings.HasPrefix(d.Rule, "reject.") {
+		fmt.Fprintln(w, "\nRanked without account facts. For a definite answer run the same command")
+		fmt.Fprintln(w, "with --live (read-only SES calls in every Region), or --facts FILE.")
+	}
+	fmt.Fprintln(w)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// writeStep prints a fix step: prose wrapped, each command (a `…` span
+// that is an aws command or long) on its own line(s) so it can be pasted.
+func writeStep(w io.Writer, prefix, step string) {
+	indent := strings.Repeat(" ", len(prefix))
+	var prose strings.Builder
+	flush := func() {
+		p := strings.TrimSpace(prose.String())
+		prose.Reset()
+		if p == "" || strings.Trim(p, ".,;:() ") == "" {
+			return
+		}
+		writeWrapped(w, prefix, p)
+		prefix = indent
+	}
+	for i, part := range strings.Split(step, "`") {
+		isCode := i%2 == 1
+		if isCode && (strings.HasPrefix(part, "aws ") || len(part) > 40) {
+			flush()
+			writeCommand(w, prefix+"$ ", indent+"    ", part)
+			prefix = indent
+			continue
+		}
+		if isCode {
+			prose.WriteString("`" + part + "`")
+			continue
+		}
+		prose.WriteString(part)
+	}
+	flush()
+}
+
+func writeCommand(w io.Writer, first, cont, cmd string) {
+	line := first
+	for i, word := range strings.Fields(cmd) {
+		if i > 0 && len(line)+1+len(word) > width-2 {
+			fmt.Fprintln(w, line+" \\")
+			line = cont + word
+			continue
+		}
+		if i > 0 {
+			line += " "
+		}
+		line += word
+	}
+	fmt.Fprintln(w, line)
+}
+
+func writeWrapped(w io.Writer, prefix, text string) {
+	indent := strings.Repeat(" ", len([]rune(prefix)))
+	line := prefix
+	n := len([]rune(prefix))
+	empty := true
+	for _, word := range strings.Fields(text) {
+		wl := len([]rune(word))
+		if !empty && n+1+wl > width {
+			fmt.Fprintln(w, line)
+			line, n, empty = indent+word, len(indent)+wl, false
+			continue
+		}
+		if !empty {
+			line += " "
+			n++
+		}
+		line += word
+		n += wl
+		empty = false
+	}
+	fmt.Fprintln(w, line)
+}

@@ -1,0 +1,68 @@
+// Command sesguard runs sesguard's rule set from a terminal: classify inputs
+// of any supported shape, diagnose an SES error text (offline or against a
+// live account, read-only), print an account's facts, and run the whole
+// stack locally.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitInvalid = 1 // some input was invalid, or the pipeline misbehaved
+	exitUsage   = 2
+)
+
+const usage = `usage: sesguard <command> [flags]
+
+commands:
+  classify [--json] [--facts FILE] [--rules FILE] [FILE...|-]
+        classify each input (any supported shape); JSON lines with --json
+  diagnose [--region R] [--from ADDR] [--to ADDR,...] [--transport api|smtp]
+           [--facts FILE | --live] [--rules FILE] "ERROR TEXT"
+        explain an SES error: likely cause, why, what to check, the commands
+  facts [--region R] IDENTITY...
+        print the account facts JSON (read-only SES calls) for --facts
+  local [--scenario FILE] [--seed N] [--report FILE]
+        run the whole stack on this machine against the emulator
+  bench
+        measure the rule set, the bootstraps and the functions
+`
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "classify":
+		return runClassify(rest, stdin, stdout, stderr)
+	case "diagnose":
+		return runDiagnose(ctx, rest, stdin, stdout, stderr)
+	case "facts":
+		return runFacts(ctx, rest, stdout, stderr)
+	case "local":
+		return runLocal(ctx, rest, stdout, stderr)
+	case "bench":
+		return runBench(ctx, rest, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "sesguard: unknown command %q\n\n%s", cmd, usage)
+	return exitUsage
+}
