@@ -139,34 +139,31 @@ func decodeAt(data []byte, source string, h hints, depth int, out []Decoded) []D
 	if trimmed[0] != '{' && trimmed[0] != '[' {
 		return append(out, decodeText(trimmed, source, h))
 	}
+	if !startsLikeJSON(trimmed) {
+		// A log line such as "[2024-05-14 09:12:02] production.ERROR: …".
+		return append(out, decodeText(trimmed, source, h))
+	}
 	var w wire
 	if err := json.Unmarshal(trimmed, &w); err != nil {
-		if len(w.Records) == 0 && bytes.Contains(trimmed, []byte(`"Records"`)) {
+		if bytes.Contains(trimmed, []byte(`"Records"`)) {
 			// One bad record must not hide the good ones: retry record by record.
 			if recs, ok := decodeRecordsOneByOne(trimmed, source, h, depth, out); ok {
 				return recs
 			}
-		}
-		if trimmed[0] == '{' || trimmed[0] == '[' {
-			if looksLikeJSON(trimmed) {
-				return append(out, Decoded{Source: source, Err: describeJSONError(err)})
-			}
-			// Text that merely starts with a brace, e.g. "{…} MessageRejected: …".
-			return append(out, decodeText(trimmed, source, h))
 		}
 		return append(out, Decoded{Source: source, Err: describeJSONError(err)})
 	}
 	return decodeWire(&w, trimmed, source, h, depth, out)
 }
 
-func looksLikeJSON(b []byte) bool {
-	var v any
-	d := json.NewDecoder(bytes.NewReader(b))
-	if err := d.Decode(&v); err == nil {
+// startsLikeJSON tells JSON (possibly truncated) from text that merely
+// starts with a bracket.
+func startsLikeJSON(b []byte) bool {
+	if b[0] == '{' {
 		return true
 	}
-	// Truncated JSON is still JSON in intent: it starts with {" or [{.
-	return bytes.HasPrefix(b, []byte(`{"`)) || bytes.HasPrefix(b, []byte(`[{`)) || bytes.HasPrefix(b, []byte("{\n")) || bytes.HasPrefix(b, []byte("[\n")) || bytes.HasPrefix(b, []byte("{ "))
+	rest := bytes.TrimLeft(b[1:], " \t\r\n")
+	return json.Valid(b) || len(rest) == 0 || rest[0] == '{' || rest[0] == '"'
 }
 
 func decodeRecordsOneByOne(data []byte, source string, h hints, depth int, out []Decoded) ([]Decoded, bool) {
@@ -323,6 +320,9 @@ func decodeText(text []byte, source string, h hints) Decoded {
 		return Decoded{Source: source, Err: errors.New("binary data, not text or JSON")}
 	}
 	s := string(text)
+	if !sesLike(s) {
+		return Decoded{Source: source, Err: errors.New("plain text with nothing of an SES error, SMTP reply or address in it")}
+	}
 	f := &Failure{Kind: KindSendError, Text: s}
 	f.Region = regionFromText(s)
 	if f.Region == "" {
@@ -464,4 +464,24 @@ func addrOnly(s string) string {
 		}
 	}
 	return strings.Trim(s, `"'`)
+}
+
+// sesIndicators are words any SES error, SMTP reply or mail log line
+// contains at least one of; text with none is not a failure report.
+var sesIndicators = []string{"@", "ses", "smtp", "amazon", "aws", "mail", "message", "reject", "bounce",
+	"verif", "quota", "throttl", "sending", "recipient", "sender", "identity", "dkim", "spf", "dmarc",
+	"tls", "connect", "timeout", "timed out", "denied", "credential", "signature", "template", "region"}
+
+func sesLike(s string) bool {
+	if len(s) > 4096 {
+		s = s[:4096]
+	}
+	lower := strings.ToLower(s)
+	for _, w := range sesIndicators {
+		if strings.Contains(lower, w) {
+			return true
+		}
+	}
+	_, replies := scanCodes(lower, nil, nil)
+	return len(replies) > 0
 }
