@@ -1,0 +1,72 @@
+// Command bouncewatch is the bouncewatch Lambda: it counts SES events from
+// SQS (or SNS) and, on a schedule, evaluates bounce and complaint rates.
+// The logic lives in internal/bouncewatch; this file only wires it.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/sesguard/sesguard/internal/alert"
+	"github.com/sesguard/sesguard/internal/awsconfig"
+	"github.com/sesguard/sesguard/internal/bouncewatch"
+)
+
+func main() {
+	slog.SetDefault(lambdacontext.NewLogger())
+	h, err := newHandler(context.Background(), os.Getenv)
+	if err != nil {
+		slog.Error("startup failed", "err", err)
+		os.Exit(1)
+	}
+	lambda.Start(h.Handle)
+}
+
+func newHandler(ctx context.Context, getenv func(string) string) (*bouncewatch.Handler, error) {
+	cfg, err := bouncewatch.LoadConfig(getenv)
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := awsconfig.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cw := cloudwatch.NewFromConfig(awsCfg, func(o *cloudwatch.Options) {
+		// kumo (the local stack, reached through AWS_ENDPOINT_URL) cannot
+		// read gzip-compressed PutMetricData bodies.
+		o.DisableRequestCompression = getenv("AWS_ENDPOINT_URL") != ""
+	})
+	var sinks alert.Fanout
+	if cfg.AlertTopicARN != "" {
+		s, err := alert.NewSNSSink(sns.NewFromConfig(awsCfg), cfg.AlertTopicARN)
+		if err != nil {
+			return nil, err
+		}
+		sinks = append(sinks, s)
+	}
+	if cfg.SlackWebhookSecret != "" {
+		url, err := alert.LoadWebhookURL(ctx, cfg.SlackWebhookSecret, secretsmanager.NewFromConfig(awsCfg), ssm.NewFromConfig(awsCfg))
+		if err != nil {
+			return nil, err
+		}
+		s, err := alert.NewSlackSink(url, nil)
+		if err != nil {
+			return nil, err
+		}
+		sinks = append(sinks, s)
+	}
+	var sink alert.Sink
+	if len(sinks) > 0 {
+		sink = sinks
+	}
+	return bouncewatch.New(cfg, cw, sesv2.NewFromConfig(awsCfg), sink, slog.Default()), nil
+}

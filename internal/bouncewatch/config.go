@@ -1,0 +1,156 @@
+// Package bouncewatch is the logic of the bouncewatch Lambda. Its event
+// path counts sends, deliveries, bounces, complaints and rejects from SES
+// event-publishing records (SQS batches of SNS envelopes, or SNS directly)
+// per scope and publishes them with one PutMetricData call per batch. Its
+// evaluate path, run on a schedule, reads the trailing window back with one
+// GetMetricData call, judges bounce and complaint rates with package
+// reputation, publishes rates, headroom and the announced level, and alerts
+// when a level changes or when our rate and SES's own disagree.
+//
+// The Lambda is stateless: the last announced level is read back from the
+// AlertLevel metric it published itself.
+package bouncewatch
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sesguard/sesguard/internal/metrics"
+	"github.com/sesguard/sesguard/internal/reputation"
+)
+
+// Environment variables read by LoadConfig (besides those of package
+// reputation and metrics.EnvNamespace).
+const (
+	EnvRegion             = "AWS_REGION"
+	EnvAlertTopicARN      = "ALERT_TOPIC_ARN"
+	EnvSlackWebhookSecret = "SLACK_WEBHOOK_SECRET" // Secrets Manager name/ARN or ssm:<parameter>
+	EnvWindow             = "EVALUATION_WINDOW"    // Go duration, default 24h
+	EnvDivergenceMargin   = "DIVERGENCE_MARGIN_PERCENT"
+	EnvWatchScopes        = "WATCH_SCOPES" // "configuration-set:name,domain:example.com"
+)
+
+// EnvVars lists every environment variable the bouncewatch function reads.
+var EnvVars = slices.Concat(
+	[]string{EnvRegion, metrics.EnvNamespace, EnvAlertTopicARN, EnvSlackWebhookSecret, EnvWindow, EnvDivergenceMargin, EnvWatchScopes},
+	reputation.EnvVars,
+)
+
+// IAMActions lists every AWS action the bouncewatch function may call.
+// secretsmanager:GetSecretValue or ssm:GetParameter is called once, at cold
+// start, when EnvSlackWebhookSecret is set.
+var IAMActions = []string{
+	"cloudwatch:PutMetricData",
+	"cloudwatch:GetMetricData",
+	"ses:GetAccount",
+	"sns:Publish",
+	"secretsmanager:GetSecretValue",
+	"ssm:GetParameter",
+}
+
+// Defaults.
+const (
+	DefaultWindow           = 24 * time.Hour
+	DefaultDivergenceMargin = reputation.PPM(10_000) // one percentage point
+	// MaxWatchScopes keeps the evaluate path inside one GetMetricData call
+	// (500 queries: the account needs 22, each further scope 8).
+	MaxWatchScopes = 50
+)
+
+// Scope is what a rate is computed for: the account in a Region, one
+// configuration set, or one sending domain.
+type Scope struct {
+	Type string // metrics.ScopeAccount, ScopeConfigurationSet or ScopeDomain
+	Name string // Region, configuration set name or domain
+}
+
+// String is "account", "configuration-set:name" or "domain:example.com".
+func (s Scope) String() string {
+	if s.Type == metrics.ScopeAccount {
+		return metrics.ScopeAccount
+	}
+	return s.Type + ":" + s.Name
+}
+
+// Config is the function's configuration, read once at cold start.
+type Config struct {
+	Region             string
+	Namespace          string
+	AlertTopicARN      string
+	SlackWebhookSecret string
+	Window             time.Duration
+	DivergenceMargin   reputation.PPM
+	Scopes             []Scope // evaluated besides the account
+	Rates              reputation.Config
+}
+
+// LoadConfig reads Config from getenv. Errors name the variable.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	c := Config{
+		Region:             strings.TrimSpace(getenv(EnvRegion)),
+		AlertTopicARN:      strings.TrimSpace(getenv(EnvAlertTopicARN)),
+		SlackWebhookSecret: strings.TrimSpace(getenv(EnvSlackWebhookSecret)),
+		Window:             DefaultWindow,
+		DivergenceMargin:   DefaultDivergenceMargin,
+	}
+	if c.Region == "" {
+		return c, fmt.Errorf("%s is required (the account scope is the Region)", EnvRegion)
+	}
+	var err error
+	if c.Namespace, err = metrics.Namespace(getenv); err != nil {
+		return c, err
+	}
+	if s := strings.TrimSpace(getenv(EnvWindow)); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 5*time.Minute || d > 14*24*time.Hour {
+			return c, fmt.Errorf("%s=%q: want a duration between 5m and 336h (e.g. 24h)", EnvWindow, s)
+		}
+		c.Window = d
+	}
+	if s := getenv(EnvDivergenceMargin); s != "" {
+		m, err := reputation.ParsePercent(s)
+		if err != nil || m == 0 {
+			return c, fmt.Errorf("%s: want percentage points above 0, e.g. 1: %v", EnvDivergenceMargin, err)
+		}
+		c.DivergenceMargin = m
+	}
+	if c.Scopes, err = ParseScopes(getenv(EnvWatchScopes)); err != nil {
+		return c, fmt.Errorf("%s: %w", EnvWatchScopes, err)
+	}
+	if c.Rates, err = reputation.ConfigFromEnv(getenv); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// ParseScopes parses a comma-separated list of "configuration-set:NAME" and
+// "domain:NAME".
+func ParseScopes(s string) ([]Scope, error) {
+	var out []Scope
+	for item := range strings.SplitSeq(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		typ, name, ok := strings.Cut(item, ":")
+		if !ok || (typ != metrics.ScopeConfigurationSet && typ != metrics.ScopeDomain) {
+			return nil, fmt.Errorf("scope %q: want configuration-set:NAME or domain:NAME", item)
+		}
+		if typ == metrics.ScopeDomain {
+			name = strings.ToLower(name)
+		}
+		if err := metrics.ValidateDimension(metrics.DimScope, name); err != nil {
+			return nil, fmt.Errorf("scope %q: %w", typ+":…", err)
+		}
+		sc := Scope{typ, name}
+		if !slices.Contains(out, sc) {
+			out = append(out, sc)
+		}
+	}
+	if len(out) > MaxWatchScopes {
+		return nil, fmt.Errorf("%d scopes: at most %d fit one GetMetricData call", len(out), MaxWatchScopes)
+	}
+	return out, nil
+}

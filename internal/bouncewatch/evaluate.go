@@ -1,0 +1,270 @@
+package bouncewatch
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+
+	"github.com/sesguard/sesguard/internal/alert"
+	"github.com/sesguard/sesguard/internal/metrics"
+	"github.com/sesguard/sesguard/internal/reputation"
+)
+
+// RateRules are the taxonomy rules (shared/taxonomy.md) behind bounces that
+// count toward the bounce rate. The evaluate path reads triage's Failures
+// metric for them to name the top rules in a bounce alert; soft and
+// account-suppressed bounces are left out because they do not count.
+var RateRules = []string{
+	"bounce.hard.no-such-user",
+	"bounce.hard.general",
+	"bounce.hard.suppressed",
+	"bounce.policy.blocklisted",
+	"bounce.policy.auth-failure",
+	"bounce.policy.sender-rejected",
+	"bounce.undetermined",
+}
+
+// evalCounters are the counters the evaluate path reads back.
+var evalCounters = []counter{cSends, cHardBounces, cSoftBounces, cSuppressedBounces, cSimulator, cComplaints}
+
+// AccountStatus is what GetAccount said, when it could be asked.
+type AccountStatus struct {
+	EnforcementStatus string `json:"enforcementStatus"`
+	SendingEnabled    bool   `json:"sendingEnabled"`
+}
+
+// ScopeReport is one scope's evaluation.
+type ScopeReport struct {
+	Scope                     Scope                 `json:"scope"`
+	Counts                    Counts                `json:"counts"`
+	Bounce, Complaint         reputation.Assessment `json:"-"`
+	PrevBounce, PrevComplaint reputation.Level      `json:"-"`
+	BounceLevel               string                `json:"bounceLevel"`
+	ComplaintLevel            string                `json:"complaintLevel"`
+	Diverging                 bool                  `json:"diverging,omitempty"`
+	PrevDiverging             bool                  `json:"-"`
+	ruleCounts                map[string]float64    // account only
+}
+
+// Report is what one evaluation found and did.
+type Report struct {
+	Time             time.Time      `json:"time"`
+	Window           string         `json:"window"`
+	Scopes           []*ScopeReport `json:"scopes"`
+	SESBounceRate    *float64       `json:"sesBounceRate,omitempty"`
+	SESComplaintRate *float64       `json:"sesComplaintRate,omitempty"`
+	Account          *AccountStatus `json:"account,omitempty"`
+	AccountErr       string         `json:"accountError,omitempty"`
+	Alerts           []alert.Alert  `json:"alerts"`
+	GetCalls         int            `json:"getMetricDataCalls"`
+	PutCalls         int            `json:"putMetricDataCalls"`
+}
+
+// level read-back: the AlertLevel series of one scope and kind.
+type levelSeries struct {
+	vals []float64
+	ts   []time.Time
+}
+
+// latest returns the value with the newest timestamp (the later one on a
+// tie, since results are requested oldest first), and whether there was any.
+func (s levelSeries) latest() (float64, bool) {
+	best := -1
+	for i := range s.vals {
+		if best < 0 || !s.ts[i].Before(s.ts[best]) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return 0, false
+	}
+	return s.vals[best], true
+}
+
+// Evaluate reads the trailing window (one GetMetricData call), judges every
+// scope, sends alerts for level changes, and publishes rates, headroom and
+// the announced levels (one PutMetricData call).
+func (h *Handler) Evaluate(ctx context.Context) (*Report, error) {
+	now := h.now().UTC()
+	rep := &Report{Time: now, Window: h.cfg.Window.String()}
+	scopes := append([]Scope{{metrics.ScopeAccount, h.cfg.Region}}, h.cfg.Scopes...)
+	levels := map[string]*levelSeries{}
+	for _, s := range scopes {
+		rep.Scopes = append(rep.Scopes, &ScopeReport{Scope: s})
+	}
+	account := rep.Scopes[0]
+	account.ruleCounts = map[string]float64{}
+
+	var queries []types.MetricDataQuery
+	sinks := map[string]func([]float64, []time.Time){}
+	counterPeriod := int32(300)
+	if h.cfg.Window >= 3*time.Hour {
+		counterPeriod = 3600
+	}
+	add := func(id, ns, name string, period int32, stat string, set func([]float64, []time.Time), dims ...string) {
+		var ds []types.Dimension
+		for i := 0; i < len(dims); i += 2 {
+			ds = append(ds, types.Dimension{Name: aws.String(dims[i]), Value: aws.String(dims[i+1])})
+		}
+		queries = append(queries, types.MetricDataQuery{Id: aws.String(id), ReturnData: aws.Bool(true), MetricStat: &types.MetricStat{
+			Metric: &types.Metric{Namespace: aws.String(ns), MetricName: aws.String(name), Dimensions: ds},
+			Period: aws.Int32(period), Stat: aws.String(stat)}})
+		sinks[id] = set
+	}
+	ns := h.cfg.Namespace
+	for i, sr := range rep.Scopes {
+		st, sn := string(metrics.DimScopeType), string(metrics.DimScope)
+		for _, c := range evalCounters {
+			add(fmt.Sprintf("s%d_c%d", i, c), ns, string(counterMetric[c]), counterPeriod, "Sum", func(v []float64, _ []time.Time) {
+				sr.Counts[c] += int64(math.Round(sum(v)))
+			}, st, sr.Scope.Type, sn, sr.Scope.Name)
+		}
+		kinds := []string{metrics.KindBounce, metrics.KindComplaint}
+		if i == 0 {
+			kinds = append(kinds, metrics.KindDivergence)
+		}
+		for _, k := range kinds {
+			ls := &levelSeries{}
+			levels[levelKey(sr.Scope, k)] = ls
+			add(fmt.Sprintf("s%d_l_%s", i, k), ns, string(metrics.AlertLevel), 300, "Maximum", func(v []float64, ts []time.Time) {
+				ls.vals, ls.ts = append(ls.vals, v...), append(ls.ts, ts...)
+			}, st, sr.Scope.Type, sn, sr.Scope.Name, string(metrics.DimKind), k)
+		}
+	}
+	sesBounce, sesComplaint := &levelSeries{}, &levelSeries{}
+	add("ses_bounce", metrics.SESNamespace, metrics.SESBounceRate, 300, "Average", func(v []float64, ts []time.Time) {
+		sesBounce.vals, sesBounce.ts = append(sesBounce.vals, v...), append(sesBounce.ts, ts...)
+	})
+	add("ses_complaint", metrics.SESNamespace, metrics.SESComplaintRate, 300, "Average", func(v []float64, ts []time.Time) {
+		sesComplaint.vals, sesComplaint.ts = append(sesComplaint.vals, v...), append(sesComplaint.ts, ts...)
+	})
+	for j, rule := range RateRules {
+		add("r"+strconv.Itoa(j), ns, string(metrics.Failures), counterPeriod, "Sum", func(v []float64, _ []time.Time) {
+			account.ruleCounts[rule] += sum(v)
+		}, string(metrics.DimRule), rule, string(metrics.DimRegion), h.cfg.Region)
+	}
+
+	out, err := h.cw.GetMetricData(ctx, &cloudwatch.GetMetricDataInput{
+		StartTime: aws.Time(now.Add(-h.cfg.Window)), EndTime: aws.Time(now),
+		MetricDataQueries: queries, ScanBy: types.ScanByTimestampAscending,
+	})
+	rep.GetCalls++
+	if err != nil {
+		return rep, fmt.Errorf("read the %s window back from CloudWatch (%d queries): %w", h.cfg.Window, len(queries), err)
+	}
+	if out.NextToken != nil {
+		// Not expected within MaxWatchScopes; say so rather than page.
+		h.log.WarnContext(ctx, "GetMetricData returned more pages than read; figures may be low", "queries", len(queries))
+	}
+	for _, r := range out.MetricDataResults {
+		if set := sinks[aws.ToString(r.Id)]; set != nil {
+			set(r.Values, r.Timestamps)
+		}
+	}
+	if v, ok := sesBounce.latest(); ok {
+		rep.SESBounceRate = &v
+	}
+	if v, ok := sesComplaint.latest(); ok {
+		rep.SESComplaintRate = &v
+	}
+	if h.ses != nil {
+		acct, err := h.ses.GetAccount(ctx, &sesv2.GetAccountInput{})
+		if err != nil {
+			// Not fatal: kumo and restricted roles lack it; the rates stand alone.
+			rep.AccountErr = err.Error()
+			h.log.WarnContext(ctx, "GetAccount unavailable", "err", err)
+		} else {
+			rep.Account = &AccountStatus{EnforcementStatus: aws.ToString(acct.EnforcementStatus), SendingEnabled: acct.SendingEnabled}
+		}
+	}
+
+	pub := metrics.NewPublisher(h.cw, ns)
+	for i, sr := range rep.Scopes {
+		elig := sr.Counts.Eligible()
+		prevOf := func(kind string) reputation.Level {
+			v, _ := levels[levelKey(sr.Scope, kind)].latest()
+			return reputation.LevelOf(v)
+		}
+		sr.PrevBounce, sr.PrevComplaint = prevOf(metrics.KindBounce), prevOf(metrics.KindComplaint)
+		sr.Bounce = reputation.Assess(sr.Counts[cHardBounces], elig, h.cfg.Rates.Bounce, sr.PrevBounce, h.cfg.Rates)
+		sr.Complaint = reputation.Assess(sr.Counts[cComplaints], elig, h.cfg.Rates.Complaint, sr.PrevComplaint, h.cfg.Rates)
+		sr.BounceLevel, sr.ComplaintLevel = sr.Bounce.Level.String(), sr.Complaint.Level.String()
+
+		announcedBounce, announcedComplaint := sr.PrevBounce, sr.PrevComplaint
+		if sr.Bounce.Level != sr.PrevBounce {
+			if h.send(ctx, rep, h.rateAlert(rep, sr, metrics.KindBounce)) {
+				announcedBounce = sr.Bounce.Level
+			}
+		}
+		if sr.Complaint.Level != sr.PrevComplaint {
+			if h.send(ctx, rep, h.rateAlert(rep, sr, metrics.KindComplaint)) {
+				announcedComplaint = sr.Complaint.Level
+			}
+		}
+		dims := []string{sr.Scope.Type, sr.Scope.Name}
+		if elig > 0 {
+			_ = pub.Add(metrics.BounceRate, sr.Bounce.Rate, dims...)
+			_ = pub.Add(metrics.ComplaintRate, sr.Complaint.Rate, dims...)
+			_ = pub.Add(metrics.BounceHeadroom, float64(sr.Bounce.Headroom), dims...)
+		}
+		_ = pub.Add(metrics.AlertLevel, float64(announcedBounce), sr.Scope.Type, sr.Scope.Name, metrics.KindBounce)
+		_ = pub.Add(metrics.AlertLevel, float64(announcedComplaint), sr.Scope.Type, sr.Scope.Name, metrics.KindComplaint)
+
+		if i == 0 {
+			v, _ := levels[levelKey(sr.Scope, metrics.KindDivergence)].latest()
+			sr.PrevDiverging = v >= 0.5
+			sr.Diverging = rep.SESBounceRate != nil && elig >= h.cfg.Rates.MinSends &&
+				math.Abs(sr.Bounce.Rate-*rep.SESBounceRate)*reputation.PerMillion > float64(h.cfg.DivergenceMargin)
+			announced := sr.PrevDiverging
+			if sr.Diverging != sr.PrevDiverging && h.send(ctx, rep, h.divergenceAlert(rep, sr)) {
+				announced = sr.Diverging
+			}
+			_ = pub.Add(metrics.AlertLevel, b2f(announced), sr.Scope.Type, sr.Scope.Name, metrics.KindDivergence)
+		}
+	}
+	calls, err := pub.Flush(ctx)
+	rep.PutCalls = calls
+	if err != nil {
+		return rep, fmt.Errorf("publish evaluation: %w", err)
+	}
+	return rep, nil
+}
+
+// send delivers a and reports whether it went out (without a sink, it is
+// only logged and counts as announced). A failed alert leaves the level
+// unannounced, so the next run tries again.
+func (h *Handler) send(ctx context.Context, rep *Report, a alert.Alert) bool {
+	h.log.InfoContext(ctx, "alert", "kind", a.Kind, "level", a.Level, "scope", a.Scope, "title", a.Title)
+	if h.alerts != nil {
+		if err := h.alerts.Send(ctx, a); err != nil {
+			h.log.ErrorContext(ctx, "alert not delivered; will retry next run", "scope", a.Scope, "kind", a.Kind, "err", err)
+			return false
+		}
+	}
+	rep.Alerts = append(rep.Alerts, a)
+	return true
+}
+
+func levelKey(s Scope, kind string) string { return s.Type + "\x00" + s.Name + "\x00" + kind }
+
+func sum(v []float64) float64 {
+	var t float64
+	for _, x := range v {
+		t += x
+	}
+	return t
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,274 @@
+package bouncewatch
+
+import (
+	"encoding/json"
+	"fmt"
+	"hash/maphash"
+	"strings"
+
+	"github.com/sesguard/sesguard/internal/metrics"
+)
+
+// counter indexes Counts.
+type counter int
+
+const (
+	cSends counter = iota
+	cDeliveries
+	cHardBounces
+	cSoftBounces
+	cSuppressedBounces
+	cSimulator
+	cComplaints
+	cRejects
+	numCounters
+)
+
+// counterMetric maps each counter to its metric.
+var counterMetric = [numCounters]metrics.Name{
+	metrics.Sends, metrics.Deliveries, metrics.HardBounces, metrics.SoftBounces,
+	metrics.SuppressedBounces, metrics.SimulatorEvents, metrics.Complaints, metrics.Rejects,
+}
+
+// Counts holds one scope's counters.
+type Counts [numCounters]int64
+
+// Get returns the counter published as metric name (0 for other names).
+func (c *Counts) Get(name metrics.Name) int64 {
+	for i, n := range counterMetric {
+		if n == name {
+			return c[i]
+		}
+	}
+	return 0
+}
+
+// Eligible is the bounce-rate denominator: sends minus those to addresses
+// on the account-level suppression list (SES counts neither the send nor
+// its bounce). Simulator recipients are never in Sends.
+func (c *Counts) Eligible() int64 { return max(0, c[cSends]-c[cSuppressedBounces]) }
+
+// sesEvent is the part of an SES event-publishing record (eventType) or
+// identity notification (notificationType) that bouncewatch counts. Unknown
+// fields, headers included, are skipped.
+type sesEvent struct {
+	EventType        string `json:"eventType"`
+	NotificationType string `json:"notificationType"`
+	Mail             struct {
+		MessageID   string   `json:"messageId"`
+		Source      string   `json:"source"`
+		Destination []string `json:"destination"`
+		Tags        struct {
+			ConfigurationSet []string `json:"ses:configuration-set"`
+			FromDomain       []string `json:"ses:from-domain"`
+		} `json:"tags"`
+	} `json:"mail"`
+	Bounce *struct {
+		BounceType        string      `json:"bounceType"`
+		BounceSubType     string      `json:"bounceSubType"`
+		BouncedRecipients []recipient `json:"bouncedRecipients"`
+	} `json:"bounce"`
+	Complaint *struct {
+		ComplaintSubType     *string     `json:"complaintSubType"`
+		ComplainedRecipients []recipient `json:"complainedRecipients"`
+	} `json:"complaint"`
+	Delivery *struct {
+		Recipients []string `json:"recipients"`
+	} `json:"delivery"`
+}
+
+type recipient struct {
+	EmailAddress string `json:"emailAddress"`
+}
+
+func (e *sesEvent) kind() string {
+	if e.EventType != "" {
+		return e.EventType
+	}
+	return e.NotificationType
+}
+
+// snsEnvelope is the SNS message as an SQS body carries it (no raw
+// delivery). Only the fields bouncewatch uses.
+type snsEnvelope struct {
+	Type      string  `json:"Type"`
+	MessageID string  `json:"MessageId"`
+	Message   *string `json:"Message"`
+}
+
+// simulatorDomain is the mailbox simulator; SES leaves its recipients out of
+// every reputation metric, so we count them apart.
+const simulatorDomain = "@simulator.amazonses.com"
+
+func isSimulator(addr string) bool {
+	a := strings.TrimSpace(addr)
+	if i := strings.LastIndexByte(a, '>'); i >= 0 {
+		a = a[:i]
+	}
+	return len(a) >= len(simulatorDomain) && strings.EqualFold(a[len(a)-len(simulatorDomain):], simulatorDomain)
+}
+
+// domainOf returns the lower-cased domain of an address such as
+// "Name <user@Example.com>", or "".
+func domainOf(addr string) string {
+	a := strings.TrimSpace(addr)
+	if i := strings.LastIndexByte(a, '<'); i >= 0 {
+		a = strings.TrimSuffix(a[i+1:], ">")
+	}
+	i := strings.LastIndexByte(a, '@')
+	if i < 0 || i == len(a)-1 {
+		return ""
+	}
+	return strings.ToLower(strings.TrimSpace(a[i+1:]))
+}
+
+// tally counts events per scope for one batch.
+type tally struct {
+	region  string
+	byScope map[Scope]*Counts
+	order   []Scope
+	// stats
+	counted, duplicates, ignored, poison int
+}
+
+func newTally(region string) *tally {
+	return &tally{region: region, byScope: map[Scope]*Counts{}}
+}
+
+func (t *tally) scope(s Scope) *Counts {
+	c := t.byScope[s]
+	if c == nil {
+		c = new(Counts)
+		t.byScope[s] = c
+		t.order = append(t.order, s)
+	}
+	return c
+}
+
+// scopes returns the counters an event adds to: the account, its
+// configuration set and its sending domain (when known and usable as a
+// dimension value).
+func (t *tally) scopes(e *sesEvent, buf []*Counts) []*Counts {
+	buf = append(buf[:0], t.scope(Scope{metrics.ScopeAccount, t.region}))
+	if cs := e.Mail.Tags.ConfigurationSet; len(cs) > 0 && metrics.ValidateDimension(metrics.DimScope, cs[0]) == nil {
+		buf = append(buf, t.scope(Scope{metrics.ScopeConfigurationSet, cs[0]}))
+	}
+	d := ""
+	if fd := e.Mail.Tags.FromDomain; len(fd) > 0 {
+		d = strings.ToLower(fd[0])
+	} else {
+		d = domainOf(e.Mail.Source)
+	}
+	if d != "" && metrics.ValidateDimension(metrics.DimScope, d) == nil {
+		buf = append(buf, t.scope(Scope{metrics.ScopeDomain, d}))
+	}
+	return buf
+}
+
+// dedup remembers recently counted keys, across invocations of a warm
+// container, up to a fixed number (oldest forgotten first). Keys are 64-bit
+// hashes, so no address is kept.
+type dedup struct {
+	seed maphash.Seed
+	set  map[uint64]struct{}
+	ring []uint64
+	next int
+}
+
+func newDedup(capacity int) *dedup {
+	return &dedup{seed: maphash.MakeSeed(), set: make(map[uint64]struct{}, capacity), ring: make([]uint64, 0, capacity)}
+}
+
+// first records key and reports whether it was new.
+func (d *dedup) first(parts ...string) bool {
+	var h maphash.Hash
+	h.SetSeed(d.seed)
+	for _, p := range parts {
+		h.WriteString(p)
+		h.WriteByte(0)
+	}
+	k := h.Sum64()
+	if _, ok := d.set[k]; ok {
+		return false
+	}
+	if len(d.ring) < cap(d.ring) {
+		d.ring = append(d.ring, k)
+	} else {
+		delete(d.set, d.ring[d.next])
+		d.ring[d.next] = k
+		d.next = (d.next + 1) % len(d.ring)
+	}
+	d.set[k] = struct{}{}
+	return true
+}
+
+// addRecord counts one SES JSON document. It returns an error only when
+// the document is not an SES event (poison).
+func (t *tally) addRecord(body []byte, seen *dedup, buf []*Counts) ([]*Counts, error) {
+	var e sesEvent
+	if err := json.Unmarshal(body, &e); err != nil {
+		return buf, fmt.Errorf("decode SES event: %w", err)
+	}
+	kind := e.kind()
+	if kind == "" {
+		return buf, fmt.Errorf("decode SES event: neither eventType nor notificationType is set")
+	}
+	id := e.Mail.MessageID
+	add := func(c counter, rcpt string) {
+		if id != "" && !seen.first(id, rcpt, kind) {
+			t.duplicates++
+			return
+		}
+		if isSimulator(rcpt) {
+			c = cSimulator
+		}
+		buf = t.scopes(&e, buf)
+		for _, s := range buf {
+			s[c]++
+		}
+		t.counted++
+	}
+	switch kind {
+	case "Send":
+		for _, r := range e.Mail.Destination {
+			add(cSends, r)
+		}
+	case "Delivery":
+		if e.Delivery != nil {
+			for _, r := range e.Delivery.Recipients {
+				add(cDeliveries, r)
+			}
+		}
+	case "Bounce":
+		if e.Bounce == nil {
+			return buf, fmt.Errorf("decode SES event: Bounce without a bounce object")
+		}
+		c := cSoftBounces // Transient and Undetermined do not count toward the rate
+		if e.Bounce.BounceType == "Permanent" {
+			c = cHardBounces
+			if e.Bounce.BounceSubType == "OnAccountSuppressionList" {
+				c = cSuppressedBounces
+			}
+		}
+		for _, r := range e.Bounce.BouncedRecipients {
+			add(c, r.EmailAddress)
+		}
+	case "Complaint":
+		if e.Complaint == nil {
+			return buf, fmt.Errorf("decode SES event: Complaint without a complaint object")
+		}
+		// OnAccountSuppressionList: SES did not send, so nobody complained.
+		if st := e.Complaint.ComplaintSubType; st != nil && *st == "OnAccountSuppressionList" {
+			t.ignored++
+			return buf, nil
+		}
+		for _, r := range e.Complaint.ComplainedRecipients {
+			add(cComplaints, r.EmailAddress)
+		}
+	case "Reject":
+		add(cRejects, "")
+	default: // Open, Click, DeliveryDelay, Rendering Failure, Subscription
+		t.ignored++
+	}
+	return buf, nil
+}

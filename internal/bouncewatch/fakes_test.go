@@ -1,0 +1,150 @@
+package bouncewatch
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+)
+
+// memCloudWatch is an in-memory CloudWatch at our interface, for tests that
+// need simulated time (kumo stamps data with the wall clock and cannot take
+// a timestamp). Datums are stamped with now() on arrival; GetMetricData
+// returns the raw points of an exactly matching metric in (start, end],
+// oldest first, ignoring Stat and Period (as kumo does).
+type memCloudWatch struct {
+	mu     sync.Mutex
+	now    func() time.Time
+	points map[string][]point
+	puts   []*cloudwatch.PutMetricDataInput
+	gets   int
+	putErr error
+}
+
+type point struct {
+	t time.Time
+	v float64
+}
+
+func newMemCloudWatch(now func() time.Time) *memCloudWatch {
+	return &memCloudWatch{now: now, points: map[string][]point{}}
+}
+
+func metricKey(ns, name string, dims []types.Dimension) string {
+	var ds []string
+	for _, d := range dims {
+		ds = append(ds, aws.ToString(d.Name)+"="+aws.ToString(d.Value))
+	}
+	sort.Strings(ds)
+	return ns + "|" + name + "|" + strings.Join(ds, ",")
+}
+
+func (m *memCloudWatch) PutMetricData(_ context.Context, in *cloudwatch.PutMetricDataInput, _ ...func(*cloudwatch.Options)) (*cloudwatch.PutMetricDataOutput, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.puts = append(m.puts, in)
+	if m.putErr != nil {
+		return nil, m.putErr
+	}
+	for _, d := range in.MetricData {
+		k := metricKey(aws.ToString(in.Namespace), aws.ToString(d.MetricName), d.Dimensions)
+		t := m.now()
+		if d.Value != nil {
+			m.points[k] = append(m.points[k], point{t, *d.Value})
+		}
+		for i, v := range d.Values {
+			for range int(d.Counts[i]) {
+				m.points[k] = append(m.points[k], point{t, v})
+			}
+		}
+	}
+	return &cloudwatch.PutMetricDataOutput{}, nil
+}
+
+// put stores one value directly (for AWS/SES and triage's metrics).
+func (m *memCloudWatch) put(ns, name string, v float64, dims ...string) {
+	var ds []types.Dimension
+	for i := 0; i < len(dims); i += 2 {
+		ds = append(ds, types.Dimension{Name: aws.String(dims[i]), Value: aws.String(dims[i+1])})
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := metricKey(ns, name, ds)
+	m.points[k] = append(m.points[k], point{m.now(), v})
+}
+
+func (m *memCloudWatch) GetMetricData(_ context.Context, in *cloudwatch.GetMetricDataInput, _ ...func(*cloudwatch.Options)) (*cloudwatch.GetMetricDataOutput, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.gets++
+	out := &cloudwatch.GetMetricDataOutput{}
+	for _, q := range in.MetricDataQueries {
+		ms := q.MetricStat
+		k := metricKey(aws.ToString(ms.Metric.Namespace), aws.ToString(ms.Metric.MetricName), ms.Metric.Dimensions)
+		r := types.MetricDataResult{Id: q.Id, StatusCode: types.StatusCodeComplete}
+		for _, p := range m.points[k] {
+			if p.t.After(*in.StartTime) && !p.t.After(*in.EndTime) {
+				r.Timestamps = append(r.Timestamps, p.t)
+				r.Values = append(r.Values, p.v)
+			}
+		}
+		out.MetricDataResults = append(out.MetricDataResults, r)
+	}
+	return out, nil
+}
+
+// datums returns every datum of every PutMetricData call, by
+// "Name/ScopeType/Scope[/Kind]" (or "Name/dim..." for others), summed.
+func (m *memCloudWatch) datums() map[string]float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	got := map[string]float64{}
+	for _, in := range m.puts {
+		for _, d := range in.MetricData {
+			k := aws.ToString(d.MetricName)
+			for _, dim := range d.Dimensions {
+				k += "/" + aws.ToString(dim.Value)
+			}
+			v := aws.ToFloat64(d.Value)
+			for i, x := range d.Values {
+				v += x * d.Counts[i]
+			}
+			got[k] += v
+		}
+	}
+	return got
+}
+
+func (m *memCloudWatch) dimensionValues() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var vs []string
+	for _, in := range m.puts {
+		for _, d := range in.MetricData {
+			for _, dim := range d.Dimensions {
+				vs = append(vs, aws.ToString(dim.Value))
+			}
+		}
+	}
+	return slices.Compact(vs)
+}
+
+// accountFunc fakes sesv2 GetAccount, which kumo does not implement.
+type accountFunc func(context.Context, *sesv2.GetAccountInput, ...func(*sesv2.Options)) (*sesv2.GetAccountOutput, error)
+
+func (f accountFunc) GetAccount(ctx context.Context, in *sesv2.GetAccountInput, o ...func(*sesv2.Options)) (*sesv2.GetAccountOutput, error) {
+	return f(ctx, in, o...)
+}
+
+func healthyAccount() accountFunc {
+	return func(context.Context, *sesv2.GetAccountInput, ...func(*sesv2.Options)) (*sesv2.GetAccountOutput, error) {
+		return &sesv2.GetAccountOutput{EnforcementStatus: aws.String("HEALTHY"), SendingEnabled: true, ProductionAccessEnabled: true}, nil
+	}
+}
