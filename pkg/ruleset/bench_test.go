@@ -1,0 +1,109 @@
+package ruleset_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/sesguard/sesguard/pkg/ruleset"
+)
+
+// benchPayloads is a realistic mix: Lambda SNS events wrapping SES
+// event-publishing records from the corpus (bounces mostly, as in
+// production, plus complaints, delays and rejects).
+func benchPayloads(b *testing.B) [][]byte {
+	b.Helper()
+	var out [][]byte
+	root := filepath.Join("testdata", "corpus")
+	_ = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".json") || strings.HasSuffix(path, ".facts.json") {
+			return nil
+		}
+		dir := filepath.Base(filepath.Dir(path))
+		if !strings.HasPrefix(dir, "bounce.") && !strings.HasPrefix(dir, "complaint.") && !strings.HasPrefix(dir, "delay.") {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil
+		}
+		var probe struct {
+			EventType        string `json:"eventType"`
+			NotificationType string `json:"notificationType"`
+		}
+		if json.Unmarshal(data, &probe) != nil || (probe.EventType == "" && probe.NotificationType == "") {
+			return nil // only bare SES records; wrapped below the same way for both benchmarks
+		}
+		out = append(out, wrapSNS(data))
+		return nil
+	})
+	if len(out) < 10 {
+		b.Fatalf("only %d bench payloads", len(out))
+	}
+	return out
+}
+
+func wrapSNS(ses []byte) []byte {
+	ev := events.SNSEvent{Records: []events.SNSEventRecord{{
+		EventSource: "aws:sns", EventVersion: "1.0",
+		SNS: events.SNSEntity{Type: "Notification", MessageID: "b4a0e3b8-6f1c-4a53-9c3e-1f2d3c4b5a69",
+			TopicArn: "arn:aws:sns:us-east-1:123456789012:ses-events", Message: string(ses)},
+	}}}
+	data, _ := json.Marshal(ev)
+	return data
+}
+
+// BenchmarkDecodeOnly is the baseline: what any consumer must do anyway —
+// unmarshal the aws-lambda-go SNS event, then the SES record inside it.
+func BenchmarkDecodeOnly(b *testing.B) {
+	payloads := benchPayloads(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var ev events.SNSEvent
+		if err := json.Unmarshal(payloads[i%len(payloads)], &ev); err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range ev.Records {
+			var rec ruleset.SESEvent
+			if err := json.Unmarshal([]byte(r.SNS.Message), &rec); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// BenchmarkClassify is decode + classify + rendered diagnoses.
+func BenchmarkClassify(b *testing.B) {
+	payloads := benchPayloads(b)
+	set := ruleset.Default()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		d := set.ClassifyBytes(payloads[i%len(payloads)], nil, "bench")
+		if len(d) == 0 {
+			b.Fatal("no diagnosis")
+		}
+	}
+}
+
+// BenchmarkClassifyDecoded is the rule engine alone, on failures decoded
+// beforehand: what classification adds on top of any decoding.
+func BenchmarkClassifyDecoded(b *testing.B) {
+	payloads := benchPayloads(b)
+	set := ruleset.Default()
+	var decoded []ruleset.Decoded
+	for _, p := range payloads {
+		decoded = append(decoded, ruleset.Decode(p, "bench")...)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if d := set.ClassifyDecoded(decoded[i%len(decoded)], nil); len(d) == 0 {
+			b.Fatal("no diagnosis")
+		}
+	}
+}
