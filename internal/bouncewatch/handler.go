@@ -145,6 +145,7 @@ func (h *Handler) handleRecords(ctx context.Context, recs []rawRecord) (BatchRes
 			} else {
 				msg = *r.Body // raw message delivery: the body is the SES event
 			}
+			r.Body = nil // let the GC take each body once read: a 10,000-record batch is up to 6 MB
 		default:
 			h.poison(ctx, t, i, r.MessageID, errors.New("neither an SQS body nor an SNS message"))
 			continue

@@ -1,0 +1,83 @@
+package bouncewatch
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sesguard/sesguard/internal/alert"
+	mx "github.com/sesguard/sesguard/internal/metrics"
+)
+
+func evalOnce(t *testing.T, cfg Config, sends, bounces int, ses *float64, sink alert.Sink) (*Report, *memCloudWatch) {
+	t.Helper()
+	now := time.Date(2026, 1, 5, 12, 0, 0, 0, time.UTC)
+	cw := newMemCloudWatch(func() time.Time { return now.Add(-time.Minute) })
+	h := New(cfg, cw, nil, sink, quiet)
+	h.now = func() time.Time { return now }
+	if _, err := h.Handle(context.Background(), scenarioBatch(0, sends, bounces)); err != nil {
+		t.Fatal(err)
+	}
+	if ses != nil {
+		cw.put(mx.SESNamespace, mx.SESBounceRate, *ses)
+	}
+	rep, err := h.Evaluate(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep, cw
+}
+
+// TestSmallSampleNoCritical: 20 bounces out of 200 sends is 10%, but below
+// MIN_SENDS: a warning that says why, and AlertLevel says warning too.
+func TestSmallSampleNoCritical(t *testing.T) {
+	rep, cw := evalOnce(t, testConfig(), 200, 20, nil, nil)
+	if len(rep.Alerts) != 1 {
+		t.Fatalf("alerts = %+v", rep.Alerts)
+	}
+	a := rep.Alerts[0]
+	if a.Level != alert.LevelWarning || !strings.Contains(strings.Join(a.Evidence, " "), "200 sends are fewer than the 500 needed") {
+		t.Fatalf("alert = %+v", a)
+	}
+	if !strings.Contains(alert.RenderText(a), "Sample: 200 sends") {
+		t.Fatalf("alert does not state the sample size:\n%s", alert.RenderText(a))
+	}
+	d := cw.datums()
+	if d["AlertLevel/account/us-east-1/bounce"] != 1 || d["BounceRate/account/us-east-1"] != 0.1 {
+		t.Fatalf("metrics: level %v rate %v", d["AlertLevel/account/us-east-1/bounce"], d["BounceRate/account/us-east-1"])
+	}
+}
+
+func TestDivergenceAlert(t *testing.T) {
+	ses := 0.045 // SES sees 4.5%, we see 1%: our events are going missing
+	rep, cw := evalOnce(t, testConfig(), 1000, 10, &ses, nil)
+	var div []alert.Alert
+	for _, a := range rep.Alerts {
+		if a.Kind == alert.KindDivergence {
+			div = append(div, a)
+		}
+	}
+	if len(div) != 1 || div[0].Level != alert.LevelWarning || !strings.Contains(div[0].Title, "our rate 1.00%, SES says 4.50%") {
+		t.Fatalf("divergence alerts = %+v", div)
+	}
+	if cw.datums()["AlertLevel/account/us-east-1/divergence"] != 1 {
+		t.Fatal("divergence state not recorded")
+	}
+	// Within the margin: nothing.
+	ses = 0.015
+	if rep, _ := evalOnce(t, testConfig(), 1000, 10, &ses, nil); len(rep.Alerts) != 0 {
+		t.Fatalf("alerts within margin: %+v", rep.Alerts)
+	}
+}
+
+// TestFailedAlertRetried: when the sink fails, the level is not recorded as
+// announced, so the next run alerts again.
+func TestFailedAlertRetried(t *testing.T) {
+	fail := alert.SinkFunc(func(context.Context, alert.Alert) error { return errors.New("sns down") })
+	rep, cw := evalOnce(t, testConfig(), 1000, 30, nil, fail)
+	if len(rep.Alerts) != 0 || cw.datums()["AlertLevel/account/us-east-1/bounce"] != 0 {
+		t.Fatalf("failed alert counted as announced: %+v %v", rep.Alerts, cw.datums())
+	}
+}

@@ -1,0 +1,103 @@
+package bouncewatch
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/sivchari/kumo"
+
+	"github.com/sesguard/sesguard/internal/alert"
+)
+
+// TestKumoEndToEnd counts a batch into kumo's CloudWatch, evaluates it (the
+// counts and the previous AlertLevel read back with GetMetricData), and
+// publishes the alert to a kumo SNS topic whose SQS subscription we read.
+// A second evaluation reads the announced level back and stays quiet.
+func TestKumoEndToEnd(t *testing.T) {
+	srv := kumo.NewServer()
+	defer srv.Close()
+	ctx := context.Background()
+	creds := credentials.NewStaticCredentialsProvider("test", "test", "")
+	cw := cloudwatch.New(cloudwatch.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Credentials: creds,
+		DisableRequestCompression: true}) // kumo cannot read gzip bodies
+	snsc := sns.New(sns.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Credentials: creds})
+	sqsc := sqs.New(sqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Credentials: creds})
+
+	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("alerts")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("alerts-inbox")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	qa, err := sqsc.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := snsc.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"), Endpoint: aws.String(qa.Attributes["QueueArn"])}); err != nil {
+		t.Fatal(err)
+	}
+	sink, err := alert.NewSNSSink(snsc, *topic.TopicArn)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := testConfig()
+	cfg.Namespace = "SESGuardKumo"
+	cfg.Window = time.Hour
+	cfg.Rates.MinSends = 100
+	h := New(cfg, cw, healthyAccount(), sink, quiet) // GetAccount faked: kumo lacks it
+	// 1,000 sends, 30 hard bounces: 3%, a warning.
+	res, err := h.Handle(ctx, scenarioBatch(0, 1000, 30))
+	if err != nil || res == nil {
+		t.Fatalf("count batch: %v", err)
+	}
+	rep, err := h.Evaluate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct := rep.Scopes[0]
+	if acct.Counts[cSends] != 1000 || acct.Counts[cHardBounces] != 30 {
+		t.Fatalf("read back sends=%d hard=%d, want 1000 and 30", acct.Counts[cSends], acct.Counts[cHardBounces])
+	}
+	if len(rep.Alerts) != 1 || rep.Alerts[0].Level != alert.LevelWarning {
+		t.Fatalf("alerts = %+v, want one warning", rep.Alerts)
+	}
+	msgs, err := sqsc.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MaxNumberOfMessages: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs.Messages) != 1 {
+		t.Fatalf("%d messages on the alert queue, want 1", len(msgs.Messages))
+	}
+	var env struct{ Subject, Message string }
+	if err := json.Unmarshal([]byte(*msgs.Messages[0].Body), &env); err != nil {
+		t.Fatal(err)
+	}
+	var got alert.Alert
+	if err := json.Unmarshal([]byte(env.Message), &got); err != nil {
+		t.Fatalf("alert body is not JSON: %v\n%s", err, env.Message)
+	}
+	if got.Kind != alert.KindRate || got.Level != alert.LevelWarning || got.Scope != "account" || !strings.HasPrefix(env.Subject, "[warning] Bounce rate 3.00%") {
+		t.Fatalf("alert = %+v, subject %q", got, env.Subject)
+	}
+
+	// The announced level is read back from kumo: no second alert.
+	rep, err = h.Evaluate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Alerts) != 0 || rep.Scopes[0].PrevBounce.String() != "warning" {
+		t.Fatalf("second run: prev %s, alerts %+v", rep.Scopes[0].PrevBounce, rep.Alerts)
+	}
+}
