@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sesguard/sesguard/pkg/ruleset"
+)
+
+const notVerified = "Message rejected: Email address is not verified. The following identities failed the check in region US-EAST-1: noreply@yourapp.com"
+
+func runCLI(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func decodeLines(t *testing.T, out string) []ruleset.Diagnosis {
+	t.Helper()
+	var ds []ruleset.Diagnosis
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var d ruleset.Diagnosis
+		if err := json.Unmarshal([]byte(line), &d); err != nil {
+			t.Fatalf("not a JSON line: %q: %v", line, err)
+		}
+		ds = append(ds, d)
+	}
+	return ds
+}
+
+func TestClassifyJSONStdin(t *testing.T) {
+	code, out, _ := runCLI(t, notVerified, "classify", "--json", "-")
+	if code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	ds := decodeLines(t, out)
+	if len(ds) != 1 || !strings.HasPrefix(ds[0].Rule, "reject.") || ds[0].Region != "us-east-1" || ds[0].Source != "stdin" {
+		t.Fatalf("got %+v", ds)
+	}
+	// The JSON is exactly the Diagnosis contract: no Go-only fields leak.
+	var raw map[string]any
+	_ = json.Unmarshal([]byte(strings.Split(out, "\n")[0]), &raw)
+	for k := range raw {
+		switch k {
+		case "rule", "severity", "summary", "identity", "region", "evidence", "fix", "confidence", "alternatives", "source", "error":
+		default:
+			t.Errorf("unexpected key %q in JSON output", k)
+		}
+	}
+}
+
+func TestClassifyWithFactsRanksRegionMismatchFirst(t *testing.T) {
+	code, out, _ := runCLI(t, notVerified, "classify", "--json", "--facts", filepath.Join("testdata", "verified-us-west-2.facts.json"), "-")
+	if code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	if ds := decodeLines(t, out); ds[0].Rule != "reject.region-mismatch" {
+		t.Fatalf("rule %s, want reject.region-mismatch", ds[0].Rule)
+	}
+}
+
+func TestClassifyInvalidInputExitOneRestPrinted(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.json")
+	good := filepath.Join(dir, "good.txt")
+	os.WriteFile(bad, []byte(`{"Records": [`), 0o644)
+	os.WriteFile(good, []byte(notVerified), 0o644)
+	code, out, _ := runCLI(t, "", "classify", "--json", bad, good)
+	if code != exitInvalid {
+		t.Errorf("exit %d, want %d", code, exitInvalid)
+	}
+	ds := decodeLines(t, out)
+	if len(ds) != 2 || ds[0].Rule != ruleset.RuleInvalid || ds[0].Error == "" || ds[0].Source != bad || !strings.HasPrefix(ds[1].Rule, "reject.") {
+		t.Fatalf("got %+v", ds)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{}, {"nope"}, {"classify", "--bogus"}, {"diagnose"}, {"classify", "--rules", "/does/not/exist"}} {
+		if code, _, _ := runCLI(t, "", args...); code != exitUsage {
+			t.Errorf("%v: exit %d, want %d", args, code, exitUsage)
+		}
+	}
+}
+
+func TestDiagnoseReadableIn80Columns(t *testing.T) {
+	code, out, _ := runCLI(t, "", "diagnose", "--from", "noreply@yourapp.com", "--to", "bob@customer.org", notVerified+", bob@customer.org")
+	if code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if n := len([]rune(line)); n > 80 {
+			t.Errorf("line of %d columns: %q", n, line)
+		}
+	}
+	for _, want := range []string{"Likely cause: reject.", "Why:", "Fix:", "$ aws sesv2", "--region us-east-1", "check next"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	// Two failing identities, two diagnoses; the recipient is a sandbox case.
+	if strings.Count(out, "Likely cause:") != 2 || !strings.Contains(out, "reject.sandbox-recipient-unverified") {
+		t.Errorf("want one diagnosis per identity:\n%s", out)
+	}
+}
+
+func TestDiagnoseFlagsAfterText(t *testing.T) {
+	code, out, _ := runCLI(t, "", "diagnose", notVerified, "--facts", filepath.Join("testdata", "verified-us-west-2.facts.json"))
+	if code != exitOK || !strings.Contains(out, "Likely cause: reject.region-mismatch") || !strings.Contains(out, "verified in us-west-2") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+}
+
+func TestExtraRulesFlag(t *testing.T) {
+	rules := filepath.Join("..", "..", "pkg", "ruleset", "testdata", "rules", "good-extra.yaml")
+	in := `{"eventType":"Bounce","mail":{"destination":["a@acme.example"]},"bounce":{"bounceType":"Transient","bounceSubType":"General","bouncedRecipients":[{"emailAddress":"a@acme.example","diagnosticCode":"ACME mail shield: come back later"}]}}`
+	code, out, _ := runCLI(t, in, "classify", "--json", "--rules", rules)
+	if code != exitOK || decodeLines(t, out)[0].Rule != "bounce.policy.acme-greylist" {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+}
