@@ -43,12 +43,15 @@ func ExampleGatherer_Gather() {
 	//     "us-east-1": {
 	//       "productionAccess": false,
 	//       "sendingEnabled": true,
-	//       "enforcementStatus": "HEALTHY"
+	//       "enforcementStatus": "HEALTHY",
+	//       "suppressedReasons": [],
+	//       "identities": {}
 	//     },
 	//     "us-west-2": {
 	//       "productionAccess": false,
 	//       "sendingEnabled": true,
 	//       "enforcementStatus": "HEALTHY",
+	//       "suppressedReasons": [],
 	//       "identities": {
 	//         "yourapp.com": "SUCCESS"
 	//       }

@@ -137,7 +137,7 @@ func TestGatherNothingExists(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `{"sendingRegion":"us-east-1","regions":{"us-east-1":{"productionAccess":false,"sendingEnabled":true,"enforcementStatus":"HEALTHY","suppressedReasons":["BOUNCE","COMPLAINT"]}}}`; string(b) != want {
+	if want := `{"sendingRegion":"us-east-1","regions":{"us-east-1":{"productionAccess":false,"sendingEnabled":true,"enforcementStatus":"HEALTHY","suppressedReasons":["BOUNCE","COMPLAINT"],"identities":{}}}}`; string(b) != want {
 		t.Errorf("JSON:\n got %s\nwant %s", b, want)
 	}
 }
