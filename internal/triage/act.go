@@ -1,0 +1,238 @@
+package triage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/sesguard/sesguard/internal/alert"
+	"github.com/sesguard/sesguard/pkg/ruleset"
+)
+
+// simulatorDomain is SES's mailbox simulator: its results are requested,
+// and its addresses must never be suppressed.
+const simulatorDomain = "@simulator.amazonses.com"
+
+// suppress puts a hard-bouncing or complaining recipient on the account's
+// suppression list in the failure's Region, when the rules ask for it
+// (Diagnosis.Suppress) and the mode allows. It reports whether a call
+// succeeded; its error is transient (the record should be retried).
+func (h *Handler) suppress(ctx context.Context, d ruleset.Diagnosis, region string, fx *ruleset.Facts) (bool, error) {
+	if d.Suppress == "" || h.cfg.SuppressMode == SuppressOff || h.d.Suppressors == nil {
+		return false, nil
+	}
+	addr := d.Identity
+	if !strings.Contains(addr, "@") || strings.HasSuffix(strings.ToLower(addr), simulatorDomain) {
+		return false, nil
+	}
+	if d.Region != "" {
+		region = d.Region
+	}
+	if region == "" {
+		h.d.Log.WarnContext(ctx, "suppression skipped: Region unknown", "rule", d.Rule, "recipient", Masked(addr))
+		return false, nil
+	}
+	var rf *ruleset.RegionFacts
+	if fx != nil {
+		rf = fx.Regions[region]
+	}
+	if h.cfg.SuppressMode == SuppressAuto {
+		if rf == nil || rf.SuppressedReasons == nil {
+			h.d.Log.InfoContext(ctx, "suppression skipped: account suppression settings unknown", "rule", d.Rule,
+				"recipient", Masked(addr), "region", region, "reason", d.Suppress)
+			return false, nil
+		}
+		if slices.Contains(rf.SuppressedReasons, d.Suppress) {
+			return false, nil // SES puts it on the list itself
+		}
+	}
+	if rf != nil && rf.ProductionAccess != nil && !*rf.ProductionAccess {
+		// SES refuses PutSuppressedDestination in the sandbox.
+		h.d.Log.InfoContext(ctx, "suppression skipped: account in the sandbox", "region", region, "recipient", Masked(addr))
+		return false, nil
+	}
+
+	key := region + "\x00" + d.Suppress + "\x00" + addr
+	if !h.claim(key) {
+		return false, nil
+	}
+	_, err := h.d.Suppressors(region).PutSuppressedDestination(ctx, &sesv2.PutSuppressedDestinationInput{
+		EmailAddress: aws.String(addr),
+		Reason:       types.SuppressionListReason(d.Suppress),
+	})
+	if err != nil {
+		h.release(key)
+		if !retryableAWS(err) {
+			// A refusal (validation, access denied) will not change on
+			// retry; the alert still carries the fix.
+			h.d.Log.WarnContext(ctx, "suppression refused", "region", region, "recipient", Masked(addr), "reason", d.Suppress, "err", err)
+			return false, nil
+		}
+		return false, fmt.Errorf("put %s on the %s suppression list (%s): %w", mask(addr), region, d.Suppress, err)
+	}
+	h.d.Log.InfoContext(ctx, "suppressed", "region", region, "recipient", Masked(addr), "reason", d.Suppress, "rule", d.Rule)
+	return true, nil
+}
+
+// claim marks key as suppressed unless it already is; concurrent records
+// naming the same address make one call.
+func (h *Handler) claim(key string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.suppressed[key]; ok {
+		return false
+	}
+	if len(h.suppressed) >= maxRemembered {
+		clear(h.suppressed)
+	}
+	h.suppressed[key] = struct{}{}
+	return true
+}
+
+func (h *Handler) release(key string) {
+	h.mu.Lock()
+	delete(h.suppressed, key)
+	h.mu.Unlock()
+}
+
+// retryableAWS reports whether an AWS error may go away on a later try:
+// server faults, throttling, and errors with no API answer (network,
+// timeouts). A client fault such as a validation error will not.
+func retryableAWS(err error) bool {
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		return true
+	}
+	if ae.ErrorFault() == smithy.FaultServer {
+		return true
+	}
+	switch ae.ErrorCode() {
+	case "Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "LimitExceededException":
+		return true
+	}
+	return false
+}
+
+// alertLevel maps a severity to an alert level; info diagnoses are not
+// announced.
+func alertLevel(s ruleset.Severity) (alert.Level, bool) {
+	switch s {
+	case ruleset.SeverityCritical:
+		return alert.LevelCritical, true
+	case ruleset.SeverityWarning:
+		return alert.LevelWarning, true
+	}
+	return "", false
+}
+
+// alert offers a warning or critical diagnosis to the alert sink. It
+// reports whether it offered one; its error is transient.
+func (h *Handler) alert(ctx context.Context, d ruleset.Diagnosis, region string) (bool, error) {
+	if h.d.Alerts == nil {
+		return false, nil
+	}
+	a, ok := toAlert(d, region)
+	if !ok {
+		return false, nil
+	}
+	a.Time = h.d.Now()
+	if err := h.d.Alerts.Send(ctx, a); err != nil {
+		if !transientAlertError(err) {
+			h.d.Log.WarnContext(ctx, "alert not delivered (permanent)", "rule", d.Rule, "region", a.Region, "err", err)
+			return true, nil
+		}
+		return true, fmt.Errorf("send %s alert for %s in %s: %w", a.Level, d.Rule, a.Region, err)
+	}
+	return true, nil
+}
+
+// ScopeRecipientDomain is the alert Scope of a bounce, complaint or delay:
+// such alerts are grouped by the recipient's domain, not per address, so a
+// list with a thousand dead addresses at one provider is one alert with a
+// count, not a thousand.
+const ScopeRecipientDomain = "recipient-domain"
+
+// toAlert turns a diagnosis into an alert; ok is false for severities that
+// are not announced.
+func toAlert(d ruleset.Diagnosis, region string) (a alert.Alert, ok bool) {
+	lvl, ok := alertLevel(d.Severity)
+	if !ok {
+		return a, false
+	}
+	if d.Region != "" {
+		region = d.Region
+	}
+	a = alert.Alert{
+		Kind:     alert.KindDiagnosis,
+		Level:    lvl,
+		Rule:     d.Rule,
+		Identity: d.Identity,
+		Region:   region,
+		Scope:    "account",
+		Count:    1,
+		Summary:  d.Summary,
+		Evidence: slices.Clone(d.Evidence),
+		Fix:      slices.Clone(d.Fix),
+		Source:   Source,
+	}
+	who := d.Identity
+	switch d.Kind {
+	case ruleset.KindBounce, ruleset.KindComplaint, ruleset.KindDelay:
+		if at := strings.LastIndexByte(d.Identity, '@'); at >= 0 {
+			a.Identity = strings.ToLower(d.Identity[at+1:])
+			a.Scope = ScopeRecipientDomain
+			a.Evidence = append([]string{"recipient: " + d.Identity}, a.Evidence...)
+			who = "recipients at " + a.Identity
+		}
+	}
+	if d.Error != "" {
+		a.Evidence = append(a.Evidence, "error: "+d.Error)
+	}
+	a.Figures = append(a.Figures, alert.Num("confidence", d.Confidence, fmt.Sprintf("%.2f", d.Confidence)))
+	facts := "unknown"
+	if d.FactsKnown {
+		facts = "gathered"
+	}
+	a.Figures = append(a.Figures, alert.Figure{Name: "account facts", Value: facts})
+	if len(d.Alternatives) > 0 {
+		var alts []string
+		for _, x := range d.Alternatives {
+			alts = append(alts, fmt.Sprintf("%s (%.2f)", x.Rule, x.Confidence))
+		}
+		a.Figures = append(a.Figures, alert.Figure{Name: "alternatives", Value: strings.Join(alts, ", ")})
+	}
+	a.Title = d.Rule
+	if who != "" {
+		a.Title += ": " + who
+	}
+	if region != "" {
+		a.Title += " (" + region + ")"
+	}
+	return a, true
+}
+
+// transientAlertError reports whether any part of an alert error may go
+// away on retry. A Slack webhook that answers 4xx will not; SNS errors are
+// treated as transient (the SDK has already retried them).
+func transientAlertError(err error) bool {
+	if multi, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range multi.Unwrap() {
+			if transientAlertError(e) {
+				return true
+			}
+		}
+		return false
+	}
+	var we *alert.WebhookError
+	if errors.As(err, &we) {
+		return we.Retryable()
+	}
+	return true
+}

@@ -1,0 +1,400 @@
+// Package triage is the triage Lambda: it takes SES send failures delivered
+// by SNS or SQS (SES events, the application's failure envelopes, plain
+// error text), gathers the account facts that explain them, classifies them
+// with pkg/ruleset, acts on hard bounces and complaints (account-level
+// suppression), alerts on what needs a person, and counts every failure in
+// CloudWatch.
+//
+// Every record is independent. A record that cannot be decoded is poison:
+// it is logged with the reason, counted as PoisonRecords and acknowledged,
+// never retried. Only transient failures (SNS Publish, PutMetricData or
+// PutSuppressedDestination still failing after the SDK's retries) fail a
+// record: an SQS record is then reported in the batch response's
+// BatchItemFailures, an SNS invocation returns an error so Lambda retries
+// it. Account facts never fail a record; a look-up that fails leaves the
+// fact unknown.
+//
+// What is remembered across invocations of a warm container: the facts
+// cache (facts.Gatherer), the alert storm windows (alert.Aggregator) and the
+// addresses already suppressed.
+package triage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+
+	"github.com/sesguard/sesguard/internal/alert"
+	"github.com/sesguard/sesguard/internal/facts"
+	"github.com/sesguard/sesguard/internal/metrics"
+	"github.com/sesguard/sesguard/pkg/ruleset"
+)
+
+// Source names this function in alerts.
+const Source = "sesguard-triage"
+
+// unknownRegion is the Region dimension of a failure whose Region nobody
+// knows (CloudWatch refuses empty dimension values).
+const unknownRegion = "unknown"
+
+// FactsSource gathers account facts; *facts.Gatherer satisfies it.
+type FactsSource interface {
+	GatherRegions(ctx context.Context, sendingRegion string, regions, identities []string) *ruleset.Facts
+}
+
+// Suppressor is the part of *sesv2.Client that suppression uses. kumo
+// (v0.33.1) has no PutSuppressedDestination; tests fake it here.
+type Suppressor interface {
+	PutSuppressedDestination(ctx context.Context, in *sesv2.PutSuppressedDestinationInput, opts ...func(*sesv2.Options)) (*sesv2.PutSuppressedDestinationOutput, error)
+}
+
+// AlertSink delivers alerts and, at the end of an invocation, flushes what
+// it held back; *alert.Aggregator satisfies it.
+type AlertSink interface {
+	Send(ctx context.Context, a alert.Alert) error
+	Flush(ctx context.Context) error
+}
+
+// MetricsPublisher collects datums and sends them once per invocation;
+// *metrics.Publisher satisfies it.
+type MetricsPublisher interface {
+	Add(name metrics.Name, value float64, dims ...string) error
+	Flush(ctx context.Context) (calls int, err error)
+}
+
+// Deps are the Handler's collaborators. Rules and Metrics are required.
+type Deps struct {
+	Rules *ruleset.Set
+	// Facts is nil when no look-ups are wanted: every diagnosis is then
+	// made without facts.
+	Facts FactsSource
+	// Suppressors returns the SES client for a Region (suppression lists
+	// are per Region); nil means never suppress.
+	Suppressors func(region string) Suppressor
+	// Alerts is nil when alerts are only logged.
+	Alerts  AlertSink
+	Metrics MetricsPublisher
+	// Region is the function's own Region, assumed for failures that name
+	// none (SNS and SQS records usually carry one).
+	Region string
+	Log    *slog.Logger
+	Now    func() time.Time
+}
+
+// maxRemembered bounds the suppressed-address memory of a warm container
+// (about 10 MB at worst); past it the memory starts again, which costs one
+// idempotent call per address.
+const maxRemembered = 100_000
+
+// Handler handles triage invocations. Build it with New; it is safe for
+// concurrent use.
+type Handler struct {
+	cfg Config
+	d   Deps
+
+	mu         sync.Mutex
+	suppressed map[string]struct{} // region, reason, address
+}
+
+// New returns a Handler.
+func New(cfg Config, d Deps) (*Handler, error) {
+	if d.Rules == nil {
+		return nil, errors.New("triage: Deps.Rules is nil")
+	}
+	if d.Metrics == nil {
+		return nil, errors.New("triage: Deps.Metrics is nil")
+	}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.SuppressMode == "" {
+		cfg.SuppressMode = DefaultSuppressMode
+	}
+	return &Handler{cfg: cfg, d: d, suppressed: map[string]struct{}{}}, nil
+}
+
+// Result summarises one invocation (logged; tests read it).
+type Result struct {
+	Records     int // records in the invocation
+	Diagnoses   int // diagnoses made (one per failing identity or recipient)
+	Poison      int // undecodable inputs, acknowledged
+	Failed      int // records failed for a transient error
+	Suppressed  int // PutSuppressedDestination calls that succeeded
+	Alerts      int // alerts offered to the sink (before aggregation)
+	MetricCalls int // PutMetricData calls made
+	// Failures are the SQS message IDs to report as batch item failures.
+	Failures []string
+}
+
+// record is one independent input of an invocation.
+type record struct {
+	index  int
+	id     string // SQS messageId (batch item failures), SNS MessageId
+	source string // for logs and Diagnosis.Source
+	data   []byte // what ruleset.Decode reads
+}
+
+// Handle is the Lambda entry point. An SQS event gets an
+// events.SQSEventResponse naming the records that failed transiently; an
+// SNS event (or any other payload, handled as one direct input) gets an
+// error only for a transient failure, so Lambda retries it. Poison never
+// produces an error.
+func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) {
+	recs, isSQS := splitRecords(raw)
+	res, err := h.process(ctx, recs)
+	h.d.Log.InfoContext(ctx, "triage done", "records", res.Records, "diagnoses", res.Diagnoses, "poison", res.Poison,
+		"failed", res.Failed, "suppressed", res.Suppressed, "alerts", res.Alerts, "putMetricDataCalls", res.MetricCalls)
+	if isSQS {
+		resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
+		for _, id := range res.Failures {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: id})
+		}
+		return resp, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return nil, nil
+}
+
+// peek is the little of a Lambda event record Handle needs to tell SNS
+// from SQS and to name the record. json matches keys case-insensitively,
+// so EventSource (SNS) and eventSource (SQS) both land in EventSource.
+type peek struct {
+	EventSource string  `json:"eventSource"`
+	MessageID   string  `json:"messageId"`
+	Body        *string `json:"body"`
+	SNS         *struct {
+		MessageID string `json:"MessageId"`
+	} `json:"Sns"`
+}
+
+// splitRecords turns an invocation into independent records, each wrapped
+// as a one-record event so that ruleset.Decode still sees the envelope
+// (the topic ARN and awsRegion tell it the Region).
+func splitRecords(raw json.RawMessage) (recs []record, isSQS bool) {
+	var inv struct {
+		Records []json.RawMessage `json:"Records"`
+	}
+	if err := json.Unmarshal(raw, &inv); err != nil || len(inv.Records) == 0 {
+		return []record{{source: "invocation", data: raw}}, false
+	}
+	recs = make([]record, len(inv.Records))
+	for i, r := range inv.Records {
+		var p peek
+		_ = json.Unmarshal(r, &p) // a record that is not an object is poison, found by Decode
+		rec := record{index: i, data: wrapRecord(r)}
+		switch {
+		case strings.EqualFold(p.EventSource, "aws:sqs") || p.Body != nil:
+			isSQS = true
+			rec.id, rec.source = p.MessageID, "sqs:"+p.MessageID
+		case p.SNS != nil:
+			rec.id, rec.source = p.SNS.MessageID, "sns:"+p.SNS.MessageID
+		default:
+			rec.source = fmt.Sprintf("record %d", i)
+		}
+		recs[i] = rec
+	}
+	return recs, isSQS
+}
+
+func wrapRecord(r json.RawMessage) []byte {
+	b := make([]byte, 0, len(r)+14)
+	b = append(b, `{"Records":[`...)
+	b = append(b, r...)
+	return append(b, "]}"...)
+}
+
+// process handles records (concurrently, at most Config.Concurrency at a
+// time), then flushes the alert aggregator and publishes the metrics with
+// one PutMetricData call. The error joins the transient failures.
+func (h *Handler) process(ctx context.Context, recs []record) (Result, error) {
+	res := Result{Records: len(recs)}
+	outs := make([]recordOutcome, len(recs))
+	sem := make(chan struct{}, h.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for i := range recs {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			outs[i] = h.processRecord(ctx, &recs[i])
+		}()
+	}
+	wg.Wait()
+
+	var errs []error
+	failed := make([]bool, len(recs))
+	for i, o := range outs {
+		res.Diagnoses += o.diagnoses
+		res.Poison += o.poison
+		res.Suppressed += o.suppressed
+		res.Alerts += o.alerts
+		if o.err != nil {
+			failed[i] = true
+			errs = append(errs, fmt.Errorf("record %d (%s): %w", i, recs[i].source, o.err))
+		}
+	}
+	if h.d.Alerts != nil {
+		if err := h.d.Alerts.Flush(ctx); err != nil {
+			// The held-back counts belong to earlier invocations' records;
+			// failing this batch would not bring them back.
+			h.d.Log.WarnContext(ctx, "alert flush failed", "err", err)
+		}
+	}
+	if res.Poison > 0 {
+		if err := h.d.Metrics.Add(metrics.PoisonRecords, float64(res.Poison), metrics.FunctionTriage); err != nil {
+			h.d.Log.ErrorContext(ctx, "count poison records", "err", err)
+		}
+	}
+	calls, err := h.d.Metrics.Flush(ctx)
+	res.MetricCalls = calls
+	if err != nil {
+		// The counts of every record are lost with the call: retry them
+		// all (alerts and suppression are idempotent across the retry).
+		errs = append(errs, fmt.Errorf("publish metrics: %w", err))
+		for i, o := range outs {
+			if o.diagnoses > 0 {
+				failed[i] = true
+			}
+		}
+	}
+	for i, f := range failed {
+		if f {
+			res.Failed++
+			if recs[i].id != "" {
+				res.Failures = append(res.Failures, recs[i].id)
+			}
+		}
+	}
+	return res, errors.Join(errs...)
+}
+
+type recordOutcome struct {
+	diagnoses, poison, suppressed, alerts int
+	err                                   error // transient
+}
+
+func (h *Handler) processRecord(ctx context.Context, r *record) (o recordOutcome) {
+	var errs []error
+	for _, d := range ruleset.Decode(r.data, r.source) {
+		if d.Err != nil {
+			o.poison++
+			h.d.Log.WarnContext(ctx, "poison record acknowledged", "record", r.index, "source", d.Source, "reason", d.Err.Error())
+			continue
+		}
+		f := d.Failure
+		if f.Kind == ruleset.KindNotFailure {
+			h.d.Log.InfoContext(ctx, "not a failure", "source", d.Source, "note", d.Note, "eventType", f.EventType)
+			continue
+		}
+		region := f.Region
+		if region == "" {
+			region = ruleset.NormaliseRegion(h.d.Region)
+		}
+		fx := h.gather(ctx, region, f)
+		for _, dg := range h.d.Rules.ClassifyDecoded(d, fx) {
+			o.diagnoses++
+			h.count(ctx, dg, region)
+			h.logDiagnosis(ctx, dg)
+			ok, err := h.suppress(ctx, dg, region, fx)
+			if ok {
+				o.suppressed++
+			}
+			if err != nil {
+				errs = append(errs, err)
+			}
+			sent, err := h.alert(ctx, dg, region)
+			if sent {
+				o.alerts++
+			}
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	o.err = errors.Join(errs...)
+	return o
+}
+
+// gather asks for the facts a failure's diagnosis can use: for a send
+// error, the failing identities in the sending and candidate Regions; for
+// a recipient's bounce, complaint or delay, the sending Region's account
+// settings only (the suppression decision needs them).
+func (h *Handler) gather(ctx context.Context, region string, f *ruleset.Failure) *ruleset.Facts {
+	if h.d.Facts == nil || region == "" {
+		return nil
+	}
+	if len(f.Recipients) > 0 {
+		return h.d.Facts.GatherRegions(ctx, region, []string{}, nil)
+	}
+	ids := make([]string, 0, len(f.Identities)+1)
+	for _, id := range f.Identities {
+		if id.Value != "" {
+			ids = append(ids, id.Value)
+		}
+	}
+	if len(ids) == 0 && f.From != "" {
+		ids = append(ids, f.From)
+	}
+	return h.d.Facts.GatherRegions(ctx, region, h.candidates(), ids)
+}
+
+func (h *Handler) candidates() []string {
+	if h.cfg.CandidateRegions == nil {
+		return facts.DefaultCandidateRegions
+	}
+	return h.cfg.CandidateRegions
+}
+
+func (h *Handler) count(ctx context.Context, d ruleset.Diagnosis, region string) {
+	if d.Region != "" {
+		region = d.Region
+	}
+	if region == "" {
+		region = unknownRegion
+	}
+	if err := h.d.Metrics.Add(metrics.Failures, 1, d.Rule, region); err != nil {
+		// A malformed dimension (an operator's rule ID with '@'?) must not
+		// cost the alert: log and go on.
+		h.d.Log.ErrorContext(ctx, "count failure", "rule", d.Rule, "err", err)
+	}
+}
+
+func (h *Handler) logDiagnosis(ctx context.Context, d ruleset.Diagnosis) {
+	h.d.Log.InfoContext(ctx, "classified", "rule", d.Rule, "severity", string(d.Severity), "identity", Masked(d.Identity),
+		"region", d.Region, "confidence", d.Confidence, "factsKnown", d.FactsKnown, "source", d.Source)
+}
+
+// Masked keeps an address's first character and domain, so logs can be
+// correlated without carrying addresses ("j***@example.com"). Domains and
+// empty values are returned as they are.
+type Masked string
+
+// LogValue implements slog.LogValuer.
+func (m Masked) LogValue() slog.Value { return slog.StringValue(mask(string(m))) }
+
+func mask(s string) string {
+	at := strings.LastIndexByte(s, '@')
+	if at < 0 {
+		return s
+	}
+	if at == 0 {
+		return "***" + s
+	}
+	return s[:1] + "***" + s[at:]
+}
