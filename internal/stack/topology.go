@@ -116,7 +116,7 @@ func (t *Template) Subscriptions() ([]Subscription, error) {
 		s := Subscription{Name: id, Endpoint: p["Endpoint"]}
 		s.Topic, _, _ = Target(p["TopicArn"])
 		s.Protocol, _ = p["Protocol"].(string)
-		if ep, _, ok := Target(p["Endpoint"]); ok {
+		if ep, _, ok := Target(p["Endpoint"]); ok && (s.Protocol == "lambda" || s.Protocol == "sqs") {
 			s.Endpoint = ep
 		}
 		s.RawMessageDelivery, _ = p["RawMessageDelivery"].(bool)
