@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sesguard/sesguard/internal/metrics"
+	"github.com/sesguard/sesguard/internal/scenario"
+)
+
+// TestLocalEndToEnd replays the short scenario through the real bootstraps
+// on kumo and checks what came out: the alerts and their order, the
+// metrics read back from the emulated CloudWatch, the suppression calls,
+// and that every published event was processed (or dead-lettered).
+func TestLocalEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Log("-short: the end-to-end test still runs; it takes a few seconds")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	reportPath := filepath.Join(dir, "report.html")
+	var out bytes.Buffer
+	lr, err := local(ctx, localFlags{short: true, seed: 1, reportPath: reportPath, logPath: filepath.Join(dir, "functions.log")}, &out)
+	if err != nil {
+		t.Fatalf("local: %v\n%s", err, out.String())
+	}
+	for _, c := range lr.checks {
+		if !c.OK {
+			t.Errorf("check failed: %s", c.Text)
+		}
+	}
+
+	// Alerts: the story's alerts, first occurrences in this order.
+	want := []string{
+		"diagnosis/critical reject.sandbox-recipient-unverified",
+		"diagnosis/critical reject.region-mismatch",
+		"diagnosis/warning bounce.hard.no-such-user",
+		"diagnosis/critical reject.envelope-sender-rewritten",
+		"rate/warning bounce-rate @domain:news.yourapp.com",
+		"rate/critical bounce-rate @domain:news.yourapp.com",
+		"diagnosis/warning complaint.abuse",
+		"rate/warning bounce-rate @domain:news.yourapp.com",
+	}
+	var got []string
+	seen := map[string]bool{}
+	for _, a := range lr.res.Alerts {
+		key := string(a.Alert.Kind) + "/" + string(a.Alert.Level) + " " + a.Alert.Rule
+		if a.Alert.Kind == "rate" {
+			key += " @" + a.Alert.Scope
+			if !strings.HasPrefix(a.Alert.Scope, "domain:news") {
+				continue
+			}
+			// A rate alert repeats the same key on the way back down.
+			got = append(got, key)
+			continue
+		}
+		if !seen[key] {
+			seen[key] = true
+			got = append(got, key)
+		}
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("alerts in order:\n got %q\nwant %q", got, want)
+	}
+	// Content: the storm is one alert plus one summary counting the rest.
+	for _, a := range lr.res.Alerts {
+		if a.Alert.Rule == "reject.region-mismatch" {
+			if a.Alert.Identity != scenario.SenderApp || a.Alert.Region != scenario.MismatchRegion {
+				t.Errorf("region-mismatch alert names %s in %s", a.Alert.Identity, a.Alert.Region)
+			}
+		}
+		if a.Alert.Kind == "rate" && a.Alert.Level == "critical" && !strings.Contains(a.Alert.Title, "news.yourapp.com") {
+			t.Errorf("unexpected critical rate alert: %s", a.Alert.Title)
+		}
+	}
+
+	// Metrics read back from kumo's CloudWatch.
+	sc := scenario.Default(scenario.Options{Seed: 1, Short: true})
+	var sends, hard int
+	for _, e := range sc.Events {
+		b := e.Body()
+		if strings.Contains(b, `"eventType":"Send"`) && strings.Contains(b, `"source":"`+scenario.SenderNews+`"`) {
+			sends++
+		}
+		if strings.Contains(b, `"eventType":"Bounce"`) && strings.Contains(b, `"source":"`+scenario.SenderNews+`"`) {
+			hard++
+		}
+	}
+	metric := func(name metrics.Name, dims string) float64 {
+		for _, m := range lr.res.Metrics {
+			if m.Name == string(name) && strings.Join(m.Dimensions, " ") == dims {
+				return m.Sum
+			}
+		}
+		t.Errorf("metric %s %s not found", name, dims)
+		return -1
+	}
+	if v := metric(metrics.Sends, "ScopeType=domain Scope=news.yourapp.com"); int(v) != sends {
+		t.Errorf("Sends for news.yourapp.com = %v, want %d", v, sends)
+	}
+	if v := metric(metrics.HardBounces, "ScopeType=domain Scope=news.yourapp.com"); int(v) != hard {
+		t.Errorf("HardBounces for news.yourapp.com = %v, want %d", v, hard)
+	}
+	if v := metric(metrics.Failures, "Rule=reject.region-mismatch Region=eu-west-1"); int(v) != sc.Expect.StormSize {
+		t.Errorf("Failures reject.region-mismatch = %v, want %d", v, sc.Expect.StormSize)
+	}
+
+	// Suppression: every hard-bounced or complaining address, once, in us-east-1.
+	sup := lr.stack.SES.Suppressions()
+	if len(sup) == 0 {
+		t.Fatal("no PutSuppressedDestination calls")
+	}
+	for _, s := range sup {
+		if s.Region != scenario.SendingRegion || (s.Reason != "BOUNCE" && s.Reason != "COMPLAINT") {
+			t.Errorf("suppression %+v: want Region %s, reason BOUNCE or COMPLAINT", s, scenario.SendingRegion)
+		}
+	}
+
+	// Nothing lost.
+	total := 0
+	for _, n := range lr.res.Published {
+		total += n
+	}
+	if total != len(sc.Events) {
+		t.Errorf("published %d of %d events", total, len(sc.Events))
+	}
+	for name, n := range lr.res.Undelivered {
+		if n != 0 {
+			t.Errorf("%s: %d messages never processed", name, n)
+		}
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", out.String())
+	}
+
+	t.Run("browser", func(t *testing.T) { checkReportInBrowser(t, reportPath) })
+}
+
+// checkReportInBrowser loads report.html in headless Chromium and checks
+// the charts rendered (the SVG elements are in the DOM Chromium built) and
+// that the page logged no console errors.
+func checkReportInBrowser(t *testing.T, path string) {
+	bin := "/usr/bin/chromium"
+	if _, err := os.Stat(bin); err != nil {
+		if p, err := exec.LookPath("chromium"); err == nil {
+			bin = p
+		} else {
+			t.Skip("Chromium is not installed (.ci/run installs Debian's chromium at /usr/bin/chromium); report.html not checked in a browser")
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir="+t.TempDir(), "--enable-logging=stderr", "--v=0", "--dump-dom", "file://"+path)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("chromium: %v\n%s", err, stderr.String())
+	}
+	dom := stdout.String()
+	for _, want := range []string{`id="bounce-svg"`, `id="complaint-svg"`, `class="series"`, `class="threshold threshold-critical"`,
+		`class="alert-marker level-critical"`, `id="diagnoses"`, `reject.region-mismatch`} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("rendered DOM lacks %s", want)
+		}
+	}
+	for _, line := range strings.Split(stderr.String(), "\n") {
+		if strings.Contains(line, "CONSOLE") && (strings.Contains(line, "ERROR") || strings.Contains(line, "Uncaught")) {
+			t.Errorf("console error: %s", line)
+		}
+	}
+}

@@ -1,0 +1,290 @@
+package localstack
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/sesguard/sesguard/internal/alert"
+	"github.com/sesguard/sesguard/internal/bouncewatch"
+	"github.com/sesguard/sesguard/internal/metrics"
+	"github.com/sesguard/sesguard/internal/scenario"
+)
+
+// Progress is reported while replaying.
+type Progress struct {
+	Sim                time.Time
+	Published, Total   int
+	Evaluations, Alert int
+}
+
+// FiredAlert is an alert read back from the alerts topic, with the
+// simulated time of the step in which it fired.
+type FiredAlert struct {
+	Sim     time.Time
+	Subject string
+	Alert   alert.Alert
+}
+
+// Evaluation is one scheduled bouncewatch run and what it reported.
+type Evaluation struct {
+	Sim    time.Time
+	Report *bouncewatch.Report
+}
+
+// MetricValue is one metric read back from the emulated CloudWatch.
+type MetricValue struct {
+	Name       string
+	Dimensions []string // "Name=Value"
+	Points     int
+	Sum, Last  float64
+}
+
+// Result is what a replay did.
+type Result struct {
+	Published   map[string]int // by topic logical ID
+	Evaluations []Evaluation
+	Alerts      []FiredAlert
+	SlackPosts  int
+	Metrics     []MetricValue
+	Sources     map[string]SourceStats // by source name
+	DLQ         map[string]int         // messages in each dead-letter queue
+	Undelivered map[string]int         // messages still in a source queue
+	Wall        time.Duration
+}
+
+// ReplayOptions tunes Replay.
+type ReplayOptions struct {
+	// FlushAfter is the triage alert window: after the replay, Replay waits
+	// this long past the last triage invocation and invokes triage once
+	// more, so storms held back by the aggregator are announced (a warm
+	// Lambda container gets that invocation from the next failure).
+	FlushAfter time.Duration
+	Progress   func(Progress)
+}
+
+// Replay publishes sc's events in simulated time, pumping every source
+// after each step and running the scheduled functions at each tick of the
+// simulated schedule (sc.EvaluateEvery).
+func (s *Stack) Replay(ctx context.Context, sc *scenario.Scenario, o ReplayOptions) (*Result, error) {
+	start := time.Now()
+	res := &Result{Published: map[string]int{}, Sources: map[string]SourceStats{}, DLQ: map[string]int{}, Undelivered: map[string]int{}}
+	every := sc.EvaluateEvery
+	if every <= 0 {
+		every = time.Hour
+	}
+	sc.Sort()
+	i := 0
+	for tick := sc.Start.Add(every); ; tick = tick.Add(every) {
+		for ; i < len(sc.Events) && sc.Events[i].Time.Before(tick); i++ {
+			e := sc.Events[i]
+			arn, ok := s.Topics[e.Topic]
+			if !ok {
+				return res, fmt.Errorf("event %d: no topic %s in the template", i, e.Topic)
+			}
+			if _, err := s.SNS.Publish(ctx, &sns.PublishInput{TopicArn: aws.String(arn), Message: aws.String(e.Body())}); err != nil {
+				return res, fmt.Errorf("publish event %d to %s: %w", i, e.Topic, err)
+			}
+			res.Published[e.Topic]++
+			if o.Progress != nil && i%200 == 0 {
+				o.Progress(Progress{Sim: e.Time, Published: i + 1, Total: len(sc.Events), Evaluations: len(res.Evaluations), Alert: len(res.Alerts)})
+			}
+		}
+		if err := s.Pump(ctx, nil); err != nil {
+			return res, err
+		}
+		for _, sch := range s.Schedules {
+			payload := []byte(sch.Input)
+			if sch.Input == "" {
+				payload, _ = json.Marshal(events.EventBridgeEvent{Version: "0", ID: fmt.Sprintf("local-%d", tick.Unix()),
+					DetailType: "Scheduled Event", Source: "aws.events", AccountID: Account, Time: tick, Region: s.Region,
+					Resources: []string{"arn:aws:events:" + s.Region + ":" + Account + ":rule/" + sch.Function.Name + "-" + sch.Name},
+					Detail:    json.RawMessage("{}")})
+			}
+			inv, err := sch.Function.Invoke(ctx, payload)
+			if err != nil {
+				return res, err
+			}
+			if inv.FunctionError != "" {
+				return res, fmt.Errorf("%s %s at %s: function error: %s", sch.Function.LogicalID, sch.Name, tick.Format("15:04"), inv.Payload)
+			}
+			var rep bouncewatch.Report
+			if json.Unmarshal(inv.Payload, &rep) == nil && !rep.Time.IsZero() {
+				res.Evaluations = append(res.Evaluations, Evaluation{Sim: tick, Report: &rep})
+			}
+		}
+		if err := s.readAlerts(ctx, tick, res); err != nil {
+			return res, err
+		}
+		if o.Progress != nil {
+			o.Progress(Progress{Sim: tick, Published: i, Total: len(sc.Events), Evaluations: len(res.Evaluations), Alert: len(res.Alerts)})
+		}
+		if i >= len(sc.Events) && !tick.Before(sc.End) {
+			break
+		}
+	}
+	if o.FlushAfter > 0 {
+		if err := s.flushTriage(ctx, o.FlushAfter); err != nil {
+			return res, err
+		}
+		if err := s.readAlerts(ctx, sc.End, res); err != nil {
+			return res, err
+		}
+	}
+	for _, src := range s.Sources {
+		res.Sources[src.Name()] = src.Stats()
+		n, err := s.Depth(ctx, src.Queue)
+		if err != nil {
+			return res, err
+		}
+		res.Undelivered[src.Name()] = n
+	}
+	for _, q := range s.Queues {
+		if q.DLQ == "" {
+			continue
+		}
+		n, err := s.Depth(ctx, s.Queues[q.DLQ])
+		if err != nil {
+			return res, err
+		}
+		res.DLQ[q.DLQ] = n
+	}
+	for _, id := range []string{"TriageDeadLetterQueue"} {
+		if q, ok := s.Queues[id]; ok {
+			n, err := s.Depth(ctx, q)
+			if err != nil {
+				return res, err
+			}
+			res.DLQ[id] = n
+		}
+	}
+	res.SlackPosts = len(s.Slack.Posts())
+	var err error
+	res.Metrics, err = s.ReadMetrics(ctx, s.namespace())
+	res.Wall = time.Since(start)
+	return res, err
+}
+
+func (s *Stack) namespace() string {
+	if v := s.Params["MetricsNamespace"]; v != "" {
+		return v
+	}
+	return metrics.DefaultNamespace
+}
+
+// flushTriage waits until window has passed since triage's last invocation
+// and invokes it once with a harmless record (an SES Delivery event, which
+// triage classifies as not-a-failure), so the aggregator announces what it
+// held back.
+func (s *Stack) flushTriage(ctx context.Context, window time.Duration) error {
+	fn := s.Functions["TriageFunction"]
+	if fn == nil {
+		return nil
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(window + 100*time.Millisecond):
+	}
+	msg := `{"eventType":"Delivery","mail":{"timestamp":"2026-03-02T23:59:59.000Z","messageId":"local-flush","source":"noreply@localhost.invalid","destination":["flush@localhost.invalid"]},"delivery":{"recipients":["flush@localhost.invalid"]}}`
+	env, _ := json.Marshal(map[string]string{"Type": "Notification", "MessageId": "local-flush", "TopicArn": s.Topics["SesEventsTopic"], "Message": msg})
+	ev, _ := json.Marshal(events.SQSEvent{Records: []events.SQSMessage{{MessageId: "local-flush", Body: string(env), EventSource: "aws:sqs", AWSRegion: s.Region}}})
+	inv, err := fn.Invoke(ctx, ev)
+	if err != nil {
+		return err
+	}
+	if inv.FunctionError != "" {
+		return fmt.Errorf("triage flush invocation: %s", inv.Payload)
+	}
+	return nil
+}
+
+func (s *Stack) readAlerts(ctx context.Context, sim time.Time, res *Result) error {
+	if s.AlertsQueue == nil {
+		return nil
+	}
+	for {
+		out, err := s.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(s.AlertsQueue.URL), MaxNumberOfMessages: 10})
+		if err != nil {
+			return fmt.Errorf("read alerts: %w", err)
+		}
+		if len(out.Messages) == 0 {
+			return nil
+		}
+		for _, m := range out.Messages {
+			var env struct{ Subject, Message string }
+			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &env); err != nil {
+				return fmt.Errorf("read alerts: not an SNS envelope: %w", err)
+			}
+			var a alert.Alert
+			if err := json.Unmarshal([]byte(env.Message), &a); err != nil {
+				return fmt.Errorf("read alerts: message is not an alert: %w", err)
+			}
+			res.Alerts = append(res.Alerts, FiredAlert{Sim: sim, Subject: env.Subject, Alert: a})
+			if _, err := s.SQS.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(s.AlertsQueue.URL), ReceiptHandle: m.ReceiptHandle}); err != nil {
+				return fmt.Errorf("read alerts: %w", err)
+			}
+		}
+	}
+}
+
+// ReadMetrics reads every metric of namespace back from the emulated
+// CloudWatch: all of its points, summed and the latest.
+func (s *Stack) ReadMetrics(ctx context.Context, namespace string) ([]MetricValue, error) {
+	var list []cwtypes.Metric
+	p := cloudwatch.NewListMetricsPaginator(s.CW, &cloudwatch.ListMetricsInput{Namespace: aws.String(namespace)})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list metrics: %w", err)
+		}
+		list = append(list, out.Metrics...)
+	}
+	var vals []MetricValue
+	now := time.Now()
+	for start := 0; start < len(list); start += 500 {
+		batch := list[start:min(len(list), start+500)]
+		q := make([]cwtypes.MetricDataQuery, len(batch))
+		for i := range batch {
+			q[i] = cwtypes.MetricDataQuery{Id: aws.String(fmt.Sprintf("m%d", i)), ReturnData: aws.Bool(true),
+				MetricStat: &cwtypes.MetricStat{Metric: &batch[i], Period: aws.Int32(60), Stat: aws.String("Sum")}}
+		}
+		out, err := s.CW.GetMetricData(ctx, &cloudwatch.GetMetricDataInput{MetricDataQueries: q,
+			StartTime: aws.Time(now.Add(-24 * time.Hour)), EndTime: aws.Time(now.Add(time.Minute)), ScanBy: cwtypes.ScanByTimestampAscending})
+		if err != nil {
+			return nil, fmt.Errorf("read metrics: %w", err)
+		}
+		for _, r := range out.MetricDataResults {
+			var i int
+			fmt.Sscanf(aws.ToString(r.Id), "m%d", &i)
+			m := batch[i]
+			mv := MetricValue{Name: aws.ToString(m.MetricName), Points: len(r.Values)}
+			for _, d := range m.Dimensions {
+				mv.Dimensions = append(mv.Dimensions, aws.ToString(d.Name)+"="+aws.ToString(d.Value))
+			}
+			for _, v := range r.Values {
+				mv.Sum += v
+			}
+			if len(r.Values) > 0 {
+				mv.Last = r.Values[len(r.Values)-1]
+			}
+			vals = append(vals, mv)
+		}
+	}
+	sort.Slice(vals, func(i, j int) bool {
+		if vals[i].Name != vals[j].Name {
+			return vals[i].Name < vals[j].Name
+		}
+		return fmt.Sprint(vals[i].Dimensions) < fmt.Sprint(vals[j].Dimensions)
+	})
+	return vals, nil
+}

@@ -1,0 +1,466 @@
+// Package localstack runs sesguard's whole stack on this machine: the kumo
+// emulator in-process, the topics, queues and subscriptions exactly as
+// template.yaml declares them, both real bootstrap binaries behind kumo's
+// Lambda Runtime API, a poller standing in for Lambda's event sources, a
+// local SES v2 answering from account facts, and a Slack webhook receiver.
+//
+// Where the local pipeline differs from AWS, and why:
+//   - SNS→Lambda subscriptions become SNS→SQS→poller→Invoke: kumo's own
+//     SNS→Lambda delivery posts to a port fixed at its package init. The
+//     poller hands the function an SQS event whose bodies are the SNS
+//     envelopes (triage accepts both shapes) and applies the subscription's
+//     FilterPolicy itself, since kumo matches policies on message attributes
+//     only and the template's policy is on the message body.
+//   - The schedule is a simulated clock: the caller invokes the function
+//     with the template's Schedule Input whenever simulated time says so.
+//   - SES v2 is SESFake (see there); everything else is kumo.
+package localstack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/sivchari/kumo"
+
+	"github.com/sesguard/sesguard/internal/stack"
+	"github.com/sesguard/sesguard/pkg/ruleset"
+)
+
+// Account is the emulated account ID.
+const Account = "000000000000"
+
+// Options configures Up.
+type Options struct {
+	// Template is template.yaml's content.
+	Template []byte
+	// Params are template parameter values (the rest take their Default).
+	// SlackWebhookSecretArn is set by Up.
+	Params map[string]string
+	// Bootstraps maps a function's logical ID to its bootstrap binary.
+	Bootstraps map[string]string
+	// Env overrides function environment variables, by logical ID.
+	Env map[string]map[string]string
+	// Region is the functions' Region (default us-east-1).
+	Region string
+	// Facts feed the local SES v2 (nil: unknown).
+	Facts *ruleset.Facts
+	// Logs receives the bootstraps' output (nil: discarded).
+	Logs io.Writer
+}
+
+// Queue is a created SQS queue.
+type Queue struct {
+	LogicalID, URL, ARN string
+	// DLQ is the logical ID of its dead-letter queue ("" if none).
+	DLQ string
+	// Topic is the logical ID of the topic subscribed to it ("" if none).
+	Topic string
+}
+
+// Schedule is a Schedule event of a function.
+type Schedule struct {
+	Function   *Function
+	Name       string
+	Expression string
+	Input      string // "" when EventBridge's own event is sent
+}
+
+// Stack is the running local stack.
+type Stack struct {
+	Kumo   *kumo.Server
+	AWS    aws.Config
+	SNS    *sns.Client
+	SQS    *sqs.Client
+	CW     *cloudwatch.Client
+	SES    *SESFake
+	Slack  *SlackReceiver
+	Region string
+
+	Topics    map[string]string // logical ID → ARN
+	Queues    map[string]*Queue // logical ID → queue (template's and the poller's own)
+	Functions map[string]*Function
+	Sources   []*Source
+	Schedules []Schedule
+	// AlertsQueue receives every message published to the alerts topic
+	// (a subscriber an operator would add; the demo reads alerts from it).
+	AlertsQueue *Queue
+	// Skipped lists template wiring the local stack does not emulate.
+	Skipped []string
+	// Params are the parameter values used.
+	Params map[string]string
+
+	sesSrv *httptest.Server
+	http   *http.Client
+}
+
+// Up starts everything. Close it when done, even after an error.
+func Up(ctx context.Context, o Options) (s *Stack, err error) {
+	if o.Region == "" {
+		o.Region = "us-east-1"
+	}
+	s = &Stack{Region: o.Region, Topics: map[string]string{}, Queues: map[string]*Queue{}, Functions: map[string]*Function{},
+		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+	s.Kumo = kumo.NewServer()
+	s.SES = NewSESFake(o.Facts)
+	s.sesSrv = httptest.NewServer(s.SES)
+	s.Slack = NewSlackReceiver()
+	s.AWS = aws.Config{
+		Region:       o.Region,
+		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
+		BaseEndpoint: aws.String(s.Kumo.URL),
+		HTTPClient:   s.http,
+	}
+	s.SNS = sns.NewFromConfig(s.AWS)
+	s.SQS = sqs.NewFromConfig(s.AWS)
+	s.CW = cloudwatch.NewFromConfig(s.AWS, func(o *cloudwatch.Options) { o.DisableRequestCompression = true })
+	sm := secretsmanager.NewFromConfig(s.AWS)
+
+	// The Slack webhook URL is a secret, as in production.
+	sec, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("sesguard/slack-webhook"),
+		SecretString: aws.String(s.Slack.URL())})
+	if err != nil {
+		return s, fmt.Errorf("create the Slack webhook secret: %w", err)
+	}
+	params := map[string]string{}
+	for k, v := range o.Params {
+		params[k] = v
+	}
+	params["SlackWebhookSecretArn"] = aws.ToString(sec.ARN)
+
+	tmpl, err := stack.Parse(o.Template)
+	if err != nil {
+		return s, err
+	}
+	rt, err := tmpl.Resolve(params)
+	if err != nil {
+		return s, err
+	}
+	s.Params = rt.Values
+	if err := s.createTopics(ctx, rt); err != nil {
+		return s, err
+	}
+	if err := s.createQueues(ctx, rt); err != nil {
+		return s, err
+	}
+	if err := s.createSubscriptions(ctx, rt); err != nil {
+		return s, err
+	}
+	if err := s.createFunctions(ctx, rt, o); err != nil {
+		return s, err
+	}
+	// A subscriber on the alerts topic, to read alerts back.
+	if arn, ok := s.Topics["AlertsTopic"]; ok {
+		q, err := s.createQueue(ctx, "LocalAlertsCapture", nil)
+		if err != nil {
+			return s, err
+		}
+		s.AlertsQueue = q
+		if _, err := s.SNS.Subscribe(ctx, &sns.SubscribeInput{TopicArn: aws.String(arn), Protocol: aws.String("sqs"),
+			Endpoint: aws.String(q.ARN)}); err != nil {
+			return s, fmt.Errorf("subscribe the alerts capture queue: %w", err)
+		}
+	}
+	for _, fn := range s.Functions {
+		if err := fn.Start(o.Bootstraps[fn.LogicalID], o.Logs); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+// Close stops the bootstraps and the servers.
+func (s *Stack) Close() {
+	for _, fn := range s.Functions {
+		fn.Stop()
+	}
+	if s.Slack != nil {
+		s.Slack.Close()
+	}
+	if s.sesSrv != nil {
+		s.sesSrv.Close()
+	}
+	if s.Kumo != nil {
+		s.Kumo.Close()
+	}
+}
+
+func localName(id string) string { return "sesguard-" + id }
+
+func (s *Stack) createTopics(ctx context.Context, t *stack.Template) error {
+	for _, id := range t.OfType("AWS::SNS::Topic") {
+		out, err := s.SNS.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(localName(id))})
+		if err != nil {
+			return fmt.Errorf("create topic %s: %w", id, err)
+		}
+		s.Topics[id] = aws.ToString(out.TopicArn)
+	}
+	return nil
+}
+
+func (s *Stack) createQueue(ctx context.Context, id string, attrs map[string]string) (*Queue, error) {
+	out, err := s.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(localName(id)), Attributes: attrs})
+	if err != nil {
+		return nil, fmt.Errorf("create queue %s: %w", id, err)
+	}
+	q := &Queue{LogicalID: id, URL: aws.ToString(out.QueueUrl)}
+	ga, err := s.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: out.QueueUrl,
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		return nil, fmt.Errorf("queue %s: read its ARN: %w", id, err)
+	}
+	q.ARN = ga.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
+	s.Queues[id] = q
+	return q, nil
+}
+
+// createQueues creates the template's queues, dead-letter queues first, with
+// the attributes the template sets.
+func (s *Stack) createQueues(ctx context.Context, t *stack.Template) error {
+	ids := t.OfType("AWS::SQS::Queue")
+	sort.SliceStable(ids, func(i, j int) bool {
+		_, ri := t.Resources[ids[i]].Properties["RedrivePolicy"]
+		_, rj := t.Resources[ids[j]].Properties["RedrivePolicy"]
+		return !ri && rj
+	})
+	for _, id := range ids {
+		props := t.Resources[id].Properties
+		attrs := map[string]string{}
+		for _, k := range []string{"VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "ReceiveMessageWaitTimeSeconds"} {
+			if v, ok := stack.Number(props[k]); ok {
+				attrs[k] = strconv.Itoa(int(v))
+			}
+		}
+		dlq := ""
+		if rp, ok := props["RedrivePolicy"].(map[string]any); ok {
+			target, _, ok := stack.Target(rp["deadLetterTargetArn"])
+			q := s.Queues[target]
+			if !ok || q == nil {
+				return fmt.Errorf("queue %s: RedrivePolicy names %v, not a queue of the template", id, rp["deadLetterTargetArn"])
+			}
+			n, _ := stack.Number(rp["maxReceiveCount"])
+			b, _ := json.Marshal(map[string]any{"deadLetterTargetArn": q.ARN, "maxReceiveCount": strconv.Itoa(int(n))})
+			attrs["RedrivePolicy"] = string(b)
+			dlq = target
+		}
+		q, err := s.createQueue(ctx, id, attrs)
+		if err != nil {
+			return err
+		}
+		q.DLQ = dlq
+	}
+	return nil
+}
+
+func (s *Stack) createSubscriptions(ctx context.Context, t *stack.Template) error {
+	for _, id := range t.OfType("AWS::SNS::Subscription") {
+		p := t.Resources[id].Properties
+		proto, _ := p["Protocol"].(string)
+		topicID, _, _ := stack.Target(p["TopicArn"])
+		topic, ok := s.Topics[topicID]
+		if !ok {
+			return fmt.Errorf("subscription %s: TopicArn %v is not a topic of the template", id, p["TopicArn"])
+		}
+		if proto != "sqs" {
+			s.Skipped = append(s.Skipped, fmt.Sprintf("%s (%s subscription)", id, proto))
+			continue
+		}
+		qid, _, _ := stack.Target(p["Endpoint"])
+		q, ok := s.Queues[qid]
+		if !ok {
+			return fmt.Errorf("subscription %s: Endpoint %v is not a queue of the template", id, p["Endpoint"])
+		}
+		attrs := map[string]string{}
+		if raw, ok := p["RawMessageDelivery"].(bool); ok {
+			attrs["RawMessageDelivery"] = strconv.FormatBool(raw)
+		}
+		if _, err := s.SNS.Subscribe(ctx, &sns.SubscribeInput{TopicArn: aws.String(topic), Protocol: aws.String("sqs"),
+			Endpoint: aws.String(q.ARN), Attributes: attrs}); err != nil {
+			return fmt.Errorf("subscription %s: %w", id, err)
+		}
+		q.Topic = topicID
+	}
+	return nil
+}
+
+func (s *Stack) createFunctions(ctx context.Context, t *stack.Template, o Options) error {
+	for _, id := range t.OfType("AWS::Serverless::Function") {
+		if _, ok := o.Bootstraps[id]; !ok {
+			s.Skipped = append(s.Skipped, id+" (no bootstrap given)")
+			continue
+		}
+		p := t.Resources[id].Properties
+		fn := &Function{LogicalID: id, Name: localName(id), Env: map[string]string{}, Timeout: 3 * time.Second, Memory: 128,
+			endpoint: s.Kumo.URL, client: s.http}
+		if v, ok := stack.Number(p["Timeout"]); ok {
+			fn.Timeout = time.Duration(v) * time.Second
+		}
+		if v, ok := stack.Number(p["MemorySize"]); ok {
+			fn.Memory = int(v)
+		}
+		vars, _ := stack.Get(p, "Environment", "Variables")
+		vm, _ := vars.(map[string]any)
+		for k, v := range vm {
+			val, err := s.value(t, v)
+			if err != nil {
+				return fmt.Errorf("function %s: environment variable %s: %w", id, k, err)
+			}
+			fn.Env[k] = val
+		}
+		if lc, ok := p["LoggingConfig"].(map[string]any); ok {
+			if f, ok := lc["LogFormat"].(string); ok {
+				fn.Env["AWS_LAMBDA_LOG_FORMAT"] = f
+			}
+			if l, err := s.value(t, lc["ApplicationLogLevel"]); err == nil && l != "" {
+				fn.Env["AWS_LAMBDA_LOG_LEVEL"] = l
+			}
+		}
+		for k, v := range o.Env[id] {
+			fn.Env[k] = v
+		}
+		fn.Env["AWS_REGION"] = s.Region
+		fn.Env["AWS_DEFAULT_REGION"] = s.Region
+		fn.Env["AWS_ACCESS_KEY_ID"] = "local"
+		fn.Env["AWS_SECRET_ACCESS_KEY"] = "local"
+		fn.Env["AWS_ENDPOINT_URL"] = s.Kumo.URL
+		fn.Env["AWS_ENDPOINT_URL_SESV2"] = s.sesSrv.URL
+		fn.Env["AWS_EC2_METADATA_DISABLED"] = "true"
+		if err := createFunction(ctx, s.http, s.Kumo.URL, fn); err != nil {
+			return err
+		}
+		s.Functions[id] = fn
+
+		evs, _ := p["Events"].(map[string]any)
+		names := make([]string, 0, len(evs))
+		for n := range evs {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			ev, _ := evs[name].(map[string]any)
+			typ, _ := ev["Type"].(string)
+			ep, _ := ev["Properties"].(map[string]any)
+			switch typ {
+			case "SQS":
+				qid, _, _ := stack.Target(ep["Queue"])
+				q, ok := s.Queues[qid]
+				if !ok {
+					return fmt.Errorf("function %s event %s: Queue %v is not a queue of the template", id, name, ep["Queue"])
+				}
+				batch := 10
+				if v, ok := stack.Number(ep["BatchSize"]); ok {
+					batch = int(v)
+				}
+				s.Sources = append(s.Sources, &Source{Function: fn, Event: name, Queue: q, BatchSize: batch, stack: s})
+			case "SNS":
+				tid, _, _ := stack.Target(ep["Topic"])
+				topic, ok := s.Topics[tid]
+				if !ok {
+					return fmt.Errorf("function %s event %s: Topic %v is not a topic of the template", id, name, ep["Topic"])
+				}
+				q, err := s.createQueue(ctx, id+"-"+name, nil)
+				if err != nil {
+					return err
+				}
+				q.Topic = tid
+				if _, err := s.SNS.Subscribe(ctx, &sns.SubscribeInput{TopicArn: aws.String(topic), Protocol: aws.String("sqs"),
+					Endpoint: aws.String(q.ARN)}); err != nil {
+					return fmt.Errorf("function %s event %s: subscribe: %w", id, name, err)
+				}
+				src := &Source{Function: fn, Event: name, Queue: q, BatchSize: 10, SNS: true, stack: s}
+				if fp, ok := ep["FilterPolicy"]; ok {
+					scope, _ := ep["FilterPolicyScope"].(string)
+					if scope != "MessageBody" {
+						return fmt.Errorf("function %s event %s: only FilterPolicyScope MessageBody is emulated", id, name)
+					}
+					src.Filter = fp
+				}
+				s.Sources = append(s.Sources, src)
+			case "Schedule":
+				expr, _ := s.value(t, ep["Schedule"])
+				input, _ := ep["Input"].(string)
+				s.Schedules = append(s.Schedules, Schedule{Function: fn, Name: name, Expression: expr, Input: input})
+			default:
+				s.Skipped = append(s.Skipped, fmt.Sprintf("%s event %s (%s)", id, name, typ))
+			}
+		}
+	}
+	return nil
+}
+
+var subVar = regexp.MustCompile(`\$\{([A-Za-z0-9:._]+)\}`)
+
+// value resolves an environment value: a literal, a Ref to a parameter,
+// topic or queue, a GetAtt of a queue's Arn, or a Fn::Sub over parameters
+// and pseudo parameters.
+func (s *Stack) value(t *stack.Template, v any) (string, error) {
+	switch x := v.(type) {
+	case nil:
+		return "", nil
+	case string:
+		return x, nil
+	case float64, bool:
+		return fmt.Sprint(x), nil
+	}
+	if id, attr, ok := stack.Target(v); ok {
+		return s.ref(t, id, attr)
+	}
+	if m, ok := v.(map[string]any); ok {
+		if sub, ok := m["Fn::Sub"].(string); ok {
+			var err error
+			out := subVar.ReplaceAllStringFunc(sub, func(tok string) string {
+				name := subVar.FindStringSubmatch(tok)[1]
+				id, attr, _ := strings.Cut(name, ".")
+				r, e := s.ref(t, id, attr)
+				if e != nil {
+					err = e
+				}
+				return r
+			})
+			return out, err
+		}
+	}
+	return "", fmt.Errorf("cannot resolve %v locally", v)
+}
+
+func (s *Stack) ref(t *stack.Template, id, attr string) (string, error) {
+	switch id {
+	case "AWS::Region":
+		return s.Region, nil
+	case "AWS::AccountId":
+		return Account, nil
+	case "AWS::Partition":
+		return "aws", nil
+	case "AWS::StackName":
+		return "sesguard-local", nil
+	}
+	if v, ok := t.Values[id]; ok && attr == "" {
+		return v, nil
+	}
+	if arn, ok := s.Topics[id]; ok {
+		return arn, nil
+	}
+	if q, ok := s.Queues[id]; ok {
+		if attr == "Arn" {
+			return q.ARN, nil
+		}
+		return q.URL, nil
+	}
+	return "", errors.New("no local value for " + id)
+}
