@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
@@ -17,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -241,4 +244,46 @@ func (fn *Function) invokeOnce(ctx context.Context, payload []byte) (Invocation,
 		return Invocation{}, fmt.Errorf("invoke %s: HTTP %d: %s", fn.Name, resp.StatusCode, body)
 	}
 	return Invocation{Payload: body, FunctionError: resp.Header.Get("X-Amz-Function-Error"), Duration: time.Since(start)}, nil
+}
+
+// AddFunction registers one more function in kumo (for benchmarks): id
+// names it, env is its whole environment besides the Runtime API
+// variables. Start it with Function.Start.
+func (s *Stack) AddFunction(ctx context.Context, id string, timeout time.Duration, env map[string]string) (*Function, error) {
+	fn := &Function{LogicalID: id, Name: localName(id), Env: env, Timeout: timeout, Memory: 256, endpoint: s.Kumo.URL, client: s.http}
+	if err := createFunction(ctx, s.http, s.Kumo.URL, fn); err != nil {
+		return nil, err
+	}
+	return fn, nil
+}
+
+// SESURL is the local SES v2 endpoint.
+func (s *Stack) SESURL() string { return s.sesSrv.URL }
+
+// CountingProxy forwards to target and counts the requests it forwards: the
+// AWS calls a process pointed at it makes.
+func CountingProxy(target string) (*httptest.Server, *atomic.Int64) {
+	u, _ := url.Parse(target)
+	rp := httputil.NewSingleHostReverseProxy(u)
+	n := &atomic.Int64{}
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		rp.ServeHTTP(w, r)
+	})), n
+}
+
+// PeakRSS returns the process's peak resident set size in bytes, from
+// /proc (Linux only).
+func PeakRSS(pid int) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, errors.New("no VmHWM in /proc status")
 }

@@ -1,0 +1,301 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/sesguard/sesguard/internal/localstack"
+	"github.com/sesguard/sesguard/internal/scenario"
+)
+
+// Targets from the issue that set the performance budget.
+const (
+	targetColdRatio   = 1.3
+	targetBootstrapMB = 15
+	targetBWCalls     = 2
+	targetBWRSSMB     = 40
+	targetTriageRate  = 5000
+)
+
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	coldRuns := fs.Int("cold-runs", 10, "cold starts measured per function (the median is shown)")
+	records := fs.Int("records", 10000, "records in the bouncewatch batch and the triage storm")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	rows, err := bench(ctx, *coldRuns, *records, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "sesguard bench:", err)
+		return exitInvalid
+	}
+	fmt.Fprintf(stdout, "sesguard bench — %s/%s, %d CPUs, %s, %s\n\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format("2006-01-02"))
+	fmt.Fprintf(stdout, "| %-62s | %-22s | %-14s |\n|%s|%s|%s|\n", "measure", "value", "target", strings.Repeat("-", 64), strings.Repeat("-", 24), strings.Repeat("-", 16))
+	ok := true
+	for _, r := range rows {
+		mark := ""
+		if r.target != "" {
+			mark = " ✓"
+			if !r.ok {
+				mark, ok = " ✗", false
+			}
+		}
+		fmt.Fprintf(stdout, "| %-62s | %-22s | %-14s |\n", r.name, r.value, r.target+mark)
+	}
+	fmt.Fprintln(stdout, "\nreproduce: make bench   (go run ./cmd/sesguard bench)")
+	if !ok {
+		return exitInvalid
+	}
+	return exitOK
+}
+
+type benchRow struct {
+	name, value, target string
+	ok                  bool
+}
+
+func bench(ctx context.Context, coldRuns, records int, log io.Writer) ([]benchRow, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return nil, err
+	}
+	var rows []benchRow
+	add := func(name, value, target string, ok bool) { rows = append(rows, benchRow{name, value, target, ok}) }
+
+	// 1. Rule set: go test benchmarks, one event per op, one core.
+	fmt.Fprintln(log, "rule set benchmarks ...")
+	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "^(BenchmarkDecodeOnly|BenchmarkClassify|BenchmarkClassifyDecoded)$",
+		"-benchtime", "2s", "-cpu", "1", "./pkg/ruleset")
+	cmd.Dir = root
+	outb, err := cmd.CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("ruleset benchmarks: %w\n%s", err, outb)
+	}
+	ns := map[string]float64{}
+	re := regexp.MustCompile(`^(Benchmark\w+)\s+\d+\s+([\d.]+) ns/op`)
+	sc := bufio.NewScanner(bytes.NewReader(outb))
+	for sc.Scan() {
+		if m := re.FindStringSubmatch(sc.Text()); m != nil {
+			ns[m[1]], _ = strconv.ParseFloat(m[2], 64)
+		}
+	}
+	if ns["BenchmarkClassify"] == 0 || ns["BenchmarkDecodeOnly"] == 0 {
+		return nil, fmt.Errorf("ruleset benchmarks: no figures in\n%s", outb)
+	}
+	add("rule set: decode only (events/s/core)", fmt.Sprintf("%.0f (%.1f µs)", 1e9/ns["BenchmarkDecodeOnly"], ns["BenchmarkDecodeOnly"]/1e3), "", true)
+	add("rule set: decode + classify (events/s/core)", fmt.Sprintf("%.0f (%.1f µs)", 1e9/ns["BenchmarkClassify"], ns["BenchmarkClassify"]/1e3), "", true)
+	add("rule set: classify decoded (events/s/core)", fmt.Sprintf("%.0f (%.1f µs)", 1e9/ns["BenchmarkClassifyDecoded"], ns["BenchmarkClassifyDecoded"]/1e3), "", true)
+	add("rule set: classify / decode-only time ratio", fmt.Sprintf("%.2fx", ns["BenchmarkClassify"]/ns["BenchmarkDecodeOnly"]), "", true)
+
+	tmp, err := os.MkdirTemp("", "sesguard-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+
+	// 2. Sizes: linux/arm64, stripped, as make build.
+	fmt.Fprintln(log, "building bootstraps ...")
+	for _, id := range []string{"TriageFunction", "BouncewatchFunction"} {
+		bin := filepath.Join(tmp, "arm64", id)
+		c := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", bin, bootstrapPackages[id])
+		c.Dir = root
+		c.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64")
+		if msg, err := c.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("build %s: %w\n%s", id, err, msg)
+		}
+		fi, err := os.Stat(bin)
+		if err != nil {
+			return nil, err
+		}
+		mb := float64(fi.Size()) / (1 << 20)
+		add("bootstrap size, "+id+" (linux/arm64, stripped)", fmt.Sprintf("%.1f MB", mb), fmt.Sprintf("<= %d MB", targetBootstrapMB), mb <= targetBootstrapMB)
+	}
+
+	// Host builds for running.
+	pkgs := map[string]string{"TriageFunction": bootstrapPackages["TriageFunction"], "BouncewatchFunction": bootstrapPackages["BouncewatchFunction"],
+		"Hello": "./internal/localstack/testdata/hello"}
+	bins, err := localstack.Build(ctx, root, filepath.Join(tmp, "host"), pkgs)
+	if err != nil {
+		return nil, err
+	}
+	tmpl, err := os.ReadFile(filepath.Join(root, "template.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	st, err := localstack.Up(ctx, localstack.Options{Template: tmpl, Facts: scenario.Facts(), Region: scenario.SendingRegion,
+		Bootstraps: map[string]string{"TriageFunction": bins["TriageFunction"], "BouncewatchFunction": bins["BouncewatchFunction"]}})
+	if st != nil {
+		defer st.Close()
+	}
+	if err != nil {
+		return nil, err
+	}
+	envOf := func(id string) map[string]string {
+		env := map[string]string{}
+		for k, v := range st.Functions[id].Env {
+			env[k] = v
+		}
+		return env
+	}
+	helloEnv := map[string]string{"AWS_REGION": scenario.SendingRegion}
+
+	// 3. Cold start: process start to first response, through the Runtime API.
+	fmt.Fprintln(log, "cold starts ...")
+	triageEvent := sqsEvent([]string{snsEnvelope(`{"error":"Message rejected: Email address is not verified. The following identities failed the check in region EU-WEST-1: noreply@yourapp.com","region":"eu-west-1","from":"noreply@yourapp.com"}`)})
+	cold := func(id, bin string, env map[string]string, payload []byte) (time.Duration, error) {
+		var ds []time.Duration
+		for i := range coldRuns {
+			fn, err := st.AddFunction(ctx, fmt.Sprintf("cold-%s-%d", id, i), 30*time.Second, env)
+			if err != nil {
+				return 0, err
+			}
+			if err := fn.Start(bin, io.Discard); err != nil {
+				return 0, err
+			}
+			inv, err := fn.Invoke(ctx, payload)
+			d := time.Since(fn.Started())
+			fn.Stop()
+			if err != nil {
+				return 0, err
+			}
+			if inv.FunctionError != "" {
+				return 0, fmt.Errorf("%s: function error: %s", id, inv.Payload)
+			}
+			ds = append(ds, d)
+		}
+		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+		return ds[len(ds)/2], nil
+	}
+	hello, err := cold("hello", bins["Hello"], helloEnv, []byte(`{}`))
+	if err != nil {
+		return nil, err
+	}
+	add("cold start: hello-world aws-lambda-go (median)", hello.Round(10*time.Microsecond).String(), "baseline", true)
+	for _, c := range []struct {
+		id      string
+		payload []byte
+	}{{"TriageFunction", triageEvent}, {"BouncewatchFunction", []byte(`{"action":"evaluate"}`)}} {
+		d, err := cold(c.id, bins[c.id], envOf(c.id), c.payload)
+		if err != nil {
+			return nil, err
+		}
+		r := float64(d) / float64(hello)
+		add(fmt.Sprintf("cold start: %s (median, ratio to hello)", c.id), fmt.Sprintf("%s (%.2fx)", d.Round(10*time.Microsecond), r),
+			fmt.Sprintf("<= %.1fx", targetColdRatio), r <= targetColdRatio)
+	}
+
+	// 4. bouncewatch: one batch of records SES events.
+	fmt.Fprintln(log, "bouncewatch batch ...")
+	proxy, calls := localstack.CountingProxy(st.Kumo.URL)
+	defer proxy.Close()
+	env := envOf("BouncewatchFunction")
+	env["AWS_ENDPOINT_URL"] = proxy.URL
+	fn, err := st.AddFunction(ctx, "bench-bouncewatch", 60*time.Second, env)
+	if err != nil {
+		return nil, err
+	}
+	if err := fn.Start(bins["BouncewatchFunction"], io.Discard); err != nil {
+		return nil, err
+	}
+	defer fn.Stop()
+	if _, err := fn.Invoke(ctx, []byte(`{"action":"evaluate"}`)); err != nil { // warm: cold start done
+		return nil, err
+	}
+	day := scenario.Default(scenario.Options{Seed: 7})
+	var bodies []string
+	for _, e := range day.Events {
+		if e.Topic == scenario.TopicSESEvents {
+			bodies = append(bodies, snsEnvelope(e.Body()))
+		}
+		if len(bodies) == records {
+			break
+		}
+	}
+	payload := sqsEvent(bodies)
+	before := calls.Load()
+	inv, err := fn.Invoke(ctx, payload)
+	if err != nil {
+		return nil, err
+	}
+	if inv.FunctionError != "" {
+		return nil, fmt.Errorf("bouncewatch batch: %s", inv.Payload)
+	}
+	n := calls.Load() - before
+	rss, err := localstack.PeakRSS(fn.PID())
+	if err != nil {
+		return nil, err
+	}
+	add(fmt.Sprintf("bouncewatch: %d-record SQS batch, wall time", len(bodies)), inv.Duration.Round(time.Millisecond).String(), "", true)
+	add("bouncewatch: AWS calls for the batch", strconv.FormatInt(n, 10), fmt.Sprintf("<= %d", targetBWCalls), n <= targetBWCalls)
+	mb := float64(rss) / (1 << 20)
+	add("bouncewatch: peak RSS of the process", fmt.Sprintf("%.1f MB", mb), fmt.Sprintf("<= %d MB", targetBWRSSMB), mb <= targetBWRSSMB)
+
+	// 5. triage: a storm of identical failures, one core.
+	fmt.Fprintln(log, "triage storm ...")
+	tproxy, tcalls := localstack.CountingProxy(st.Kumo.URL)
+	defer tproxy.Close()
+	sproxy, scalls := localstack.CountingProxy(st.SESURL())
+	defer sproxy.Close()
+	env = envOf("TriageFunction")
+	env["AWS_ENDPOINT_URL"], env["AWS_ENDPOINT_URL_SESV2"], env["GOMAXPROCS"] = tproxy.URL, sproxy.URL, "1"
+	tf, err := st.AddFunction(ctx, "bench-triage", 120*time.Second, env)
+	if err != nil {
+		return nil, err
+	}
+	if err := tf.Start(bins["TriageFunction"], io.Discard); err != nil {
+		return nil, err
+	}
+	defer tf.Stop()
+	if _, err := tf.Invoke(ctx, sqsEvent([]string{snsEnvelope(`{"eventType":"Delivery","mail":{"source":"a@b.example","destination":["c@d.example"]},"delivery":{}}`)})); err != nil {
+		return nil, err
+	}
+	storm := make([]string, records)
+	for i := range storm {
+		storm[i] = snsEnvelope(fmt.Sprintf(`{"error":"Message rejected: Email address is not verified. The following identities failed the check in region EU-WEST-1: noreply@yourapp.com","region":"eu-west-1","from":"noreply@yourapp.com","to":["user%05d@example.com"]}`, i))
+	}
+	before, sbefore := tcalls.Load(), scalls.Load()
+	inv, err = tf.Invoke(ctx, sqsEvent(storm))
+	if err != nil {
+		return nil, err
+	}
+	if inv.FunctionError != "" {
+		return nil, fmt.Errorf("triage storm: %s", inv.Payload)
+	}
+	rate := float64(records) / inv.Duration.Seconds()
+	add(fmt.Sprintf("triage: %d-failure storm, records/s (GOMAXPROCS=1)", records), fmt.Sprintf("%.0f (%s)", rate, inv.Duration.Round(time.Millisecond)),
+		fmt.Sprintf(">= %d", targetTriageRate), rate >= targetTriageRate)
+	add("triage: AWS calls for the storm", fmt.Sprintf("%d (SES v2 %d)", tcalls.Load()-before+scalls.Load()-sbefore, scalls.Load()-sbefore), "", true)
+	return rows, nil
+}
+
+func snsEnvelope(msg string) string {
+	b, _ := json.Marshal(map[string]string{"Type": "Notification", "MessageId": fmt.Sprintf("bench-%x", time.Now().UnixNano()),
+		"TopicArn": "arn:aws:sns:us-east-1:000000000000:sesguard-SesEventsTopic", "Message": msg, "Timestamp": "2026-03-02T12:00:00.000Z"})
+	return string(b)
+}
+
+func sqsEvent(bodies []string) []byte {
+	ev := events.SQSEvent{Records: make([]events.SQSMessage, len(bodies))}
+	for i, b := range bodies {
+		ev.Records[i] = events.SQSMessage{MessageId: fmt.Sprintf("m-%d", i), Body: b, EventSource: "aws:sqs", AWSRegion: "us-east-1"}
+	}
+	data, _ := json.Marshal(ev)
+	return data
+}

@@ -1,0 +1,15 @@
+// Command hello is the cold-start baseline for `sesguard bench`: the
+// smallest aws-lambda-go function, built exactly like the sesguard
+// bootstraps.
+package main
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/aws/aws-lambda-go/lambda"
+)
+
+func main() {
+	lambda.Start(func(ctx context.Context, in json.RawMessage) (string, error) { return "hello", nil })
+}

@@ -1,0 +1,198 @@
+// Package report writes report.html for `sesguard local`: the bounce and
+// complaint rates over the simulated day against the threshold lines (an
+// inline SVG chart), where alerts fired, and the diagnoses by rule. The page
+// is self-contained: no scripts, fonts or images from anywhere else.
+package report
+
+import (
+	"fmt"
+	"html/template"
+	"io"
+	"math"
+	"strings"
+	"time"
+)
+
+// Point is one evaluation of one scope.
+type Point struct {
+	Sim                       time.Time
+	BounceRate, ComplaintRate float64 // fractions
+	Sends                     int64
+}
+
+// Series is one scope's rates over the scenario.
+type Series struct {
+	Scope  string
+	Points []Point
+}
+
+// Marker is an alert on the time axis.
+type Marker struct {
+	Sim   time.Time
+	Level string
+	Title string
+	Text  string // RenderText of the alert
+}
+
+// Row is one line of the diagnoses table.
+type Row struct {
+	Rule     string
+	Severity string
+	Count    int
+}
+
+// Data is everything the report shows.
+type Data struct {
+	Title      string
+	Subtitle   string
+	Start, End time.Time
+	// Thresholds are fractions: bounce warning and critical, complaint
+	// warning and critical.
+	BounceWarning, BounceCritical       float64
+	ComplaintWarning, ComplaintCritical float64
+	Series                              []Series
+	Alerts                              []Marker
+	Diagnoses                           []Row
+	Checks                              []Check
+}
+
+// Check is one expectation and whether it held.
+type Check struct {
+	OK   bool
+	Text string
+}
+
+const (
+	width, height          = 960, 300
+	padL, padR, padT, padB = 64, 20, 16, 36
+)
+
+var palette = []string{"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"}
+
+type chart struct {
+	ID, Title string
+	SVG       template.HTML
+}
+
+// Write renders d as a self-contained HTML page.
+func Write(w io.Writer, d Data) error {
+	charts := []chart{
+		{"bounce-chart", "Bounce rate", svgChart("bounce", d, func(p Point) float64 { return p.BounceRate },
+			[]float64{d.BounceWarning, d.BounceCritical})},
+		{"complaint-chart", "Complaint rate", svgChart("complaint", d, func(p Point) float64 { return p.ComplaintRate },
+			[]float64{d.ComplaintWarning, d.ComplaintCritical})},
+	}
+	return page.Execute(w, struct {
+		Data
+		Charts []chart
+	}{d, charts})
+}
+
+func svgChart(kind string, d Data, val func(Point) float64, thresholds []float64) template.HTML {
+	maxY := 0.0
+	for _, t := range thresholds {
+		maxY = math.Max(maxY, t)
+	}
+	for _, s := range d.Series {
+		for _, p := range s.Points {
+			maxY = math.Max(maxY, val(p))
+		}
+	}
+	maxY *= 1.15
+	if maxY == 0 {
+		maxY = 0.01
+	}
+	span := d.End.Sub(d.Start).Seconds()
+	if span <= 0 {
+		span = 1
+	}
+	x := func(t time.Time) float64 {
+		return padL + (t.Sub(d.Start).Seconds()/span)*float64(width-padL-padR)
+	}
+	y := func(v float64) float64 { return padT + (1-v/maxY)*float64(height-padT-padB) }
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="%s-svg" viewBox="0 0 %d %d" role="img" aria-label="%s rate over the scenario">`, kind, width, height, kind)
+	fmt.Fprintf(&b, `<rect class="plot" x="%d" y="%d" width="%d" height="%d" fill="#fafafa" stroke="#ccc"/>`, padL, padT, width-padL-padR, height-padT-padB)
+	for i := 0; i <= 4; i++ {
+		v := maxY * float64(i) / 4
+		fmt.Fprintf(&b, `<text class="tick" x="%d" y="%.1f" text-anchor="end" font-size="11">%s</text>`, padL-6, y(v)+4, pct(v))
+	}
+	for h := 0; h <= int(d.End.Sub(d.Start).Hours()); h += 3 {
+		t := d.Start.Add(time.Duration(h) * time.Hour)
+		fmt.Fprintf(&b, `<text class="tick" x="%.1f" y="%d" text-anchor="middle" font-size="11">%s</text>`, x(t), height-padB+16, t.Format("15:04"))
+	}
+	names := []string{"warning", "critical"}
+	for i, t := range thresholds {
+		fmt.Fprintf(&b, `<line class="threshold threshold-%s" x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="%s" stroke-dasharray="6 4"/>`,
+			names[i], padL, width-padR, y(t), y(t), []string{"#e6a700", "#c00"}[i])
+		fmt.Fprintf(&b, `<text class="threshold-label" x="%d" y="%.1f" text-anchor="end" font-size="11" fill="%s">%s %s</text>`,
+			width-padR-4, y(t)-4, []string{"#a67800", "#c00"}[i], names[i], pct(t))
+	}
+	for _, m := range d.Alerts {
+		if !strings.Contains(strings.ToLower(m.Title), kind) {
+			continue
+		}
+		fmt.Fprintf(&b, `<g class="alert-marker level-%s"><line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="%s" stroke-width="1.5"/><title>%s %s</title></g>`,
+			template.HTMLEscapeString(m.Level), x(m.Sim), x(m.Sim), padT, height-padB, levelColour(m.Level),
+			m.Sim.Format("15:04"), template.HTMLEscapeString(m.Title))
+	}
+	for i, s := range d.Series {
+		if len(s.Points) == 0 {
+			continue
+		}
+		var pts []string
+		for _, p := range s.Points {
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(p.Sim), y(val(p))))
+		}
+		c := palette[i%len(palette)]
+		fmt.Fprintf(&b, `<polyline class="series" data-scope="%s" fill="none" stroke="%s" stroke-width="2" points="%s"/>`,
+			template.HTMLEscapeString(s.Scope), c, strings.Join(pts, " "))
+		fmt.Fprintf(&b, `<text class="legend" x="%d" y="%d" font-size="12" fill="%s">%s</text>`, padL+8, padT+16+16*i, c, template.HTMLEscapeString(s.Scope))
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}
+
+func levelColour(l string) string {
+	switch l {
+	case "ok":
+		return "#2ca02c"
+	case "warning":
+		return "#e6a700"
+	case "info":
+		return "#1f77b4"
+	}
+	return "#c00"
+}
+
+func pct(v float64) string {
+	if v < 0.01 {
+		return fmt.Sprintf("%.3f%%", v*100)
+	}
+	return fmt.Sprintf("%.1f%%", v*100)
+}
+
+var page = template.Must(template.New("report").Funcs(template.FuncMap{
+	"hm": func(t time.Time) string { return t.Format("15:04") },
+}).Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:2em;max-width:1000px;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ddd;padding:4px 8px;text-align:left}
+td.n{text-align:right}pre{background:#f6f6f6;padding:8px;white-space:pre-wrap}
+.ok{color:#2ca02c}.fail{color:#c00}
+</style></head><body>
+<h1>{{.Title}}</h1><p>{{.Subtitle}}</p>
+{{range .Charts}}<section id="{{.ID}}"><h2>{{.Title}}</h2>{{.SVG}}</section>
+{{end}}
+<h2>Alerts in the order they fired</h2>
+<table id="alerts"><tr><th>simulated time</th><th>level</th><th>alert</th></tr>
+{{range .Alerts}}<tr class="alert level-{{.Level}}"><td>{{hm .Sim}}</td><td>{{.Level}}</td><td><details><summary>{{.Title}}</summary><pre>{{.Text}}</pre></details></td></tr>
+{{end}}</table>
+<h2>Diagnoses by rule</h2>
+<table id="diagnoses"><tr><th>rule</th><th>severity</th><th>count</th></tr>
+{{range .Diagnoses}}<tr><td>{{.Rule}}</td><td>{{.Severity}}</td><td class="n">{{.Count}}</td></tr>
+{{end}}</table>
+{{if .Checks}}<h2>Checks</h2><ul id="checks">{{range .Checks}}<li class="{{if .OK}}ok{{else}}fail{{end}}">{{if .OK}}✓{{else}}✗{{end}} {{.Text}}</li>{{end}}</ul>{{end}}
+</body></html>
+`))
