@@ -1,0 +1,449 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sesguard/sesguard/internal/alert"
+	"github.com/sesguard/sesguard/internal/localstack"
+	"github.com/sesguard/sesguard/internal/metrics"
+	"github.com/sesguard/sesguard/internal/report"
+	"github.com/sesguard/sesguard/internal/reputation"
+	"github.com/sesguard/sesguard/internal/scenario"
+	"github.com/sesguard/sesguard/pkg/ruleset"
+)
+
+// localAlertWindow is triage's storm window on the local stack: the
+// simulated day passes in seconds, so the production default (15 min)
+// would hold every storm's count past the end of the replay.
+const localAlertWindow = 2 * time.Second
+
+var bootstrapPackages = map[string]string{
+	"TriageFunction":      "./functions/triage",
+	"BouncewatchFunction": "./functions/bouncewatch",
+}
+
+type localFlags struct {
+	scenarioFile, reportPath, logPath, binDir string
+	seed                                      int64
+	short                                     bool
+}
+
+func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("local", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f localFlags
+	fs.StringVar(&f.scenarioFile, "scenario", "", "replay this JSON-lines file of events instead of the default story")
+	fs.Int64Var(&f.seed, "seed", 1, "seed of the generated default scenario")
+	fs.BoolVar(&f.short, "short", false, "a short version of the default scenario")
+	fs.StringVar(&f.reportPath, "report", "report.html", "where to write the HTML report (empty: none)")
+	fs.StringVar(&f.logPath, "logs", "", "file for the functions' JSON logs (default: a temporary file)")
+	fs.StringVar(&f.binDir, "bin", "", "directory with prebuilt <LogicalId>/bootstrap binaries (default: build them)")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	res, err := local(ctx, f, stdout)
+	if err != nil {
+		fmt.Fprintln(stderr, "sesguard local:", err)
+		return exitInvalid
+	}
+	if !res.ok {
+		return exitInvalid
+	}
+	return exitOK
+}
+
+type localResult struct {
+	ok     bool
+	checks []report.Check
+	res    *localstack.Result
+	sc     *scenario.Scenario
+	stack  *localstack.Stack
+}
+
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("not inside the sesguard module (no go.mod above the working directory)")
+		}
+		dir = parent
+	}
+}
+
+func local(ctx context.Context, f localFlags, out io.Writer) (*localResult, error) {
+	began := time.Now()
+	root, err := moduleRoot()
+	if err != nil {
+		return nil, err
+	}
+	tmpl, err := os.ReadFile(filepath.Join(root, "template.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	var sc *scenario.Scenario
+	if f.scenarioFile != "" {
+		fh, err := os.Open(f.scenarioFile)
+		if err != nil {
+			return nil, err
+		}
+		sc, err = scenario.ReadJSONLines(fh, f.scenarioFile)
+		fh.Close()
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		sc = scenario.Default(scenario.Options{Seed: f.seed, Short: f.short})
+	}
+
+	tmp, err := os.MkdirTemp("", "sesguard-local-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	bins := map[string]string{}
+	if f.binDir != "" {
+		for id := range bootstrapPackages {
+			bins[id] = filepath.Join(f.binDir, id, "bootstrap")
+		}
+	} else {
+		fmt.Fprintf(out, "building the bootstraps (linux, -tags lambda.norpc) ...\n")
+		if bins, err = localstack.Build(ctx, root, tmp, bootstrapPackages); err != nil {
+			return nil, err
+		}
+	}
+	logPath := f.logPath
+	if logPath == "" {
+		logPath = filepath.Join(os.TempDir(), "sesguard-local-functions.log")
+	}
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	logs := &lockedWriter{w: logFile}
+
+	watch := []string{"configuration-set:" + scenario.ConfigurationSet}
+	for _, d := range sc.WatchDomains {
+		watch = append(watch, "domain:"+d)
+	}
+	st, err := localstack.Up(ctx, localstack.Options{
+		Template: tmpl, Bootstraps: bins, Region: sc.Region, Facts: sc.Facts, Logs: logs,
+		Env: map[string]map[string]string{
+			"TriageFunction":      {"ALERT_WINDOW": localAlertWindow.String()},
+			"BouncewatchFunction": {"WATCH_SCOPES": strings.Join(watch, ",")},
+		},
+	})
+	if st != nil {
+		defer st.Close()
+	}
+	if err != nil {
+		return nil, err
+	}
+	var fnNames []string
+	for id := range st.Functions {
+		fnNames = append(fnNames, id)
+	}
+	sort.Strings(fnNames)
+	fmt.Fprintf(out, "stack from template.yaml: kumo at %s; %d topics, %d queues, %d event sources, functions %s\n",
+		st.Kumo.URL, len(st.Topics), len(st.Queues), len(st.Sources), strings.Join(fnNames, ", "))
+	fmt.Fprintf(out, "  local overrides: triage ALERT_WINDOW=%s; bouncewatch WATCH_SCOPES=%s\n", localAlertWindow, strings.Join(watch, ","))
+	if len(st.Skipped) > 0 {
+		fmt.Fprintf(out, "  not emulated: %s\n", strings.Join(st.Skipped, "; "))
+	}
+	fmt.Fprintf(out, "  function logs: %s\n", logPath)
+	fmt.Fprintf(out, "replaying %q (seed %d): %d events, %s to %s UTC, bouncewatch every %s of simulated time\n",
+		sc.Name, sc.Seed, len(sc.Events), sc.Start.Format("2006-01-02 15:04"), sc.End.Format("2006-01-02 15:04"), sc.EvaluateEvery)
+
+	live := isTerminal(out)
+	res, err := st.Replay(ctx, sc, localstack.ReplayOptions{FlushAfter: localAlertWindow, Progress: func(p localstack.Progress) {
+		if live {
+			fmt.Fprintf(out, "\r  %s  %6d/%d events published  %3d evaluations  %3d alerts ", p.Sim.Format("15:04"), p.Published, p.Total, p.Evaluations, p.Alert)
+		}
+	}})
+	if live {
+		fmt.Fprintln(out)
+	}
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(out, "  done: %d events in %s\n\n", len(sc.Events), res.Wall.Round(time.Millisecond))
+
+	lr := &localResult{res: res, sc: sc, stack: st}
+	printStory(out, lr)
+	lr.checks = verify(sc, st, res)
+	fmt.Fprintln(out, "Checks")
+	lr.ok = true
+	for _, c := range lr.checks {
+		mark := "ok  "
+		if !c.OK {
+			mark, lr.ok = "FAIL", false
+		}
+		fmt.Fprintf(out, "  %s %s\n", mark, c.Text)
+	}
+	if f.reportPath != "" {
+		if err := writeReport(f.reportPath, lr); err != nil {
+			return lr, err
+		}
+		fmt.Fprintf(out, "\nreport: %s\n", f.reportPath)
+	}
+	fmt.Fprintf(out, "total wall time %s\n", time.Since(began).Round(100*time.Millisecond))
+	return lr, nil
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// diagnosesByRule reads triage's Failures metric: diagnoses per rule.
+func diagnosesByRule(res *localstack.Result) map[string]int {
+	out := map[string]int{}
+	for _, m := range res.Metrics {
+		if m.Name != string(metrics.Failures) {
+			continue
+		}
+		for _, d := range m.Dimensions {
+			if r, ok := strings.CutPrefix(d, string(metrics.DimRule)+"="); ok {
+				out[r] += int(m.Sum)
+			}
+		}
+	}
+	return out
+}
+
+func printStory(out io.Writer, lr *localResult) {
+	res := lr.res
+	diag := diagnosesByRule(res)
+	rules := make([]string, 0, len(diag))
+	for r := range diag {
+		rules = append(rules, r)
+	}
+	sort.Slice(rules, func(i, j int) bool {
+		return diag[rules[i]] > diag[rules[j]] || diag[rules[i]] == diag[rules[j]] && rules[i] < rules[j]
+	})
+	set := ruleset.Default()
+	fmt.Fprintln(out, "Diagnoses by rule (triage's Failures metric)")
+	for _, r := range rules {
+		sev, _, _ := set.RuleSummary(r)
+		fmt.Fprintf(out, "  %6d  %-40s %s\n", diag[r], r, sev)
+	}
+	fmt.Fprintf(out, "\nAlerts in the order they fired (%d on the alerts topic; the Slack webhook received %d posts)\n", len(res.Alerts), res.SlackPosts)
+	for _, a := range res.Alerts {
+		fmt.Fprintf(out, "\n  ── simulated %s ──\n", a.Sim.Format("15:04"))
+		for _, line := range strings.Split(strings.TrimRight(alert.RenderText(a.Alert), "\n"), "\n") {
+			fmt.Fprintf(out, "  │ %s\n", line)
+		}
+	}
+	fmt.Fprintf(out, "\nMetrics published (namespace %s)\n", metrics.DefaultNamespace)
+	for _, m := range res.Metrics {
+		def, _ := metrics.Lookup(metrics.Name(m.Name))
+		val := fmt.Sprintf("sum %g", m.Sum)
+		if def.Agg == metrics.Distribution {
+			val = fmt.Sprintf("latest %.4g", m.Last)
+		}
+		fmt.Fprintf(out, "  %-18s %-60s %4d points  %s\n", m.Name, strings.Join(m.Dimensions, " "), m.Points, val)
+	}
+	fmt.Fprintln(out, "\nFinal rates (last evaluation; headroom = more hard bounces before the 5% critical threshold)")
+	if n := len(res.Evaluations); n > 0 {
+		rc := reputation.DefaultConfig()
+		fmt.Fprintf(out, "  %-32s %8s %8s %9s %10s %11s %9s %9s\n", "scope", "sends", "hard", "bounce", "complaints", "complaint", "level", "headroom")
+		for _, s := range res.Evaluations[n-1].Report.Scopes {
+			elig := s.Counts.Eligible()
+			hard, compl := s.Counts.Get(metrics.HardBounces), s.Counts.Get(metrics.Complaints)
+			br, cr := ratio(hard, elig), ratio(compl, elig)
+			fmt.Fprintf(out, "  %-32s %8d %8d %9s %10d %11s %9s %9d\n", s.Scope.String()+" "+scopeName(s.Scope.Type, s.Scope.Name), elig, hard,
+				reputation.FormatRate(br), compl, reputation.FormatRate(cr), s.BounceLevel+"/"+s.ComplaintLevel,
+				reputation.Headroom(hard, elig, rc.Bounce.Critical))
+		}
+	}
+	fmt.Fprintln(out)
+}
+
+func scopeName(typ, name string) string {
+	if typ == metrics.ScopeAccount {
+		return "(" + name + ")"
+	}
+	return ""
+}
+
+func ratio(a, b int64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+// verify checks the run against the scenario's expectations and the
+// invariants every run must hold.
+func verify(sc *scenario.Scenario, st *localstack.Stack, res *localstack.Result) []report.Check {
+	var cs []report.Check
+	add := func(ok bool, format string, a ...any) {
+		cs = append(cs, report.Check{OK: ok, Text: fmt.Sprintf(format, a...)})
+	}
+
+	lost, errs := 0, 0
+	for _, src := range st.Sources {
+		s := res.Sources[src.Name()]
+		want := res.Published[src.Queue.Topic]
+		dlq := 0
+		if src.Queue.DLQ != "" {
+			dlq = res.DLQ[src.Queue.DLQ]
+		}
+		missing := want - s.Processed - s.Filtered - dlq
+		lost += max(missing, 0)
+		errs += s.FunctionErrors
+		add(missing == 0 && res.Undelivered[src.Name()] == 0, "%s: %d published, %d processed, %d filtered out by the subscription's policy, %d in the dead-letter queue, %d left",
+			src.Name(), want, s.Processed, s.Filtered, dlq, res.Undelivered[src.Name()])
+	}
+	add(errs == 0, "function errors: %d", errs)
+	for q, n := range res.DLQ {
+		add(n == 0, "dead-letter queue %s: %d messages", q, n)
+	}
+	add(res.SlackPosts == len(res.Alerts), "every alert on the topic was also posted to Slack (%d posts, %d alerts)", res.SlackPosts, len(res.Alerts))
+	if sc.Expect == nil {
+		return cs
+	}
+	e := sc.Expect
+	// Alerts: the first alert matching each expectation, in order.
+	pos := 0
+	for _, want := range e.Alerts {
+		found := -1
+		for i := pos; i < len(res.Alerts); i++ {
+			if alertMatches(want, res.Alerts[i].Alert) {
+				found = i
+				break
+			}
+		}
+		if found >= 0 {
+			add(true, "alert %s fired (simulated %s)", want, res.Alerts[found].Sim.Format("15:04"))
+			pos = found + 1
+		} else {
+			add(false, "alert %s fired after the previous expected one", want)
+		}
+	}
+	diag := diagnosesByRule(res)
+	keys := make([]string, 0, len(e.MinDiagnoses))
+	for k := range e.MinDiagnoses {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, r := range keys {
+		add(diag[r] >= e.MinDiagnoses[r], "diagnoses %s: %d (at least %d)", r, diag[r], e.MinDiagnoses[r])
+	}
+	if e.StormRule != "" {
+		n, total := 0, 0
+		for _, a := range res.Alerts {
+			if a.Alert.Rule == e.StormRule {
+				n++
+				total += max(a.Alert.Count, 1)
+			}
+		}
+		add(n >= 1 && n <= 3 && total == e.StormSize, "storm of %d × %s announced as %d alert(s) counting %d", e.StormSize, e.StormRule, n, total)
+	}
+	seen := map[string]bool{}
+	for _, s := range st.SES.Suppressions() {
+		seen[s.Address] = true
+	}
+	add(len(seen) == e.Suppressions, "suppressed %d distinct addresses (want %d) with PutSuppressedDestination", len(seen), e.Suppressions)
+	return cs
+}
+
+func alertMatches(w scenario.AlertExpect, a alert.Alert) bool {
+	if w.Kind != "" && string(a.Kind) != w.Kind || w.Level != "" && string(a.Level) != w.Level {
+		return false
+	}
+	if w.Rule != "" && a.Rule != w.Rule {
+		return false
+	}
+	return w.Scope == "" || a.Scope == w.Scope
+}
+
+func writeReport(path string, lr *localResult) error {
+	rc := reputation.DefaultConfig()
+	d := report.Data{
+		Title:            "sesguard local: " + lr.sc.Name,
+		Subtitle:         fmt.Sprintf("%d events replayed through the real triage and bouncewatch bootstraps on the kumo emulator (seed %d).", len(lr.sc.Events), lr.sc.Seed),
+		Start:            lr.sc.Start,
+		End:              lr.sc.End,
+		BounceWarning:    rc.Bounce.Warning.Fraction(),
+		BounceCritical:   rc.Bounce.Critical.Fraction(),
+		ComplaintWarning: rc.Complaint.Warning.Fraction(), ComplaintCritical: rc.Complaint.Critical.Fraction(),
+		Checks: lr.checks,
+	}
+	byScope := map[string]*report.Series{}
+	var order []string
+	for _, ev := range lr.res.Evaluations {
+		for _, s := range ev.Report.Scopes {
+			key := s.Scope.String()
+			if s.Scope.Type == metrics.ScopeAccount {
+				key += " " + s.Scope.Name
+			}
+			ser := byScope[key]
+			if ser == nil {
+				ser = &report.Series{Scope: key}
+				byScope[key] = ser
+				order = append(order, key)
+			}
+			elig := s.Counts.Eligible()
+			ser.Points = append(ser.Points, report.Point{Sim: ev.Sim, Sends: elig,
+				BounceRate: ratio(s.Counts.Get(metrics.HardBounces), elig), ComplaintRate: ratio(s.Counts.Get(metrics.Complaints), elig)})
+		}
+	}
+	for _, k := range order {
+		d.Series = append(d.Series, *byScope[k])
+	}
+	for _, a := range lr.res.Alerts {
+		d.Alerts = append(d.Alerts, report.Marker{Sim: a.Sim, Level: string(a.Alert.Level), Title: a.Alert.Title + " " + a.Alert.Rule, Text: alert.RenderText(a.Alert)})
+	}
+	diag := diagnosesByRule(lr.res)
+	set := ruleset.Default()
+	for r, n := range diag {
+		sev, _, _ := set.RuleSummary(r)
+		d.Diagnoses = append(d.Diagnoses, report.Row{Rule: r, Severity: string(sev), Count: n})
+	}
+	slices.SortFunc(d.Diagnoses, func(a, b report.Row) int {
+		if a.Count != b.Count {
+			return b.Count - a.Count
+		}
+		return strings.Compare(a.Rule, b.Rule)
+	})
+	var buf bytes.Buffer
+	if err := report.Write(&buf, d); err != nil {
+		return err
+	}
+	return os.WriteFile(path, buf.Bytes(), 0o644)
+}
