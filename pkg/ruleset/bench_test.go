@@ -107,3 +107,14 @@ func BenchmarkClassifyDecoded(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkNew is the rule set's share of a cold start: parse and compile
+// the embedded rules.
+func BenchmarkNew(b *testing.B) {
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := ruleset.New(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

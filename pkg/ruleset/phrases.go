@@ -1,78 +1,93 @@
 package ruleset
 
-// phraseMatcher finds, in one pass over a text, every phrase of the rule
-// set that occurs in it (Aho-Corasick compiled to a DFA over byte classes).
-// Bounce DSNs are matched against hundreds of phrases on every event; a
-// Contains per phrase would cost more than decoding the event.
+// phraseMatcher finds, in one pass over a text, every phrase of the rule set
+// that occurs in it (Aho-Corasick). Bounce DSNs are matched against hundreds
+// of phrases on every event; a Contains per phrase would cost more than
+// decoding the event. The automaton keeps sparse goto edges (most states
+// have one child) and a dense table only at the root, so it builds in
+// time linear in the phrases — it is built at every cold start.
 type phraseMatcher struct {
-	class    [256]uint16
-	nClasses int
-	delta    []int32   // state*nClasses + class → state
-	out      [][]int32 // phrase IDs ending at each state (fail closure merged)
+	root     [256]int32
+	edges    [][]edge // per state, sorted by byte
+	fail     []int32
+	dict     []int32 // nearest state on the fail chain that ends a phrase, or 0
+	own      [][]int32
 	nPhrases int
+}
+
+type edge struct {
+	c    byte
+	next int32
+}
+
+func (m *phraseMatcher) child(s int32, c byte) int32 {
+	if s == 0 {
+		return m.root[c]
+	}
+	for _, e := range m.edges[s] {
+		if e.c == c {
+			return e.next
+		}
+	}
+	return -1
 }
 
 func newPhraseMatcher(phrases []string) *phraseMatcher {
 	m := &phraseMatcher{nPhrases: len(phrases)}
-	// Byte classes: each byte used by a phrase gets its own class; all
-	// other bytes share class 0, which no phrase contains.
-	next := uint16(1)
-	for _, p := range phrases {
-		for i := 0; i < len(p); i++ {
-			if m.class[p[i]] == 0 {
-				m.class[p[i]] = next
-				next++
-			}
-		}
+	for i := range m.root {
+		m.root[i] = -1
 	}
-	m.nClasses = int(next)
-
-	// Trie.
-	type node struct {
-		next map[uint16]int32
-		out  []int32
-	}
-	nodes := []node{{next: map[uint16]int32{}}}
+	m.edges = [][]edge{nil}
+	m.own = [][]int32{nil}
 	for id, p := range phrases {
 		s := int32(0)
 		for i := 0; i < len(p); i++ {
-			c := m.class[p[i]]
-			n, ok := nodes[s].next[c]
-			if !ok {
-				n = int32(len(nodes))
-				nodes = append(nodes, node{next: map[uint16]int32{}})
-				nodes[s].next[c] = n
+			n := m.child(s, p[i])
+			if n < 0 {
+				n = int32(len(m.edges))
+				m.edges = append(m.edges, nil)
+				m.own = append(m.own, nil)
+				if s == 0 {
+					m.root[p[i]] = n
+				} else {
+					m.edges[s] = append(m.edges[s], edge{p[i], n})
+				}
 			}
 			s = n
 		}
-		nodes[s].out = append(nodes[s].out, int32(id))
+		m.own[s] = append(m.own[s], int32(id))
 	}
-
-	// BFS: fail links, then the full DFA table.
-	m.delta = make([]int32, len(nodes)*m.nClasses)
-	m.out = make([][]int32, len(nodes))
-	fail := make([]int32, len(nodes))
-	queue := make([]int32, 0, len(nodes))
-	for c := 0; c < m.nClasses; c++ {
-		if n, ok := nodes[0].next[uint16(c)]; ok {
-			m.delta[c] = n
-			fail[n] = 0
-			queue = append(queue, n)
+	n := len(m.edges)
+	m.fail = make([]int32, n)
+	m.dict = make([]int32, n)
+	queue := make([]int32, 0, n)
+	for c := 0; c < 256; c++ {
+		if r := m.root[c]; r > 0 {
+			queue = append(queue, r)
+		} else {
+			m.root[c] = 0
 		}
 	}
-	m.out[0] = nodes[0].out
 	for len(queue) > 0 {
 		s := queue[0]
 		queue = queue[1:]
-		m.out[s] = append(append([]int32(nil), nodes[s].out...), m.out[fail[s]]...)
-		for c := 0; c < m.nClasses; c++ {
-			if n, ok := nodes[s].next[uint16(c)]; ok {
-				fail[n] = m.delta[int(fail[s])*m.nClasses+c]
-				m.delta[int(s)*m.nClasses+c] = n
-				queue = append(queue, n)
-			} else {
-				m.delta[int(s)*m.nClasses+c] = m.delta[int(fail[s])*m.nClasses+c]
+		f := m.fail[s]
+		if len(m.own[f]) > 0 {
+			m.dict[s] = f
+		} else {
+			m.dict[s] = m.dict[f]
+		}
+		for _, e := range m.edges[s] {
+			t := f
+			for t != 0 && m.child(t, e.c) < 0 {
+				t = m.fail[t]
 			}
+			fc := m.child(t, e.c)
+			if fc == e.next || fc < 0 {
+				fc = 0
+			}
+			m.fail[e.next] = fc
+			queue = append(queue, e.next)
 		}
 	}
 	return m
@@ -82,14 +97,25 @@ func newPhraseMatcher(phrases []string) *phraseMatcher {
 func (m *phraseMatcher) match(lower string, found []uint64) bool {
 	any := false
 	s := int32(0)
-	nc := m.nClasses
 	for i := 0; i < len(lower); i++ {
-		s = m.delta[int(s)*nc+int(m.class[lower[i]])]
-		if out := m.out[s]; len(out) > 0 {
-			for _, id := range out {
-				found[id>>6] |= 1 << (uint(id) & 63)
+		c := lower[i]
+		for s != 0 {
+			if n := m.child(s, c); n >= 0 {
+				s = n
+				goto matched
 			}
-			any = true
+			s = m.fail[s]
+		}
+		s = m.root[c]
+	matched:
+		if s == 0 {
+			continue
+		}
+		for t := s; t != 0; t = m.dict[t] {
+			for _, id := range m.own[t] {
+				found[id>>6] |= 1 << (uint(id) & 63)
+				any = true
+			}
 		}
 	}
 	return any
