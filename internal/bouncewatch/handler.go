@@ -1,11 +1,13 @@
 package bouncewatch
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -54,7 +56,7 @@ func New(cfg Config, cw CloudWatchAPI, ses AccountAPI, alerts alert.Sink, log *s
 }
 
 // rawRecord decodes an SQS message and an SNS record alike (their keys do
-// not collide), so the invocation is decoded once.
+// not collide), so each record is decoded once.
 type rawRecord struct {
 	EventSource string     `json:"eventSource"` // "aws:sqs"; SNS spells it EventSource, which json matches too
 	MessageID   string     `json:"messageId"`   // SQS
@@ -67,13 +69,6 @@ type snsRecord struct {
 	Message   string `json:"Message"`
 }
 
-type invocation struct {
-	Records    []rawRecord `json:"Records"`
-	Source     string      `json:"source"`
-	DetailType string      `json:"detail-type"`
-	Action     string      `json:"action"` // {"action":"evaluate"} from a Scheduler Input
-}
-
 // ErrUnknownEvent is returned for an invocation that is neither an SQS
 // event, an SNS event nor a scheduled event.
 var ErrUnknownEvent = errors.New("bouncewatch: unrecognized invocation (want an SQS event, an SNS event or a scheduled event)")
@@ -81,26 +76,77 @@ var ErrUnknownEvent = errors.New("bouncewatch: unrecognized invocation (want an 
 // Handle is the Lambda entry point. It tells the three shapes apart: SQS
 // and SNS events are counted, a scheduled event ({"source":"aws.events"},
 // detail-type "Scheduled Event", or {"action":"evaluate"}) evaluates.
+//
+// The invocation is read as a stream: each record of "Records" is decoded,
+// counted and dropped before the next, so a 10,000-record batch (6 MB)
+// never exists as 10,000 decoded records at once.
 func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) {
-	var inv invocation
-	if err := json.Unmarshal(raw, &inv); err != nil {
+	// Records are counted, and remembered for dedup, as they stream by, so
+	// a syntax error must be found before the first one is.
+	if !json.Valid(raw) {
+		err := json.Unmarshal(raw, new(json.RawMessage)) // for the error's text and offset
+		if err == nil {
+			err = errors.New("invalid JSON")
+		}
 		return nil, fmt.Errorf("decode invocation: %w", err)
 	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil {
+		return nil, fmt.Errorf("decode invocation: %w", err)
+	} else if tok == nil {
+		return nil, ErrUnknownEvent // as json.Unmarshal into a struct takes null
+	} else if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, fmt.Errorf("decode invocation: want a JSON object, got %s", tokenKind(tok))
+	}
+	var (
+		b                          *batch
+		source, detailType, action string
+	)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("decode invocation: %w", err)
+		}
+		key, _ := tok.(string)
+		// Keys match as encoding/json matches struct fields: ignoring case.
+		var dst any
+		switch {
+		case strings.EqualFold(key, "Records"):
+			if b == nil {
+				b = h.newBatch()
+			}
+			if err := b.decode(ctx, dec); err != nil {
+				return nil, fmt.Errorf("decode invocation: field %q: %w", key, err)
+			}
+			continue
+		case strings.EqualFold(key, "source"):
+			dst = &source
+		case strings.EqualFold(key, "detail-type"):
+			dst = &detailType
+		case strings.EqualFold(key, "action"): // {"action":"evaluate"} from a Scheduler Input
+			dst = &action
+		default:
+			dst = new(json.RawMessage) // skipped; scheduled events carry small ones ("detail", "time")
+		}
+		if err := dec.Decode(dst); err != nil {
+			return nil, fmt.Errorf("decode invocation: field %q: %w", key, err)
+		}
+	}
 	switch {
-	case len(inv.Records) > 0:
-		res, err := h.handleRecords(ctx, inv.Records)
+	case b != nil && b.res.Records > 0:
+		res, err := b.publish(ctx)
 		if err != nil {
 			return nil, err
 		}
 		h.log.InfoContext(ctx, "counted batch", "records", res.Records, "counted", res.Counted, "duplicates", res.Duplicates,
 			"ignored", res.Ignored, "poison", res.Poison, "putMetricDataCalls", res.Calls)
-		if inv.Records[0].SNS != nil {
+		if b.firstSNS {
 			return nil, nil
 		}
 		// Poison records are acknowledged, and a failed publish fails the
 		// whole batch, so there are never partial failures to report.
 		return events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}, nil
-	case inv.Source == "aws.events" || inv.Source == "aws.scheduler" || inv.DetailType == "Scheduled Event" || inv.Action == "evaluate":
+	case source == "aws.events" || source == "aws.scheduler" || detailType == "Scheduled Event" || action == "evaluate":
 		rep, err := h.Evaluate(ctx)
 		if err != nil {
 			return nil, err
@@ -108,6 +154,18 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 		return rep, nil
 	}
 	return nil, ErrUnknownEvent
+}
+
+func tokenKind(tok json.Token) string {
+	switch t := tok.(type) {
+	case json.Delim:
+		return string(t)
+	case string:
+		return "a string"
+	case nil:
+		return "null"
+	}
+	return fmt.Sprintf("a %T", tok)
 }
 
 // BatchResult summarises one counted batch.
@@ -120,45 +178,107 @@ type BatchResult struct {
 	Calls      int // PutMetricData calls made
 }
 
-// handleRecords counts a batch of SQS or SNS records and publishes the
-// counters with one PutMetricData call (more only past the API's limits).
-// Undecodable records are logged, counted as PoisonRecords and skipped; an
-// error is returned only when publishing fails, so the batch is retried.
-func (h *Handler) handleRecords(ctx context.Context, recs []rawRecord) (BatchResult, error) {
-	t := newTally(h.cfg.Region)
-	res := BatchResult{Records: len(recs)}
-	var buf []*Counts
-	for i := range recs {
-		r := &recs[i]
-		var snsID, msg string
-		switch {
-		case r.SNS != nil:
-			snsID, msg = r.SNS.MessageID, r.SNS.Message
-		case r.Body != nil:
-			var env snsEnvelope
-			if err := json.Unmarshal([]byte(*r.Body), &env); err != nil {
-				h.poison(ctx, t, i, r.MessageID, fmt.Errorf("decode SQS body: %w", err))
-				continue
-			}
-			if env.Message != nil {
-				snsID, msg = env.MessageID, *env.Message
-			} else {
-				msg = *r.Body // raw message delivery: the body is the SES event
-			}
-			r.Body = nil // let the GC take each body once read: a 10,000-record batch is up to 6 MB
-		default:
-			h.poison(ctx, t, i, r.MessageID, errors.New("neither an SQS body nor an SNS message"))
-			continue
-		}
-		if snsID != "" && !h.seen.first("sns", snsID) {
-			t.duplicates++
-			continue
-		}
-		var err error
-		if buf, err = t.addRecord([]byte(msg), h.seen, buf); err != nil {
-			h.poison(ctx, t, i, r.MessageID, err)
-		}
+// batch counts the records of one invocation as they are decoded and
+// publishes the counters with one PutMetricData call (more only past the
+// API's limits). Undecodable records are logged, counted as PoisonRecords
+// and skipped; an error is returned only when publishing fails, so the
+// batch is retried.
+type batch struct {
+	h        *Handler
+	t        *tally
+	res      BatchResult
+	firstSNS bool // the first record came from SNS directly: Lambda wants no response
+
+	// Reused from record to record.
+	rec    rawRecord
+	env    snsEnvelope
+	doc    []byte
+	scopes []*Counts
+}
+
+func (h *Handler) newBatch() *batch {
+	return &batch{h: h, t: newTally(h.cfg.Region)}
+}
+
+// decode reads a "Records" value from dec: an array of records (or null),
+// each counted as soon as it is decoded.
+func (b *batch) decode(ctx context.Context, dec *json.Decoder) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
 	}
+	if tok == nil {
+		return nil
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return fmt.Errorf("want an array, got %s", tokenKind(tok))
+	}
+	for dec.More() {
+		i := b.res.Records
+		b.res.Records++
+		b.rec = rawRecord{} // Decode leaves absent fields as they were
+		if err := dec.Decode(&b.rec); err != nil {
+			// A record of the wrong shape is poison, and dec has moved past
+			// it. Any other error (none, as the input was checked first)
+			// leaves dec where it was: stop rather than retry forever.
+			var te *json.UnmarshalTypeError
+			if !errors.As(err, &te) {
+				return fmt.Errorf("record %d: %w", i, err)
+			}
+			b.h.poison(ctx, b.t, i, b.rec.MessageID, fmt.Errorf("decode record: %w", err))
+			continue
+		}
+		if i == 0 {
+			b.firstSNS = b.rec.SNS != nil
+		}
+		b.add(ctx, i, &b.rec)
+	}
+	_, err = dec.Token() // ']'
+	return err
+}
+
+// add counts record i.
+func (b *batch) add(ctx context.Context, i int, r *rawRecord) {
+	h, t := b.h, b.t
+	var snsID, msg string
+	switch {
+	case r.SNS != nil:
+		snsID, msg = r.SNS.MessageID, r.SNS.Message
+	case r.Body != nil:
+		b.env = snsEnvelope{}
+		if err := json.Unmarshal(b.bytes(*r.Body), &b.env); err != nil {
+			h.poison(ctx, t, i, r.MessageID, fmt.Errorf("decode SQS body: %w", err))
+			return
+		}
+		if b.env.Message != nil {
+			snsID, msg = b.env.MessageID, *b.env.Message
+		} else {
+			msg = *r.Body // raw message delivery: the body is the SES event
+		}
+	default:
+		h.poison(ctx, t, i, r.MessageID, errors.New("neither an SQS body nor an SNS message"))
+		return
+	}
+	if snsID != "" && !h.seen.first("sns", snsID) {
+		t.duplicates++
+		return
+	}
+	var err error
+	if b.scopes, err = t.addRecord(b.bytes(msg), h.seen, b.scopes); err != nil {
+		h.poison(ctx, t, i, r.MessageID, err)
+	}
+}
+
+// bytes copies s into the batch's reused buffer (json.Unmarshal wants a
+// []byte; converting would allocate a fresh copy per record).
+func (b *batch) bytes(s string) []byte {
+	b.doc = append(b.doc[:0], s...)
+	return b.doc
+}
+
+// publish sends the batch's counters.
+func (b *batch) publish(ctx context.Context) (BatchResult, error) {
+	h, t, res := b.h, b.t, b.res
 	res.Counted, res.Duplicates, res.Ignored, res.Poison = t.counted, t.duplicates, t.ignored, t.poison
 
 	pub := metrics.NewPublisher(h.cw, h.cfg.Namespace)
