@@ -173,6 +173,21 @@ type dedup struct {
 	set  map[uint64]struct{}
 	ring []uint64
 	next int
+	// added journals the keys of the batch in progress, so a batch whose
+	// counts could not be published can be forgotten and counted again
+	// when Lambda retries it.
+	added []uint64
+}
+
+// commit ends the batch in progress: its keys stay remembered.
+func (d *dedup) commit() { d.added = d.added[:0] }
+
+// rollback forgets the keys of the batch in progress.
+func (d *dedup) rollback() {
+	for _, k := range d.added {
+		delete(d.set, k)
+	}
+	d.added = d.added[:0]
 }
 
 func newDedup(capacity int) *dedup {
@@ -199,6 +214,7 @@ func (d *dedup) first(parts ...string) bool {
 		d.next = (d.next + 1) % len(d.ring)
 	}
 	d.set[k] = struct{}{}
+	d.added = append(d.added, k)
 	return true
 }
 

@@ -136,8 +136,11 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 	case b != nil && b.res.Records > 0:
 		res, err := b.publish(ctx)
 		if err != nil {
+			// Lambda retries the batch: its records must count then.
+			h.seen.rollback()
 			return nil, err
 		}
+		h.seen.commit()
 		h.log.InfoContext(ctx, "counted batch", "records", res.Records, "counted", res.Counted, "duplicates", res.Duplicates,
 			"ignored", res.Ignored, "poison", res.Poison, "putMetricDataCalls", res.Calls)
 		if b.firstSNS {

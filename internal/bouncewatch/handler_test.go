@@ -370,3 +370,51 @@ func BenchmarkSQSBatch10000(b *testing.B) {
 	b.ReportMetric(float64(cw.puts.Load()+cw.gets.Load())/float64(b.N), "aws-calls/op")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
 }
+
+// TestRetriedBatchCountsOnce: a batch whose publish failed is retried by
+// Lambda; its records must count on the retry (not be taken for
+// duplicates), and only once.
+func TestRetriedBatchCountsOnce(t *testing.T) {
+	event := readEvent(t, "bouncewatch-sqs-batch.json")
+	total := func(cw *memCloudWatch) float64 {
+		cw.mu.Lock()
+		defer cw.mu.Unlock()
+		sum := 0.0
+		for k, pts := range cw.points {
+			if strings.Contains(k, "|"+string(mx.Sends)+"|") {
+				for _, p := range pts {
+					sum += p.v
+				}
+			}
+		}
+		return sum
+	}
+	want := newMemCloudWatch(time.Now)
+	if _, err := New(testConfig(), want, nil, nil, quiet).Handle(context.Background(), event); err != nil {
+		t.Fatal(err)
+	}
+	if total(want) == 0 {
+		t.Fatal("the sample batch counts no sends")
+	}
+
+	cw := newMemCloudWatch(time.Now)
+	h := New(testConfig(), cw, nil, nil, quiet)
+	cw.putErr = errors.New("throttled")
+	if _, err := h.Handle(context.Background(), event); err == nil {
+		t.Fatal("want the publish failure")
+	}
+	cw.putErr = nil
+	if _, err := h.Handle(context.Background(), event); err != nil {
+		t.Fatal(err)
+	}
+	if got := total(cw); got != total(want) {
+		t.Errorf("after a failed publish and a retry: Sends = %v, want %v", got, total(want))
+	}
+	// A third delivery of the same batch is a duplicate.
+	if _, err := h.Handle(context.Background(), event); err != nil {
+		t.Fatal(err)
+	}
+	if got := total(cw); got != total(want) {
+		t.Errorf("after a duplicate delivery: Sends = %v, want %v", got, total(want))
+	}
+}
