@@ -25,7 +25,7 @@ import (
 // reputation and metrics.EnvNamespace).
 const (
 	EnvRegion             = "AWS_REGION"
-	EnvAlertTopicARN      = "ALERT_TOPIC_ARN"
+	EnvAlertTopicARN      = "ALERTS_TOPIC_ARN"
 	EnvSlackWebhookSecret = "SLACK_WEBHOOK_SECRET" // Secrets Manager name/ARN or ssm:<parameter>
 	EnvWindow             = "EVALUATION_WINDOW"    // Go duration, default 24h
 	EnvDivergenceMargin   = "DIVERGENCE_MARGIN_PERCENT"
