@@ -27,9 +27,12 @@ func TestLocalEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	reportPath := filepath.Join(dir, "report.html")
 	var out bytes.Buffer
-	lr, err := local(ctx, localFlags{short: true, seed: 1, reportPath: reportPath, logPath: filepath.Join(dir, "functions.log")}, &out)
+	logPath := filepath.Join(dir, "functions.log")
+	lr, err := local(ctx, localFlags{short: true, seed: 1, reportPath: reportPath, logPath: logPath}, &out)
 	if err != nil {
-		t.Fatalf("local: %v\n%s", err, out.String())
+		logs, _ := os.ReadFile(logPath)
+		lines := strings.Split(strings.TrimSpace(string(logs)), "\n")
+		t.Fatalf("local: %v\n%s\nlast function log lines:\n%s", err, out.String(), strings.Join(lines[max(0, len(lines)-30):], "\n"))
 	}
 	for _, c := range lr.checks {
 		if !c.OK {

@@ -14,7 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/sesguard/sesguard/internal/alert"
 	"github.com/sesguard/sesguard/internal/awsconfig"
@@ -54,7 +53,7 @@ func newHandler(ctx context.Context, getenv func(string) string) (*bouncewatch.H
 		sinks = append(sinks, s)
 	}
 	if cfg.SlackWebhookSecret != "" {
-		url, err := alert.LoadWebhookURL(ctx, cfg.SlackWebhookSecret, secretsmanager.NewFromConfig(awsCfg), ssm.NewFromConfig(awsCfg))
+		url, err := alert.LoadWebhookURL(ctx, cfg.SlackWebhookSecret, secretsmanager.NewFromConfig(awsCfg))
 		if err != nil {
 			return nil, err
 		}

@@ -9,7 +9,7 @@
 // storm of identical alerts into one alert with a count.
 //
 // The Slack webhook URL is a secret: LoadWebhookURL reads it from Secrets
-// Manager or SSM Parameter Store, and no error or log line produced by this
+// Manager, and no error or log line produced by this
 // package contains it.
 package alert
 

@@ -11,7 +11,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 )
 
 // SecretsGetter is the part of *secretsmanager.Client LoadWebhookURL uses.
@@ -19,21 +18,13 @@ type SecretsGetter interface {
 	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
 }
 
-// ParameterGetter is the part of *ssm.Client LoadWebhookURL uses.
-type ParameterGetter interface {
-	GetParameter(ctx context.Context, in *ssm.GetParameterInput, opts ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
-}
-
-// SSMPrefix marks a reference as an SSM parameter name: "ssm:/sesguard/slack".
-const SSMPrefix = "ssm:"
-
 // LoadWebhookURL reads the Slack webhook URL once, at cold start. ref is a
-// Secrets Manager secret name or ARN, or "ssm:<parameter name or ARN>" for a
-// (SecureString) SSM parameter. The stored value is either the URL itself or
-// JSON with a "url" or "webhookUrl" key. The URL is validated with
+// Secrets Manager secret name or ARN. The stored value is either the URL
+// itself or JSON with a "url" or "webhookUrl" key. The URL is validated with
 // ValidateWebhookURL. Neither the URL nor the stored value appears in
-// returned errors. ps may be nil when SSM references are not used.
-func LoadWebhookURL(ctx context.Context, ref string, sm SecretsGetter, ps ParameterGetter) (string, error) {
+// returned errors. (Secrets Manager only: linking the SSM client as well
+// would add its package initialisation to every cold start.)
+func LoadWebhookURL(ctx context.Context, ref string, sm SecretsGetter) (string, error) {
 	ref = strings.TrimSpace(ref)
 	switch {
 	case ref == "":
@@ -41,40 +32,26 @@ func LoadWebhookURL(ctx context.Context, ref string, sm SecretsGetter, ps Parame
 	case strings.Contains(ref, "://"):
 		// Someone put the URL itself where its secret's name belongs: refuse
 		// without echoing it.
-		return "", errors.New("load Slack webhook URL: the reference looks like a URL; give the name or ARN of the secret (or ssm:<parameter>) that holds it")
+		return "", errors.New("load Slack webhook URL: the reference looks like a URL; give the name or ARN of the secret that holds it")
 	}
-	var raw, where string
-	if name, ok := strings.CutPrefix(ref, SSMPrefix); ok {
-		where = "SSM parameter " + name
-		if ps == nil {
-			return "", fmt.Errorf("load Slack webhook URL from %s: no SSM client", where)
-		}
-		out, err := ps.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name), WithDecryption: aws.Bool(true)})
-		if err != nil {
-			return "", fmt.Errorf("load Slack webhook URL from %s: %w", where, err)
-		}
-		if out.Parameter == nil || out.Parameter.Value == nil {
-			return "", fmt.Errorf("load Slack webhook URL from %s: parameter has no value", where)
-		}
-		raw = *out.Parameter.Value
-	} else {
-		where = "secret " + ref
-		if sm == nil {
-			return "", fmt.Errorf("load Slack webhook URL from %s: no Secrets Manager client", where)
-		}
-		out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(ref)})
-		if err != nil {
-			return "", fmt.Errorf("load Slack webhook URL from %s: %w", where, err)
-		}
-		switch {
-		case out.SecretString != nil:
-			raw = *out.SecretString
-		case len(out.SecretBinary) > 0:
-			raw = string(out.SecretBinary)
-		default:
-			return "", fmt.Errorf("load Slack webhook URL from %s: secret has no value", where)
-		}
+	var raw string
+	where := "secret " + ref
+	if sm == nil {
+		return "", fmt.Errorf("load Slack webhook URL from %s: no Secrets Manager client", where)
 	}
+	out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(ref)})
+	if err != nil {
+		return "", fmt.Errorf("load Slack webhook URL from %s: %w", where, err)
+	}
+	switch {
+	case out.SecretString != nil:
+		raw = *out.SecretString
+	case len(out.SecretBinary) > 0:
+		raw = string(out.SecretBinary)
+	default:
+		return "", fmt.Errorf("load Slack webhook URL from %s: secret has no value", where)
+	}
+
 	u, err := webhookFromValue(raw)
 	if err != nil {
 		return "", fmt.Errorf("load Slack webhook URL from %s: %w", where, err)

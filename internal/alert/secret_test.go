@@ -8,8 +8,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 )
 
 const hookURL = "https://hooks.slack.com/services/T0SECRET/B0SECRET/abcdefSECRETtoken"
@@ -17,7 +15,7 @@ const hookURL = "https://hooks.slack.com/services/T0SECRET/B0SECRET/abcdefSECRET
 func TestLoadWebhookURLKumo(t *testing.T) {
 	ctx := context.Background()
 	cfg := kumoConfig(t)
-	sm, ps := secretsmanager.NewFromConfig(cfg), ssm.NewFromConfig(cfg)
+	sm := secretsmanager.NewFromConfig(cfg)
 
 	secrets := map[string]string{
 		"plain":       hookURL + "\n",
@@ -36,12 +34,9 @@ func TestLoadWebhookURLKumo(t *testing.T) {
 		}
 		arns[name] = *out.ARN
 	}
-	if _, err := ps.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String("/sesguard/slack-webhook"), Value: aws.String(hookURL), Type: ssmtypes.ParameterTypeSecureString}); err != nil {
-		t.Fatal(err)
-	}
 
-	for _, ref := range []string{"sesguard/slack/plain", arns["plain"], "sesguard/slack/json-url", "sesguard/slack/json-hook", "ssm:/sesguard/slack-webhook"} {
-		got, err := LoadWebhookURL(ctx, ref, sm, ps)
+	for _, ref := range []string{"sesguard/slack/plain", arns["plain"], "sesguard/slack/json-url", "sesguard/slack/json-hook"} {
+		got, err := LoadWebhookURL(ctx, ref, sm)
 		if err != nil {
 			t.Errorf("LoadWebhookURL(%q): %v", ref, err)
 		} else if got != hookURL {
@@ -55,11 +50,10 @@ func TestLoadWebhookURLKumo(t *testing.T) {
 		{"sesguard/slack/broken-json", "not a JSON object"},
 		{"sesguard/slack/json-number", `"url" is not a string`},
 		{"sesguard/slack/missing", "secret sesguard/slack/missing"},
-		{"ssm:/sesguard/missing", "SSM parameter /sesguard/missing"},
 		{"", "empty secret reference"},
 		{hookURL, "looks like a URL"},
 	} {
-		_, err := LoadWebhookURL(ctx, tc.ref, sm, ps)
+		_, err := LoadWebhookURL(ctx, tc.ref, sm)
 		if err == nil {
 			t.Errorf("LoadWebhookURL(%q): no error", tc.ref)
 			continue
@@ -84,23 +78,20 @@ func TestLoadWebhookURLEdges(t *testing.T) {
 	binary := getSecretFunc(func(context.Context, *secretsmanager.GetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
 		return &secretsmanager.GetSecretValueOutput{SecretBinary: []byte(`{"WebhookURL":"` + hookURL + `"}`)}, nil
 	})
-	if got, err := LoadWebhookURL(ctx, "bin", binary, nil); err != nil || got != hookURL {
+	if got, err := LoadWebhookURL(ctx, "bin", binary); err != nil || got != hookURL {
 		t.Errorf("binary secret: %q, %v", got, err)
 	}
 	empty := getSecretFunc(func(context.Context, *secretsmanager.GetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
 		return &secretsmanager.GetSecretValueOutput{}, nil
 	})
-	if _, err := LoadWebhookURL(ctx, "e", empty, nil); err == nil || !strings.Contains(err.Error(), "no value") {
+	if _, err := LoadWebhookURL(ctx, "e", empty); err == nil || !strings.Contains(err.Error(), "no value") {
 		t.Errorf("empty secret: %v", err)
-	}
-	if _, err := LoadWebhookURL(ctx, "ssm:/x", empty, nil); err == nil || !strings.Contains(err.Error(), "no SSM client") {
-		t.Errorf("ssm without client: %v", err)
 	}
 	denied := errors.New("AccessDeniedException: not authorized")
 	fails := getSecretFunc(func(context.Context, *secretsmanager.GetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
 		return nil, denied
 	})
-	if _, err := LoadWebhookURL(ctx, "s", fails, nil); !errors.Is(err, denied) {
+	if _, err := LoadWebhookURL(ctx, "s", fails); !errors.Is(err, denied) {
 		t.Errorf("error %v does not wrap the API error", err)
 	}
 }

@@ -26,7 +26,7 @@ import (
 const (
 	EnvRegion             = "AWS_REGION"
 	EnvAlertTopicARN      = "ALERTS_TOPIC_ARN"
-	EnvSlackWebhookSecret = "SLACK_WEBHOOK_SECRET" // Secrets Manager name/ARN or ssm:<parameter>
+	EnvSlackWebhookSecret = "SLACK_WEBHOOK_SECRET" // Secrets Manager secret name or ARN
 	EnvWindow             = "EVALUATION_WINDOW"    // Go duration, default 24h
 	EnvDivergenceMargin   = "DIVERGENCE_MARGIN_PERCENT"
 	EnvWatchScopes        = "WATCH_SCOPES" // "configuration-set:name,domain:example.com"
@@ -39,15 +39,14 @@ var EnvVars = slices.Concat(
 )
 
 // IAMActions lists every AWS action the bouncewatch function may call.
-// secretsmanager:GetSecretValue or ssm:GetParameter is called once, at cold
-// start, when EnvSlackWebhookSecret is set.
+// secretsmanager:GetSecretValue is called once, at cold start, when
+// EnvSlackWebhookSecret is set.
 var IAMActions = []string{
 	"cloudwatch:PutMetricData",
 	"cloudwatch:GetMetricData",
 	"ses:GetAccount",
 	"sns:Publish",
 	"secretsmanager:GetSecretValue",
-	"ssm:GetParameter",
 }
 
 // Defaults.

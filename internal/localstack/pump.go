@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -64,9 +66,23 @@ func (src *Source) Name() string { return src.Function.LogicalID + "/" + src.Eve
 // each invocation with the number of messages in it.
 func (s *Stack) Pump(ctx context.Context, onBatch func(src *Source, n int)) error {
 	// kumo may answer a receive with no messages while some are still
-	// queued, so a round ends only when every queue reports empty.
-	for round := 0; ; round++ {
-		if err := s.pumpRound(ctx, onBatch); err != nil {
+	// queued or in flight (SNS fan-out and visibility changes land a moment
+	// later), so a round ends only when every queue reports empty. A round
+	// that moved nothing backs off a little; only a queue that makes no
+	// progress for stallLimit is an error.
+	const stallLimit = 60 * time.Second
+	backoff := time.Millisecond
+	lastProgress := time.Now()
+	prevLeft := -1
+	for {
+		var moved atomic.Int64
+		count := func(src *Source, n int) {
+			moved.Add(int64(n))
+			if onBatch != nil {
+				onBatch(src, n)
+			}
+		}
+		if err := s.pumpRound(ctx, count); err != nil {
 			return err
 		}
 		left := 0
@@ -80,9 +96,24 @@ func (s *Stack) Pump(ctx context.Context, onBatch func(src *Source, n int)) erro
 		if left == 0 {
 			return nil
 		}
-		if round == 1000 {
-			return fmt.Errorf("pump: %d messages still queued after %d rounds", left, round)
+		// Progress is the queues getting shorter; messages that fail over
+		// and over (until the redrive policy dead-letters them) are not.
+		if prevLeft < 0 || left < prevLeft {
+			lastProgress, backoff = time.Now(), time.Millisecond
 		}
+		prevLeft = left
+		if time.Since(lastProgress) > stallLimit {
+			return fmt.Errorf("pump: %d messages still queued, the queues have not shrunk for %s", left, stallLimit)
+		}
+		if moved.Load() > 0 {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 100*time.Millisecond)
 	}
 }
 

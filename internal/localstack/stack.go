@@ -133,7 +133,7 @@ func Up(ctx context.Context, o Options) (s *Stack, err error) {
 	sm := secretsmanager.NewFromConfig(s.AWS)
 
 	// The Slack webhook URL is a secret, as in production.
-	sec, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("sesguard/slack-webhook"),
+	sec, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(fmt.Sprintf("sesguard/slack-webhook-%d", time.Now().UnixNano())),
 		SecretString: aws.String(s.Slack.URL())})
 	if err != nil {
 		return s, fmt.Errorf("create the Slack webhook secret: %w", err)

@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/sesguard/sesguard/internal/alert"
 	"github.com/sesguard/sesguard/internal/facts"
@@ -56,7 +55,7 @@ func Build(ctx context.Context, cfg Config, awsCfg aws.Config, log *slog.Logger)
 		sinks = append(sinks, s)
 	}
 	if cfg.SlackWebhookSecret != "" {
-		url, err := alert.LoadWebhookURL(ctx, cfg.SlackWebhookSecret, secretsmanager.NewFromConfig(awsCfg), ssm.NewFromConfig(awsCfg))
+		url, err := alert.LoadWebhookURL(ctx, cfg.SlackWebhookSecret, secretsmanager.NewFromConfig(awsCfg))
 		var s *alert.SlackSink
 		if err == nil {
 			s, err = alert.NewSlackSink(url, nil)

@@ -44,14 +44,12 @@ var EnvVars = []string{
 }
 
 // IAMActions lists every AWS action the function calls; a template test
-// compares it with the function's policy. ssm:GetParameter is used only
-// when SLACK_WEBHOOK_SECRET is an "ssm:" reference.
+// compares it with the function's policy.
 var IAMActions = append(append([]string{}, facts.IAMActions...),
 	"ses:PutSuppressedDestination",
 	"sns:Publish",
 	"cloudwatch:PutMetricData",
 	"secretsmanager:GetSecretValue",
-	"ssm:GetParameter",
 )
 
 // SuppressMode says when triage adds a recipient to the account-level
@@ -85,7 +83,7 @@ type Config struct {
 	// AlertsTopicARN receives warning and critical diagnoses; empty means
 	// alerts are only logged.
 	AlertsTopicARN string
-	// SlackWebhookSecret names the secret (or "ssm:<parameter>") holding
+	// SlackWebhookSecret names the secret holding
 	// the Slack webhook URL; empty means no Slack.
 	SlackWebhookSecret string
 	// CandidateRegions are asked about identities besides the sending
@@ -118,7 +116,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if strings.Contains(c.SlackWebhookSecret, "://") {
 		// Never echo it: it is probably the webhook URL itself.
-		errs = append(errs, fmt.Errorf("%s: give the name or ARN of the secret (or ssm:<parameter>) holding the webhook URL, not the URL", EnvSlackWebhookSecret))
+		errs = append(errs, fmt.Errorf("%s: give the name or ARN of the secret holding the webhook URL, not the URL", EnvSlackWebhookSecret))
 	}
 	if v := strings.TrimSpace(getenv(EnvCandidateRegions)); v != "" {
 		c.CandidateRegions = []string{}
