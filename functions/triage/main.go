@@ -12,9 +12,13 @@ import (
 
 	"github.com/sesguard/sesguard/internal/awsconfig"
 	"github.com/sesguard/sesguard/internal/triage"
+	"github.com/sesguard/sesguard/pkg/ruleset"
 )
 
 func main() {
+	// Compile the embedded rules while the AWS configuration and the Slack
+	// secret load: that is network wait, and Build needs the rules after it.
+	go ruleset.Default()
 	log := lambdacontext.NewLogger()
 	slog.SetDefault(log)
 	h, err := build(context.Background(), os.Getenv, log)
