@@ -46,6 +46,10 @@ type ruleSpec struct {
 	Fix      []string `yaml:"fix"`
 
 	line int
+	// Compiled by validate, so Compile does not do the work twice.
+	patterns, identityPatterns []*regexp.Regexp
+	summaryT                   template
+	fixT                       []template
 }
 
 type rulesFile struct {
@@ -151,9 +155,16 @@ func (s *ruleSpec) validate() error {
 			return fmt.Errorf("unknown fact %q (known: %s)", f, strings.Join(FactNames(), ", "))
 		}
 	}
-	for _, p := range append(slices.Clone(s.Patterns), s.IdentityPatterns...) {
-		if _, err := regexp.Compile(p); err != nil {
+	s.patterns, s.identityPatterns = nil, nil
+	for i, p := range append(slices.Clone(s.Patterns), s.IdentityPatterns...) {
+		re, err := regexp.Compile(p)
+		if err != nil {
 			return fmt.Errorf("pattern %q: %w", p, err)
+		}
+		if i < len(s.Patterns) {
+			s.patterns = append(s.patterns, re)
+		} else {
+			s.identityPatterns = append(s.identityPatterns, re)
 		}
 	}
 	for _, p := range append(slices.Clone(s.Phrases), s.NotPhrases...) {
@@ -177,10 +188,17 @@ func (s *ruleSpec) validate() error {
 	if s.Summary == "" {
 		return errors.New("missing summary")
 	}
-	for _, t := range append([]string{s.Summary}, s.Fix...) {
-		if _, err := parseTemplate(t); err != nil {
+	var err error
+	if s.summaryT, err = parseTemplate(s.Summary); err != nil {
+		return err
+	}
+	s.fixT = nil
+	for _, t := range s.Fix {
+		ft, err := parseTemplate(t)
+		if err != nil {
 			return err
 		}
+		s.fixT = append(s.fixT, ft)
 	}
 	return nil
 }

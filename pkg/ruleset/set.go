@@ -124,20 +124,11 @@ func Compile(files ...RuleFile) (*Set, error) {
 		for _, p := range s.NotPhrases {
 			r.notPhraseIDs = append(r.notPhraseIDs, intern(p))
 		}
-		for _, p := range s.Patterns {
-			r.patterns = append(r.patterns, regexp.MustCompile(p))
-		}
-		for _, p := range s.IdentityPatterns {
-			r.identityPatterns = append(r.identityPatterns, regexp.MustCompile(p))
-		}
+		r.patterns, r.identityPatterns = s.patterns, s.identityPatterns
 		for _, f := range s.Facts {
 			r.facts = append(r.facts, factPredicates[f])
 		}
-		r.summary, _ = parseTemplate(s.Summary)
-		for _, fx := range s.Fix {
-			t, _ := parseTemplate(fx)
-			r.fix = append(r.fix, t)
-		}
+		r.summary, r.fix = s.summaryT, s.fixT
 		set.rules = append(set.rules, r)
 		for _, k := range s.Kinds {
 			set.byKind[k] = append(set.byKind[k], r)
