@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -26,12 +25,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/sivchari/kumo"
 
 	"github.com/sesguard/sesguard/internal/alert"
+	"github.com/sesguard/sesguard/internal/testkit"
 	"github.com/sesguard/sesguard/internal/triage"
 )
 
@@ -182,26 +179,11 @@ func TestBootstrapEndToEnd(t *testing.T) {
 	awsCfg := aws.Config{Region: "us-east-1", Credentials: creds, BaseEndpoint: aws.String(srv.URL)}
 
 	// The alerts topic, read back through an SQS subscription.
-	snsc, sqsc := sns.NewFromConfig(awsCfg), sqs.NewFromConfig(awsCfg)
-	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("e2e-alerts")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("e2e-alerts-tap")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	qa, err := sqsc.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := snsc.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"), Endpoint: aws.String(qa.Attributes["QueueArn"])}); err != nil {
-		t.Fatal(err)
-	}
+	tap := testkit.NewTap(t, awsCfg, "e2e-alerts")
 
 	const ns = "SESGuardE2E"
 	env := []string{
-		triage.EnvAlertsTopicARN + "=" + aws.ToString(topic.TopicArn),
+		triage.EnvAlertsTopicARN + "=" + tap.TopicARN,
 		"METRICS_NAMESPACE=" + ns,
 		triage.EnvCandidateRegions + "=us-west-2",
 	}
@@ -242,7 +224,7 @@ func TestBootstrapEndToEnd(t *testing.T) {
 		"triage with a no-op %.1f ms (%.1f..%.1f), hello %.1f ms (%.1f..%.1f); ratios %.2f and %.2f",
 		runs, triageMS[runs/2], triageMS[0], triageMS[runs-1], noopMS[runs/2], noopMS[0], noopMS[runs-1],
 		helloMS[runs/2], helloMS[0], helloMS[runs-1], triageMS[runs/2]/helloMS[runs/2], noopMS[runs/2]/helloMS[runs/2])
-	readAlerts(t, sqsc, q.QueueUrl) // drop the cold-start runs' alerts
+	readAlerts(t, tap) // drop the cold-start runs' alerts
 
 	// Every sample payload through one warm process.
 	const fn = "sesguard-triage"
@@ -276,7 +258,7 @@ func TestBootstrapEndToEnd(t *testing.T) {
 
 	// Alerts reached the topic: each sample's warning or critical rule
 	// once (SNS and SQS copies of a sample share a storm window).
-	alerts := readAlerts(t, sqsc, q.QueueUrl)
+	alerts := readAlerts(t, tap)
 	var rules []string
 	for _, a := range alerts {
 		rules = append(rules, a.Rule)
@@ -330,28 +312,19 @@ func TestBootstrapEndToEnd(t *testing.T) {
 	}
 }
 
-func readAlerts(t *testing.T, sqsc *sqs.Client, queueURL *string) []alert.Alert {
+func readAlerts(t *testing.T, tap *testkit.Tap) []alert.Alert {
 	t.Helper()
 	var out []alert.Alert
-	for {
-		m, err := sqsc.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: queueURL, MaxNumberOfMessages: 10})
-		if err != nil {
+	for _, body := range tap.Drain(t) {
+		var env struct{ Message string }
+		var a alert.Alert
+		if err := json.Unmarshal([]byte(body), &env); err != nil {
 			t.Fatal(err)
 		}
-		if len(m.Messages) == 0 {
-			return out
+		if err := json.Unmarshal([]byte(env.Message), &a); err != nil {
+			t.Fatalf("alert JSON: %v", err)
 		}
-		for _, msg := range m.Messages {
-			var env struct{ Message string }
-			var a alert.Alert
-			if err := json.Unmarshal([]byte(aws.ToString(msg.Body)), &env); err != nil {
-				t.Fatal(err)
-			}
-			if err := json.Unmarshal([]byte(env.Message), &a); err != nil {
-				t.Fatalf("alert JSON: %v", err)
-			}
-			out = append(out, a)
-			_, _ = sqsc.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: queueURL, ReceiptHandle: msg.ReceiptHandle})
-		}
+		out = append(out, a)
 	}
+	return out
 }

@@ -8,24 +8,14 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/sivchari/kumo"
+	"github.com/sesguard/sesguard/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata golden files")
 
 // kumoConfig starts an in-process kumo emulator and returns an SDK config
 // pointed at it.
-func kumoConfig(t *testing.T) aws.Config {
-	t.Helper()
-	srv := kumo.NewServer()
-	t.Cleanup(srv.Close)
-	return aws.Config{
-		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-		BaseEndpoint: aws.String(srv.URL),
-	}
-}
+func kumoConfig(t *testing.T) aws.Config { return testkit.Kumo(t) }
 
 // golden compares got with testdata/name, rewriting it under -update.
 func golden(t *testing.T, name string, got []byte) {

@@ -7,10 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/sesguard/sesguard/internal/testkit"
 )
 
 // TestSNSSinkKumo publishes through a real SNS client to kumo and reads the
@@ -18,25 +16,10 @@ import (
 func TestSNSSinkKumo(t *testing.T) {
 	ctx := context.Background()
 	cfg := kumoConfig(t)
-	snsc, sqsc := sns.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
+	snsc := sns.NewFromConfig(cfg)
+	tap := testkit.NewTap(t, cfg, "sesguard-alerts")
 
-	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("sesguard-alerts")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("alerts-tap")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	qa, err := sqsc.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := snsc.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"), Endpoint: aws.String(qa.Attributes["QueueArn"])}); err != nil {
-		t.Fatal(err)
-	}
-
-	sink, err := NewSNSSink(snsc, *topic.TopicArn)
+	sink, err := NewSNSSink(snsc, tap.TopicARN)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,18 +29,15 @@ func TestSNSSinkKumo(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	out, err := sqsc.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MaxNumberOfMessages: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(out.Messages) != 1 {
-		t.Fatalf("%d messages on the queue, want 1", len(out.Messages))
+	bodies := tap.Drain(t)
+	if len(bodies) != 1 {
+		t.Fatalf("%d messages on the queue, want 1", len(bodies))
 	}
 	var env struct {
 		Type, Subject, Message string
 		MessageAttributes      map[string]struct{ Type, Value string }
 	}
-	if err := json.Unmarshal([]byte(*out.Messages[0].Body), &env); err != nil {
+	if err := json.Unmarshal([]byte(bodies[0]), &env); err != nil {
 		t.Fatalf("SNS envelope: %v", err)
 	}
 	if env.Type != "Notification" {

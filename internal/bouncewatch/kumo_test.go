@@ -11,11 +11,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/sivchari/kumo"
 
 	"github.com/sesguard/sesguard/internal/alert"
+	"github.com/sesguard/sesguard/internal/testkit"
 )
 
 // TestKumoEndToEnd counts a batch into kumo's CloudWatch, evaluates it (the
@@ -30,24 +29,8 @@ func TestKumoEndToEnd(t *testing.T) {
 	cw := cloudwatch.New(cloudwatch.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Credentials: creds,
 		DisableRequestCompression: true}) // kumo cannot read gzip bodies
 	snsc := sns.New(sns.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Credentials: creds})
-	sqsc := sqs.New(sqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Credentials: creds})
-
-	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("alerts")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("alerts-inbox")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	qa, err := sqsc.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := snsc.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"), Endpoint: aws.String(qa.Attributes["QueueArn"])}); err != nil {
-		t.Fatal(err)
-	}
-	sink, err := alert.NewSNSSink(snsc, *topic.TopicArn)
+	tap := testkit.NewTap(t, testkit.ConfigFor(srv.URL), "alerts")
+	sink, err := alert.NewSNSSink(snsc, tap.TopicARN)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,15 +56,12 @@ func TestKumoEndToEnd(t *testing.T) {
 	if len(rep.Alerts) != 1 || rep.Alerts[0].Level != alert.LevelWarning {
 		t.Fatalf("alerts = %+v, want one warning", rep.Alerts)
 	}
-	msgs, err := sqsc.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MaxNumberOfMessages: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(msgs.Messages) != 1 {
-		t.Fatalf("%d messages on the alert queue, want 1", len(msgs.Messages))
+	bodies := tap.Drain(t)
+	if len(bodies) != 1 {
+		t.Fatalf("%d messages on the alert queue, want 1", len(bodies))
 	}
 	var env struct{ Subject, Message string }
-	if err := json.Unmarshal([]byte(*msgs.Messages[0].Body), &env); err != nil {
+	if err := json.Unmarshal([]byte(bodies[0]), &env); err != nil {
 		t.Fatal(err)
 	}
 	var got alert.Alert

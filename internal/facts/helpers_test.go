@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2/types"
+	"github.com/sesguard/sesguard/internal/testkit"
 	"github.com/sivchari/kumo"
 )
 
@@ -135,25 +136,8 @@ func (x counted) GetEmailIdentity(ctx context.Context, in *sesv2.GetEmailIdentit
 	return x.inner.GetEmailIdentity(ctx, in, o...)
 }
 
-// clock is a fake clock for TTL tests.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// newClock is a fake clock for TTL tests.
+func newClock() *testkit.Clock { return testkit.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)) }
 
 // sandboxAccount is a GetAccount answer for a sandboxed account.
 func sandboxAccount() *sesv2.GetAccountOutput {

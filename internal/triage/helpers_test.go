@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
@@ -26,6 +25,7 @@ import (
 	"github.com/sesguard/sesguard/internal/alert"
 	"github.com/sesguard/sesguard/internal/facts"
 	"github.com/sesguard/sesguard/internal/metrics"
+	"github.com/sesguard/sesguard/internal/testkit"
 )
 
 // kumoURL is one emulator for the package. kumo keeps its services in a
@@ -41,13 +41,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func kumoAWSConfig() aws.Config {
-	return aws.Config{
-		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-		BaseEndpoint: aws.String(kumoURL),
-	}
-}
+func kumoAWSConfig() aws.Config { return testkit.ConfigFor(kumoURL) }
 
 func kumoSES(region string) *sesv2.Client {
 	cfg := kumoAWSConfig()
@@ -193,24 +187,9 @@ func (s *sinkRecorder) alerts() []alert.Alert {
 	return append([]alert.Alert(nil), s.got...)
 }
 
-// clock is a settable fake clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 14, 9, 26, 53, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+// newClock is a settable fake clock.
+func newClock() *testkit.Clock {
+	return testkit.NewClock(time.Date(2026, 3, 14, 9, 26, 53, 0, time.UTC))
 }
 
 // readEvent reads events/<name>.json from the repository root.
