@@ -3,7 +3,6 @@ package facts
 import (
 	"context"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -14,21 +13,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 	"github.com/sesguard/sesguard/internal/testkit"
-	"github.com/sivchari/kumo"
 )
 
-// kumoURL is one emulator for the package's tests. kumo keeps its services
-// in a process-wide registry, so every server shares the same identities
-// anyway; tests use their own domains to stay apart.
+// kumoURL is the package's one emulator; tests use their own names
+// (domains, topics, queues, namespaces) to stay apart.
 var kumoURL string
 
-func TestMain(m *testing.M) {
-	srv := kumo.NewServer()
-	kumoURL = srv.URL
-	code := m.Run()
-	srv.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testkit.RunWithKumo(m, &kumoURL) }
 
 // kumoClient is a real SES v2 client talking to the emulator. kumo ignores
 // the Region, so clients for different Regions see the same identities.

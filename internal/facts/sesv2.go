@@ -53,9 +53,16 @@ func (e *budgetError) Error() string {
 // clients get the standard retryer (throttling is retried with back-off)
 // and, for local runs, the emulator endpoint.
 func NewSESv2Factory(cfg aws.Config) ClientFactory {
+	clients := SESv2Clients(cfg)
+	return func(region string) API { return clients(region) }
+}
+
+// SESv2Clients returns a function that builds one *sesv2.Client per Region
+// from cfg and reuses it; SES is per Region, and so are its clients.
+func SESv2Clients(cfg aws.Config) func(region string) *sesv2.Client {
 	var mu sync.Mutex
 	clients := make(map[string]*sesv2.Client)
-	return func(region string) API {
+	return func(region string) *sesv2.Client {
 		mu.Lock()
 		defer mu.Unlock()
 		c, ok := clients[region]

@@ -6,6 +6,7 @@ package testkit
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -126,4 +127,16 @@ func (c *Clock) Add(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
+}
+
+// RunWithKumo is a TestMain body for packages whose tests share one
+// emulator: it starts kumo, stores its URL in *url, runs the tests, stops
+// kumo and exits with the tests' code. kumo keeps its services in a
+// process-wide registry anyway, so tests stay apart by their own names.
+func RunWithKumo(m *testing.M, url *string) {
+	srv := kumo.NewServer()
+	*url = srv.URL
+	code := m.Run()
+	srv.Close()
+	os.Exit(code)
 }

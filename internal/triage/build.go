@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/sesguard/sesguard/internal/alert"
@@ -95,16 +93,6 @@ func NewWith(cfg Config, d Deps, sinks alert.Fanout) (*Handler, error) {
 
 // newSuppressors returns one cached SES v2 client per Region.
 func newSuppressors(cfg aws.Config) func(region string) Suppressor {
-	var mu sync.Mutex
-	clients := map[string]*sesv2.Client{}
-	return func(region string) Suppressor {
-		mu.Lock()
-		defer mu.Unlock()
-		c, ok := clients[region]
-		if !ok {
-			c = sesv2.NewFromConfig(cfg, func(o *sesv2.Options) { o.Region = region })
-			clients[region] = c
-		}
-		return c
-	}
+	clients := facts.SESv2Clients(cfg)
+	return func(region string) Suppressor { return clients(region) }
 }

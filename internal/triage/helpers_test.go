@@ -20,7 +20,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/sivchari/kumo"
 
 	"github.com/sesguard/sesguard/internal/alert"
 	"github.com/sesguard/sesguard/internal/facts"
@@ -28,18 +27,11 @@ import (
 	"github.com/sesguard/sesguard/internal/testkit"
 )
 
-// kumoURL is one emulator for the package. kumo keeps its services in a
-// process-wide registry, so tests use their own names (domains, topics,
-// queues, namespaces) to stay apart.
+// kumoURL is the package's one emulator; tests use their own names
+// (domains, topics, queues, namespaces) to stay apart.
 var kumoURL string
 
-func TestMain(m *testing.M) {
-	srv := kumo.NewServer()
-	kumoURL = srv.URL
-	code := m.Run()
-	srv.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testkit.RunWithKumo(m, &kumoURL) }
 
 func kumoAWSConfig() aws.Config { return testkit.ConfigFor(kumoURL) }
 
