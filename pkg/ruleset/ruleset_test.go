@@ -65,6 +65,15 @@ func bounceJSON(typ, sub, addr, diag string) []byte {
 	return b
 }
 
+func complaintJSON(feedbackType string) []byte {
+	c := map[string]any{"complainedRecipients": []map[string]string{{"emailAddress": "reader@example.org"}}}
+	if feedbackType != "" {
+		c["complaintFeedbackType"] = feedbackType
+	}
+	b, _ := json.Marshal(map[string]any{"eventType": "Complaint", "mail": map[string]any{"source": "noreply@yourapp.com"}, "complaint": c})
+	return b
+}
+
 func TestRegionNormalised(t *testing.T) {
 	for _, in := range []string{
 		"Message rejected: Email address is not verified. The following identities failed the check in region US-EAST-1: a@b.com",
@@ -191,6 +200,14 @@ func TestSuppressOnlyForHardBouncesAndComplaints(t *testing.T) {
 		{bounceJSON("Transient", "MailboxFull", "full@example.org", "452 4.2.2 mailbox full"), ""},
 		{bounceJSON("Permanent", "General", "bounce@simulator.amazonses.com", "550 5.1.1 user unknown"), ""},
 		{bounceJSON("Permanent", "General", "x@example.org", "550 5.7.1 blocked using zen.spamhaus.org"), ""},
+		// SES could not classify it: a phrase alone does not suppress.
+		{bounceJSON("Undetermined", "Undetermined", "x@example.org", "550 user unknown"), ""},
+		{complaintJSON("abuse"), "COMPLAINT"},
+		{complaintJSON(""), "COMPLAINT"},
+		{complaintJSON("opt-out"), "COMPLAINT"},
+		// The recipient rescued the mail; an auth report is about the sender.
+		{complaintJSON("not-spam"), ""},
+		{complaintJSON("auth-failure"), ""},
 	}
 	for _, c := range cases {
 		d := set.ClassifyBytes(c.in, nil, "x")[0]
