@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -40,7 +41,7 @@ func runClassify(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if err != nil {
 			diags = []ruleset.Diagnosis{{Rule: ruleset.RuleInvalid, Source: name, Error: err.Error()}}
 		} else {
-			diags = set.ClassifyBytes(data, facts, source)
+			diags = classifyInput(set, data, facts, source)
 		}
 		for _, d := range diags {
 			if d.Rule == ruleset.RuleInvalid {
@@ -87,4 +88,34 @@ func printLine(w io.Writer, d ruleset.Diagnosis) {
 		reg = "-"
 	}
 	fmt.Fprintf(w, "%s: %s (%.0f%%) %s %s — %s\n", d.Source, d.Rule, d.Confidence*100, id, reg, d.Summary)
+}
+
+// classifyInput classifies one input; a stream of JSON lines (one event per
+// line, as logs and `--scenario` files hold them) that does not decode as a
+// whole is classified line by line, each line's source naming its number.
+func classifyInput(set *ruleset.Set, data []byte, facts *ruleset.Facts, source string) []ruleset.Diagnosis {
+	diags := set.ClassifyBytes(data, facts, source)
+	if len(diags) != 1 || diags[0].Rule != ruleset.RuleInvalid {
+		return diags
+	}
+	lines := bytes.Split(data, []byte("\n"))
+	var jsonLines int
+	for _, l := range lines {
+		if l = bytes.TrimSpace(l); len(l) > 0 {
+			if l[0] != '{' {
+				return diags
+			}
+			jsonLines++
+		}
+	}
+	if jsonLines < 2 {
+		return diags
+	}
+	diags = diags[:0]
+	for i, l := range lines {
+		if l = bytes.TrimSpace(l); len(l) > 0 {
+			diags = append(diags, set.ClassifyBytes(l, facts, fmt.Sprintf("%s:%d", source, i+1))...)
+		}
+	}
+	return diags
 }

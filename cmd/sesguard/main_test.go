@@ -125,3 +125,21 @@ func TestExtraRulesFlag(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, out)
 	}
 }
+
+func TestClassifyJSONLines(t *testing.T) {
+	lines := `{"error":"` + notVerified + `","from":"noreply@yourapp.com"}
+{"eventType":"Bounce","mail":{"destination":["gone@example.org"]},"bounce":{"bounceType":"Permanent","bounceSubType":"General","bouncedRecipients":[{"emailAddress":"gone@example.org","diagnosticCode":"smtp; 550 5.1.1 user unknown"}]}}
+{"truncated":
+`
+	code, out, _ := runCLI(t, lines, "classify", "--json", "-")
+	if code != exitInvalid {
+		t.Errorf("exit %d, want %d (line 3 is invalid)", code, exitInvalid)
+	}
+	ds := decodeLines(t, out)
+	if len(ds) != 3 || !strings.HasPrefix(ds[0].Rule, "reject.") || ds[1].Rule != "bounce.hard.no-such-user" || ds[2].Rule != ruleset.RuleInvalid {
+		t.Fatalf("got %+v", ds)
+	}
+	if ds[1].Source != "stdin:2" || ds[2].Source != "stdin:3" {
+		t.Errorf("sources %q %q, want stdin:2 stdin:3", ds[1].Source, ds[2].Source)
+	}
+}
