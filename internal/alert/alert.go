@@ -15,6 +15,7 @@ package alert
 
 import (
 	"context"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -69,8 +70,13 @@ type Figure struct {
 	Number *float64 `json:"number,omitempty"`
 }
 
-// Num returns a Figure carrying both the number n and its display text.
+// Num returns a Figure carrying both the number n and its display text. A
+// NaN or infinite n gets no Number: JSON cannot encode it, and one such
+// figure would make the whole alert unpublishable.
 func Num(name string, n float64, display string) Figure {
+	if math.IsNaN(n) || math.IsInf(n, 0) {
+		return Figure{Name: name, Value: display}
+	}
 	return Figure{Name: name, Value: display, Number: &n}
 }
 

@@ -240,12 +240,17 @@ func Headroom(events, sends int64, t PPM) int64 {
 
 // Wilson returns the Wilson score interval for events out of sends at
 // normal quantile z. With no sends it is [0, 1].
+//
+// events is clamped to [0, sends]: a trailing window can hold more hard
+// bounces than sends (bounces arrive after the sends they belong to, which
+// may have left the window), and a proportion above 1 would make
+// p*(1-p) negative and the bound NaN.
 func Wilson(events, sends int64, z float64) (lo, hi float64) {
 	if sends <= 0 {
 		return 0, 1
 	}
 	n := float64(sends)
-	p := float64(events) / n
+	p := float64(min(max(events, 0), sends)) / n
 	z2 := z * z
 	den := 1 + z2/n
 	center := (p + z2/(2*n)) / den

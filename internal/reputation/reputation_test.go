@@ -187,6 +187,29 @@ func TestAssessProperty(t *testing.T) {
 	}
 }
 
+// TestMoreEventsThanSends: a trailing window can hold more hard bounces than
+// sends (their sends fell out of the window). The bound must stay a number
+// and the level must not be held down by it.
+func TestMoreEventsThanSends(t *testing.T) {
+	c := DefaultConfig()
+	for _, tc := range []struct{ events, sends int64 }{{700, 600}, {601, 600}, {1, 1}, {2, 1}} {
+		lo, hi := Wilson(tc.events, tc.sends, c.Z)
+		if !(0 <= lo && lo <= hi && hi <= 1) {
+			t.Errorf("Wilson(%d, %d) = [%v, %v], want a finite interval in [0, 1]", tc.events, tc.sends, lo, hi)
+		}
+	}
+	a := Assess(700, 600, c.Bounce, OK, c)
+	if a.Level != PauseRisk || math.IsNaN(a.Lower) || a.Lower < c.Bounce.PauseRisk.Fraction() {
+		t.Fatalf("Assess(700, 600) = level %s lower %v note %q; want pause-risk with a finite bound", a.Level, a.Lower, a.Note)
+	}
+	if a.Events != 700 || a.Sends != 600 {
+		t.Fatalf("raw counts not kept: %d of %d", a.Events, a.Sends)
+	}
+	if strings.Contains(a.Note, "NaN") || strings.Contains(FormatRate(a.Lower), "NaN") {
+		t.Fatalf("NaN in the assessment: %q", a.Note)
+	}
+}
+
 func TestLevelStrings(t *testing.T) {
 	for _, l := range Levels {
 		got, err := ParseLevel(l.String())
