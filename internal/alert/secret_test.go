@@ -8,6 +8,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/sesguard/sesguard/internal/testkit"
 )
 
 const hookURL = "https://hooks.slack.com/services/T0SECRET/B0SECRET/abcdefSECRETtoken"
@@ -16,6 +18,9 @@ func TestLoadWebhookURLKumo(t *testing.T) {
 	ctx := context.Background()
 	cfg := kumoConfig(t)
 	sm := secretsmanager.NewFromConfig(cfg)
+	// kumo's registry is process-wide, so the secrets live under a prefix
+	// of this run's own (-count=N creates them again).
+	dir := testkit.Unique("sesguard/slack") + "/"
 
 	secrets := map[string]string{
 		"plain":       hookURL + "\n",
@@ -28,14 +33,14 @@ func TestLoadWebhookURLKumo(t *testing.T) {
 	}
 	arns := map[string]string{}
 	for name, v := range secrets {
-		out, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("sesguard/slack/" + name), SecretString: aws.String(v)})
+		out, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(dir + name), SecretString: aws.String(v)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		arns[name] = *out.ARN
 	}
 
-	for _, ref := range []string{"sesguard/slack/plain", arns["plain"], "sesguard/slack/json-url", "sesguard/slack/json-hook"} {
+	for _, ref := range []string{dir + "plain", arns["plain"], dir + "json-url", dir + "json-hook"} {
 		got, err := LoadWebhookURL(ctx, ref, sm)
 		if err != nil {
 			t.Errorf("LoadWebhookURL(%q): %v", ref, err)
@@ -45,11 +50,11 @@ func TestLoadWebhookURLKumo(t *testing.T) {
 	}
 
 	for _, tc := range []struct{ ref, wantErr string }{
-		{"sesguard/slack/json-other", `no "url" or "webhookUrl" key`},
-		{"sesguard/slack/not-https", "must use https"},
-		{"sesguard/slack/broken-json", "not a JSON object"},
-		{"sesguard/slack/json-number", `"url" is not a string`},
-		{"sesguard/slack/missing", "secret sesguard/slack/missing"},
+		{dir + "json-other", `no "url" or "webhookUrl" key`},
+		{dir + "not-https", "must use https"},
+		{dir + "broken-json", "not a JSON object"},
+		{dir + "json-number", `"url" is not a string`},
+		{dir + "missing", "secret " + dir + "missing"},
 		{"", "empty secret reference"},
 		{hookURL, "looks like a URL"},
 	} {

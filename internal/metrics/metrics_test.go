@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/sivchari/kumo"
+
+	"github.com/sesguard/sesguard/internal/testkit"
 )
 
 type putFunc func(context.Context, *cloudwatch.PutMetricDataInput, ...func(*cloudwatch.Options)) (*cloudwatch.PutMetricDataOutput, error)
@@ -222,7 +224,10 @@ func TestPublishReadBackKumo(t *testing.T) {
 	srv := kumo.NewServer()
 	defer srv.Close()
 	cw := newKumoClient(srv.URL)
-	p := NewPublisher(cw, "SESGuardTest")
+	// kumo's registry is process-wide: another server (or -count=2) sees
+	// the datums of this one, so the namespace is this run's own.
+	ns := testkit.Unique("SESGuardTest")
+	p := NewPublisher(cw, ns)
 	for range 5 {
 		_ = p.Add(HardBounces, 1, ScopeAccount, "us-east-1")
 	}
@@ -238,7 +243,7 @@ func TestPublishReadBackKumo(t *testing.T) {
 	}
 	q := func(id string, name Name, dims ...types.Dimension) types.MetricDataQuery {
 		return types.MetricDataQuery{Id: aws.String(id), MetricStat: &types.MetricStat{
-			Metric: &types.Metric{Namespace: aws.String("SESGuardTest"), MetricName: aws.String(string(name)), Dimensions: dims},
+			Metric: &types.Metric{Namespace: aws.String(ns), MetricName: aws.String(string(name)), Dimensions: dims},
 			Period: aws.Int32(300), Stat: aws.String("Sum")}}
 	}
 	dim := func(k Dim, v string) types.Dimension {

@@ -28,6 +28,7 @@ import (
 	"github.com/sesguard/sesguard/internal/alert"
 	"github.com/sesguard/sesguard/internal/facts"
 	"github.com/sesguard/sesguard/internal/metrics"
+	"github.com/sesguard/sesguard/internal/testkit"
 	"github.com/sesguard/sesguard/pkg/ruleset"
 )
 
@@ -66,7 +67,7 @@ func TestBatchKumo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns := "SESGuardTest-" + testName(t)
+	ns := testkit.Unique("SESGuardTest-" + testName(t)) // kumo's registry outlives the test (-count=N)
 	cw := &countingCW{next: kumoCloudWatch()}
 	sup := &fakeSuppressor{}
 	clk := newClock()

@@ -239,7 +239,7 @@ func alertTap(t *testing.T) (topicARN string, read func() []alert.Alert) {
 	ctx := t.Context()
 	cfg := kumoAWSConfig()
 	snsc, sqsc := sns.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
-	name := testName(t)
+	name := testkit.Unique(testName(t)) // kumo's registry outlives the test (-count=N)
 	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(name + "-alerts")})
 	if err != nil {
 		t.Fatal(err)
