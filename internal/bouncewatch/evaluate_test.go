@@ -81,3 +81,20 @@ func TestFailedAlertRetried(t *testing.T) {
 		t.Fatalf("failed alert counted as announced: %+v %v", rep.Alerts, cw.datums())
 	}
 }
+
+// TestTinySampleNoWarning: one hard bounce out of three sends is a 33% rate
+// from a sample too small to mean anything: no alert (and so no recovery
+// alert a run later), and the level recorded stays ok.
+func TestTinySampleNoWarning(t *testing.T) {
+	rep, cw := evalOnce(t, testConfig(), 3, 1, nil, nil)
+	if len(rep.Alerts) != 0 {
+		t.Fatalf("alerts from 3 sends: %+v", rep.Alerts)
+	}
+	b := rep.Scopes[0].Bounce
+	if b.Level.String() != "ok" || !strings.Contains(b.Note, "3 sends are fewer than the 100 needed") {
+		t.Fatalf("assessment = %+v", b)
+	}
+	if d := cw.datums(); d["AlertLevel/account/us-east-1/bounce"] != 0 {
+		t.Fatalf("AlertLevel = %v, want 0", d["AlertLevel/account/us-east-1/bounce"])
+	}
+}

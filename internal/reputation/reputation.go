@@ -132,7 +132,8 @@ var EnvVars = []string{
 type Config struct {
 	Bounce, Complaint Thresholds
 	// MinSends is the smallest number of eligible sends in the window from
-	// which a level of Critical or above may be announced.
+	// which a level of Critical or above may be announced. A Warning needs
+	// MinSendsWarning (derived from it, so no further setting).
 	MinSends int64
 	// Z is the normal quantile of the one-sided lower confidence bound a
 	// rate must clear to enter Critical or PauseRisk (1.645: 95%).
@@ -149,6 +150,12 @@ func DefaultConfig() Config {
 		Z:         1.645,
 	}
 }
+
+// MinSendsWarning is the smallest number of eligible sends in the window
+// from which a Warning may be entered: a fifth of MinSends (100 by
+// default), at least 1. Below it one bounce in three sends would announce a
+// 33% warning and, a run later, its recovery.
+func (c Config) MinSendsWarning() int64 { return max(1, c.MinSends/5) }
 
 // ConfidencePercent is the one-sided confidence level of Z, e.g. 95.
 func (c Config) ConfidencePercent() float64 {
@@ -280,10 +287,14 @@ type Assessment struct {
 // announced for this rate; it lets a level hold while the point rate stays
 // at or above its threshold, so a rate near a threshold does not flap.
 //
-// The rules: Warning needs only the point rate. Critical and PauseRisk
-// also need at least c.MinSends sends and, to be entered from below, the
-// lower confidence bound at or above the threshold; a level that cannot be
-// confirmed falls back one step at a time, never below Warning.
+// The rules: Warning needs the point rate and at least
+// c.MinSendsWarning() sends; below that volume the level stays OK, or a
+// Warning already announced holds while the rate still reaches it (so a
+// quiet night neither pages nor announces a recovery the rate does not
+// show). Critical and PauseRisk also need at least c.MinSends sends and, to
+// be entered from below, the lower confidence bound at or above the
+// threshold; a level that cannot be confirmed falls back one step at a
+// time, down to Warning and then by the Warning rule.
 func Assess(events, sends int64, th Thresholds, prev Level, c Config) Assessment {
 	a := Assessment{Events: events, Sends: sends, Headroom: Headroom(events, sends, th.Critical)}
 	if sends > 0 {
@@ -314,6 +325,15 @@ func Assess(events, sends int64, th Thresholds, prev Level, c Config) Assessment
 		a.Note = fmt.Sprintf("the rate %s reaches the %s %s threshold, but its %g%% lower bound %s does not yet",
 			FormatRate(a.Rate), a.Level, t, c.ConfidencePercent(), FormatRate(a.Lower))
 		a.Level--
+	}
+	if a.Level == Warning && sends < c.MinSendsWarning() {
+		if prev >= Warning {
+			a.Held = true
+		} else {
+			a.Note = fmt.Sprintf("the rate %s reaches the warning %s threshold, but %d sends are fewer than the %d needed to announce it",
+				FormatRate(a.Rate), th.Warning, sends, c.MinSendsWarning())
+			a.Level = OK
+		}
 	}
 	return a
 }

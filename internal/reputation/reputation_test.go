@@ -50,6 +50,9 @@ func TestConfigFromEnv(t *testing.T) {
 			t.Errorf("%s=%q: err = %v, want one naming the variable", k, v, err)
 		}
 	}
+	if d.MinSendsWarning() != 100 || (Config{MinSends: 3}).MinSendsWarning() != 1 {
+		t.Errorf("MinSendsWarning = %d", d.MinSendsWarning())
+	}
 	if p := d.ConfidencePercent(); p != 95 {
 		t.Errorf("ConfidencePercent = %v", p)
 	}
@@ -138,7 +141,11 @@ func TestAssessTable(t *testing.T) {
 		{"clean", 10, 10_000, OK, OK, OK, false, false},
 		{"just under warning", 199, 10_000, OK, OK, OK, false, false},
 		{"warning exactly at 2%", 200, 10_000, OK, Warning, Warning, false, false},
-		{"warning from a tiny sample is allowed", 1, 3, OK, PauseRisk, Warning, false, true},
+		{"no warning from a tiny sample", 1, 3, OK, PauseRisk, OK, false, true},
+		{"no warning just below the warning volume", 2, 99, OK, Warning, OK, false, true},
+		{"warning at the warning volume", 2, 100, OK, Warning, Warning, false, false},
+		{"tiny sample holds an announced warning", 1, 3, Warning, PauseRisk, Warning, true, true},
+		{"tiny sample below threshold recovers", 0, 3, Warning, OK, OK, false, false},
 		{"critical confirmed", 600, 10_000, OK, Critical, Critical, false, false},
 		{"critical too few sends", 30, 400, OK, Critical, Warning, false, true},
 		{"critical bound not clear", 52, 1_000, OK, Critical, Warning, false, true},
@@ -177,6 +184,9 @@ func TestAssessProperty(t *testing.T) {
 		}
 		if n < c.MinSends && a.Level >= Critical {
 			t.Fatalf("%d/%d: %s from fewer than MinSends", k, n, a.Level)
+		}
+		if n < c.MinSendsWarning() && a.Level >= Warning && prev < Warning {
+			t.Fatalf("%d/%d: %s entered from %s with fewer than MinSendsWarning", k, n, a.Level, prev)
 		}
 		if a.Level >= Critical && !a.Held && a.Lower*PerMillion < float64(c.Bounce.For(a.Level)) {
 			t.Fatalf("%d/%d: %s entered with bound %v", k, n, a.Level, a.Lower)
