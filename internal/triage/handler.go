@@ -155,7 +155,7 @@ type record struct {
 // produces an error.
 func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) {
 	recs, isSQS := splitRecords(raw)
-	res, err := h.process(ctx, recs)
+	res, err := h.process(ctx, recs, !isSQS)
 	h.d.Log.InfoContext(ctx, "triage done", "records", res.Records, "diagnoses", res.Diagnoses, "poison", res.Poison,
 		"failed", res.Failed, "suppressed", res.Suppressed, "alerts", res.Alerts, "putMetricDataCalls", res.MetricCalls)
 	if isSQS {
@@ -222,7 +222,13 @@ func wrapRecord(r json.RawMessage) []byte {
 // process handles records (concurrently, at most Config.Concurrency at a
 // time), then flushes the alert aggregator and publishes the metrics with
 // one PutMetricData call. The error joins the transient failures.
-func (h *Handler) process(ctx context.Context, recs []record) (Result, error) {
+//
+// A record is counted only once its outcome is known: one that fails
+// transiently comes back and is counted then, so counting it now too would
+// count it twice. retryAll says a failure brings the whole invocation back
+// (SNS, direct invocation) rather than the failed records alone (SQS with
+// batch item failures); then nothing is counted when anything failed.
+func (h *Handler) process(ctx context.Context, recs []record, retryAll bool) (Result, error) {
 	res := Result{Records: len(recs)}
 	outs := make([]recordOutcome, len(recs))
 	sem := make(chan struct{}, h.cfg.Concurrency)
@@ -249,16 +255,32 @@ func (h *Handler) process(ctx context.Context, recs []record) (Result, error) {
 			errs = append(errs, fmt.Errorf("record %d (%s): %w", i, recs[i].source, o.err))
 		}
 	}
+	if !(retryAll && len(errs) > 0) {
+		poison := 0
+		for i, o := range outs {
+			if failed[i] {
+				continue
+			}
+			poison += o.poison
+			for _, c := range o.counts {
+				if err := h.d.Metrics.Add(metrics.Failures, 1, c.rule, c.region); err != nil {
+					// A malformed dimension (an operator's rule ID with
+					// '@'?) must not cost the other counts: log and go on.
+					h.d.Log.ErrorContext(ctx, "count failure", "rule", c.rule, "err", err)
+				}
+			}
+		}
+		if poison > 0 {
+			if err := h.d.Metrics.Add(metrics.PoisonRecords, float64(poison), metrics.FunctionTriage); err != nil {
+				h.d.Log.ErrorContext(ctx, "count poison records", "err", err)
+			}
+		}
+	}
 	if h.d.Alerts != nil {
 		if err := h.d.Alerts.Flush(ctx); err != nil {
 			// The held-back counts belong to earlier invocations' records;
 			// failing this batch would not bring them back.
 			h.d.Log.WarnContext(ctx, "alert flush failed", "err", err)
-		}
-	}
-	if res.Poison > 0 {
-		if err := h.d.Metrics.Add(metrics.PoisonRecords, float64(res.Poison), metrics.FunctionTriage); err != nil {
-			h.d.Log.ErrorContext(ctx, "count poison records", "err", err)
 		}
 	}
 	calls, err := h.d.Metrics.Flush(ctx)
@@ -286,8 +308,14 @@ func (h *Handler) process(ctx context.Context, recs []record) (Result, error) {
 
 type recordOutcome struct {
 	diagnoses, poison, suppressed, alerts int
-	err                                   error // transient
+	// counts are the record's Failures datums, added by process once it
+	// knows the record will not come back.
+	counts []countKey
+	err    error // transient
 }
+
+// countKey is the dimensions of one Failures datum.
+type countKey struct{ rule, region string }
 
 func (h *Handler) processRecord(ctx context.Context, r *record) (o recordOutcome) {
 	var errs []error
@@ -309,7 +337,7 @@ func (h *Handler) processRecord(ctx context.Context, r *record) (o recordOutcome
 		fx := h.gather(ctx, region, f)
 		for _, dg := range h.d.Rules.ClassifyDecoded(d, fx) {
 			o.diagnoses++
-			h.count(ctx, dg, region)
+			o.counts = append(o.counts, countFor(dg, region))
 			h.logDiagnosis(ctx, dg)
 			ok, err := h.suppress(ctx, dg, region, fx)
 			if ok {
@@ -361,18 +389,16 @@ func (h *Handler) candidates() []string {
 	return h.cfg.CandidateRegions
 }
 
-func (h *Handler) count(ctx context.Context, d ruleset.Diagnosis, region string) {
+// countFor is the Failures datum of a diagnosis made for a failure in
+// region: the diagnosis's own Region wins.
+func countFor(d ruleset.Diagnosis, region string) countKey {
 	if d.Region != "" {
 		region = d.Region
 	}
 	if region == "" {
 		region = unknownRegion
 	}
-	if err := h.d.Metrics.Add(metrics.Failures, 1, d.Rule, region); err != nil {
-		// A malformed dimension (an operator's rule ID with '@'?) must not
-		// cost the alert: log and go on.
-		h.d.Log.ErrorContext(ctx, "count failure", "rule", d.Rule, "err", err)
-	}
+	return countKey{rule: d.Rule, region: region}
 }
 
 func (h *Handler) logDiagnosis(ctx context.Context, d ruleset.Diagnosis) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -387,6 +388,102 @@ func TestTransient(t *testing.T) {
 		}
 	})
 }
+
+// failingSink fails Send for one rule while fail is set, as a throttled
+// SNS Publish would.
+type failingSink struct {
+	mu   sync.Mutex
+	rule string
+	fail bool
+}
+
+func (s *failingSink) Send(_ context.Context, a alert.Alert) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail && a.Rule == s.rule {
+		return errors.New("sns: throttled")
+	}
+	return nil
+}
+
+func (s *failingSink) set(fail bool) {
+	s.mu.Lock()
+	s.fail = fail
+	s.mu.Unlock()
+}
+
+// TestRetryCountsOnce checks that a record failed for a transient error is
+// not counted in the invocation that fails it, only in the retry that
+// succeeds, while the other records of its batch are counted at once.
+func TestRetryCountsOnce(t *testing.T) {
+	t.Run("SQS", func(t *testing.T) {
+		var recs []json.RawMessage
+		for _, c := range []string{"hard-bounce", "complaint", "malformed", "delivery-delay"} {
+			recs = append(recs, sqsRecords(t, "triage-sqs-"+c)...)
+		}
+		cw := &capturingCW{}
+		sink := &failingSink{rule: "complaint.abuse", fail: true}
+		h, err := New(handlerCfg(SuppressOff), Deps{Rules: ruleset.Default(), Alerts: alertSink{sink},
+			Metrics: metrics.NewPublisher(cw, "T"), Log: discard()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := h.Handle(t.Context(), sqsEvent(t, "r", recs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f := out.(events.SQSEventResponse).BatchItemFailures; len(f) != 1 || f[0].ItemIdentifier != "r-1" {
+			t.Fatalf("BatchItemFailures = %v, want r-1 (the complaint)", f)
+		}
+		want := map[string]float64{"bounce.hard.no-such-user us-east-1": 1, "delay.mailbox-full us-east-1": 1, "poison": 1}
+		if !maps.Equal(cw.rules, want) {
+			t.Errorf("first invocation counted %v, want %v (not the failed complaint)", cw.rules, want)
+		}
+
+		sink.set(false)
+		out, err = h.Handle(t.Context(), sqsEvent(t, "r", recs[1:2]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f := out.(events.SQSEventResponse).BatchItemFailures; len(f) != 0 {
+			t.Fatalf("retry: BatchItemFailures = %v, want none", f)
+		}
+		want["complaint.abuse us-east-1"] = 1
+		if !maps.Equal(cw.rules, want) {
+			t.Errorf("after the retry counted %v, want %v", cw.rules, want)
+		}
+	})
+
+	t.Run("SNS", func(t *testing.T) {
+		cw := &capturingCW{}
+		sink := &failingSink{rule: "bounce.hard.no-such-user", fail: true}
+		h, err := New(handlerCfg(SuppressOff), Deps{Rules: ruleset.Default(), Alerts: alertSink{sink},
+			Metrics: metrics.NewPublisher(cw, "T"), Log: discard()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := readEvent(t, "triage-sns-hard-bounce")
+		if _, err := h.Handle(t.Context(), ev); err == nil {
+			t.Fatal("Handle = nil error, want the transient alert failure")
+		}
+		if len(cw.rules) != 0 {
+			t.Errorf("failed invocation counted %v, want nothing (Lambda retries it)", cw.rules)
+		}
+		sink.set(false)
+		if _, err := h.Handle(t.Context(), ev); err != nil {
+			t.Fatal(err)
+		}
+		if want := map[string]float64{"bounce.hard.no-such-user us-east-1": 1}; !maps.Equal(cw.rules, want) {
+			t.Errorf("after the retry counted %v, want %v", cw.rules, want)
+		}
+	})
+}
+
+// alertSink gives an alert.Sink the Flush of an AlertSink, without the
+// aggregator's storm windows (which would hold the retry's alert back).
+type alertSink struct{ alert.Sink }
+
+func (alertSink) Flush(context.Context) error { return nil }
 
 // TestSuppress covers the suppression decision.
 func TestSuppress(t *testing.T) {
