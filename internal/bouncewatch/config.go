@@ -8,7 +8,8 @@
 // when a level changes or when our rate and SES's own disagree.
 //
 // The Lambda is stateless: the last announced level is read back from the
-// AlertLevel metric it published itself.
+// AlertLevel metric it published itself, in one-minute buckets, so the
+// evaluation schedule must be at least one minute apart.
 package bouncewatch
 
 import (

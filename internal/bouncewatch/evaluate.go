@@ -31,6 +31,16 @@ var RateRules = []string{
 	"bounce.undetermined",
 }
 
+// levelPeriod is the period, in seconds, the announced levels are read back
+// with. Each evaluation writes one AlertLevel datum per scope and kind, and
+// the previous level is the newest of them; CloudWatch has no "last"
+// statistic, so a bucket holding two runs' datums would read back as their
+// Maximum (critical then ok would read as critical, and the recovery be
+// announced again). 60 s is the finest period of standard-resolution data,
+// so the evaluation schedule must be at least one minute apart, which is
+// also EventBridge's shortest rate().
+const levelPeriod = 60
+
 // evalCounters are the counters the evaluate path reads back.
 var evalCounters = []counter{cSends, cHardBounces, cSoftBounces, cSuppressedBounces, cSimulator, cComplaints}
 
@@ -133,7 +143,7 @@ func (h *Handler) Evaluate(ctx context.Context) (*Report, error) {
 		for _, k := range kinds {
 			ls := &levelSeries{}
 			levels[levelKey(sr.Scope, k)] = ls
-			add(fmt.Sprintf("s%d_l_%s", i, k), ns, string(metrics.AlertLevel), 300, "Maximum", func(v []float64, ts []time.Time) {
+			add(fmt.Sprintf("s%d_l_%s", i, k), ns, string(metrics.AlertLevel), levelPeriod, "Maximum", func(v []float64, ts []time.Time) {
 				ls.vals, ls.ts = append(ls.vals, v...), append(ls.ts, ts...)
 			}, st, sr.Scope.Type, sn, sr.Scope.Name, string(metrics.DimKind), k)
 		}

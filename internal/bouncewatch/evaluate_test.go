@@ -3,6 +3,8 @@ package bouncewatch
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -96,5 +98,41 @@ func TestTinySampleNoWarning(t *testing.T) {
 	}
 	if d := cw.datums(); d["AlertLevel/account/us-east-1/bounce"] != 0 {
 		t.Fatalf("AlertLevel = %v, want 0", d["AlertLevel/account/us-east-1/bounce"])
+	}
+}
+
+// TestLevelReadBackLatestInBucket: evaluations a minute apart, with
+// CloudWatch's bucketing. Critical, then recovery to ok; the third run
+// must read the level back as ok (the newest datum), not as the maximum of
+// a bucket holding both, which would announce the recovery again.
+func TestLevelReadBackLatestInBucket(t *testing.T) {
+	now := time.Date(2026, 1, 5, 12, 0, 30, 0, time.UTC)
+	clock := func() time.Time { return now }
+	cw := newMemCloudWatch(clock)
+	cw.aggregate = true
+	cfg := testConfig()
+	cfg.Window = time.Hour
+	h := New(cfg, cw, nil, nil, quiet)
+	h.now = clock
+	ctx := context.Background()
+	var levels []string
+	for run, batch := range []struct{ sends, bounces int }{{1000, 100}, {10_000, 0}, {0, 0}} {
+		if batch.sends > 0 {
+			if _, err := h.Handle(ctx, scenarioBatch(run, batch.sends, batch.bounces)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rep, err := h.Evaluate(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range rep.Alerts {
+			levels = append(levels, fmt.Sprintf("run %d: %s", run+1, a.Level))
+		}
+		now = now.Add(time.Minute)
+	}
+	want := []string{"run 1: critical", "run 2: ok"}
+	if !slices.Equal(levels, want) {
+		t.Fatalf("alerts %q, want %q", levels, want)
 	}
 }

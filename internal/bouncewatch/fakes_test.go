@@ -18,7 +18,8 @@ import (
 // need simulated time (kumo stamps data with the wall clock and cannot take
 // a timestamp). Datums are stamped with now() on arrival; GetMetricData
 // returns the raw points of an exactly matching metric in (start, end],
-// oldest first, ignoring Stat and Period (as kumo does).
+// oldest first, ignoring Stat and Period (as kumo does) unless aggregate
+// is set.
 type memCloudWatch struct {
 	mu     sync.Mutex
 	now    func() time.Time
@@ -26,6 +27,10 @@ type memCloudWatch struct {
 	puts   []*cloudwatch.PutMetricDataInput
 	gets   int
 	putErr error
+	// aggregate makes GetMetricData behave like CloudWatch: points fall in
+	// buckets of the query's Period (aligned to the epoch) and each bucket
+	// reads back as the query's Stat.
+	aggregate bool
 }
 
 type point struct {
@@ -89,15 +94,57 @@ func (m *memCloudWatch) GetMetricData(_ context.Context, in *cloudwatch.GetMetri
 		ms := q.MetricStat
 		k := metricKey(aws.ToString(ms.Metric.Namespace), aws.ToString(ms.Metric.MetricName), ms.Metric.Dimensions)
 		r := types.MetricDataResult{Id: q.Id, StatusCode: types.StatusCodeComplete}
+		var pts []point
 		for _, p := range m.points[k] {
 			if p.t.After(*in.StartTime) && !p.t.After(*in.EndTime) {
-				r.Timestamps = append(r.Timestamps, p.t)
-				r.Values = append(r.Values, p.v)
+				pts = append(pts, p)
 			}
+		}
+		if m.aggregate {
+			pts = aggregate(pts, time.Duration(aws.ToInt32(ms.Period))*time.Second, aws.ToString(ms.Stat))
+		}
+		for _, p := range pts {
+			r.Timestamps = append(r.Timestamps, p.t)
+			r.Values = append(r.Values, p.v)
 		}
 		out.MetricDataResults = append(out.MetricDataResults, r)
 	}
 	return out, nil
+}
+
+// aggregate folds points (oldest first) into epoch-aligned buckets of
+// period, each read as stat, oldest bucket first.
+func aggregate(pts []point, period time.Duration, stat string) []point {
+	var out []point
+	var n int
+	for _, p := range pts {
+		b := p.t.Truncate(period)
+		if len(out) == 0 || !out[len(out)-1].t.Equal(b) {
+			out = append(out, point{b, p.v})
+			n = 1
+			if stat == "SampleCount" {
+				out[len(out)-1].v = 1
+			}
+			continue
+		}
+		last := &out[len(out)-1]
+		switch stat {
+		case "Sum":
+			last.v += p.v
+		case "Maximum":
+			last.v = max(last.v, p.v)
+		case "Minimum":
+			last.v = min(last.v, p.v)
+		case "Average":
+			last.v = (last.v*float64(n) + p.v) / float64(n+1)
+		case "SampleCount":
+			last.v++
+		default:
+			panic("memCloudWatch: unsupported stat " + stat)
+		}
+		n++
+	}
+	return out
 }
 
 // datums returns every datum of every PutMetricData call, by
