@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -311,7 +312,7 @@ func (g *Gatherer) call(ctx context.Context, k key) result {
 	}
 	if res.err != nil {
 		g.log.WarnContext(ctx, "ses look-up failed", "op", k.op.String(), "region", k.region,
-			"identity", maskIdentity(k.identity), "unsupported", errors.Is(res.err, ErrUnsupported), "err", res.err)
+			"identity", maskIdentity(k.identity), "unsupported", errors.Is(res.err, ErrUnsupported), "err", MaskAddresses(res.err.Error()))
 	}
 	return res
 }
@@ -401,4 +402,23 @@ func maskIdentity(id string) string {
 		return id
 	}
 	return id[:1] + "***" + id[at:]
+}
+
+// localPart matches the local part of an address in free text, up to its
+// '@'. The class is narrower than RFC 5322 allows so that the text around
+// an address ("identity/", a quote, '<') is not taken for part of it.
+var localPart = regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9]`)
+
+// MaskAddresses masks every email address in s the way logs show one
+// ("b***@example.com"). SES errors name the identity they concern (an
+// AccessDenied names "…:identity/bob@example.com"), so error text is
+// masked before it is logged or kept in RegionFacts.Errors.
+func MaskAddresses(s string) string {
+	if !strings.Contains(s, "@") {
+		return s
+	}
+	return localPart.ReplaceAllStringFunc(s, func(m string) string {
+		at := strings.IndexByte(m, '@')
+		return m[:1] + "***" + m[at:]
+	})
 }

@@ -1,13 +1,16 @@
 package facts
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -328,7 +331,7 @@ func TestBudget(t *testing.T) {
 	}
 	want := []string{
 		"GetAccount in us-west-2: skipped: call budget of 3 per look-up exhausted (facts unknown)",
-		"GetEmailIdentity a@example.com in us-west-2: skipped: call budget of 3 per look-up exhausted (facts unknown)",
+		"GetEmailIdentity a***@example.com in us-west-2: skipped: call budget of 3 per look-up exhausted (facts unknown)",
 		"GetEmailIdentity example.com in us-west-2: skipped: call budget of 3 per look-up exhausted (facts unknown)",
 	}
 	if !reflect.DeepEqual(usw2.Errors, want) {
@@ -379,6 +382,62 @@ func TestErrorsDegradeToUnknown(t *testing.T) {
 	// Nothing known: nil map, so no rule reads "absent" into it.
 	if euw1.Identities != nil || len(euw1.Errors) != 3 {
 		t.Errorf("eu-west-1 = %+v", euw1)
+	}
+}
+
+// TestAddressesMasked: SES names the identity an AccessDenied concerns;
+// neither the log nor RegionFacts.Errors may carry the full address.
+func TestAddressesMasked(t *testing.T) {
+	denied := &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "User: arn:aws:sts::123456789012:assumed-role/triage/fn " +
+		"is not authorized to perform: ses:GetEmailIdentity on resource: arn:aws:ses:us-east-1:123456789012:identity/bob.smith+news@example.com"}
+	var logs bytes.Buffer
+	g := NewGatherer(Config{
+		Clients: func(string) API {
+			return fakeAPI{
+				GetAccountFn: func(context.Context) (*sesv2.GetAccountOutput, error) { return sandboxAccount(), nil },
+				GetEmailIdentityFn: func(_ context.Context, id string) (*sesv2.GetEmailIdentityOutput, error) {
+					if strings.Contains(id, "@") {
+						return nil, fmt.Errorf("operation error SESv2: GetEmailIdentity, https response error StatusCode: 403: %w", denied)
+					}
+					return &sesv2.GetEmailIdentityOutput{VerificationStatus: types.VerificationStatusSuccess}, nil
+				},
+			}
+		},
+		CandidateRegions: []string{},
+		Logger:           slog.New(slog.NewJSONHandler(&logs, nil)),
+	})
+	rf := g.Gather(t.Context(), "us-east-1", []string{"bob.smith+news@example.com"}).Regions["us-east-1"]
+
+	if len(rf.Errors) != 2 {
+		t.Fatalf("errors = %q, want one line per address variant", rf.Errors)
+	}
+	if !hasLine(rf.Errors, "GetEmailIdentity b***@example.com in us-east-1: operation error") ||
+		!hasLine(rf.Errors, "identity/b***@example.com (facts unknown)") {
+		t.Errorf("errors = %q, want the identity and the error text masked", rf.Errors)
+	}
+	if logs.Len() == 0 || !strings.Contains(logs.String(), "AccessDeniedException") || !strings.Contains(logs.String(), "identity/b***@example.com") {
+		t.Errorf("log does not report the masked failure:\n%s", logs.String())
+	}
+	for _, where := range []string{strings.Join(rf.Errors, "\n"), logs.String()} {
+		for _, full := range []string{"bob.smith+news@", "bob.smith@"} {
+			if strings.Contains(where, full) {
+				t.Errorf("full address %q in:\n%s", full, where)
+			}
+		}
+	}
+}
+
+func TestMaskAddresses(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                          "",
+		"no address here":           "no address here",
+		"identity/bob@example.com'": "identity/b***@example.com'",
+		"<Jane.Doe+x@mail.example>, j@x.io and example.com": "<J***@mail.example>, j***@x.io and example.com",
+		"@example.com": "@example.com",
+	} {
+		if got := MaskAddresses(in); got != want {
+			t.Errorf("MaskAddresses(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 

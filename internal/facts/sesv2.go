@@ -157,10 +157,11 @@ func classify(err error) error {
 
 // describe is the RegionFacts.Errors line for a failed look-up: the
 // operation, the identity and the Region, then why the fact is unknown.
+// Addresses are masked: the line reaches logs and alerts.
 func describe(k key, err error) string {
 	what := k.op.String()
 	if k.identity != "" {
-		what += " " + k.identity
+		what += " " + maskIdentity(k.identity)
 	}
 	var be *budgetError
 	switch {
@@ -169,5 +170,5 @@ func describe(k key, err error) string {
 	case errors.Is(err, ErrUnsupported):
 		return fmt.Sprintf("%s in %s: not supported by the endpoint (facts unknown)", what, k.region)
 	}
-	return fmt.Sprintf("%s in %s: %v (facts unknown)", what, k.region, err)
+	return fmt.Sprintf("%s in %s: %s (facts unknown)", what, k.region, MaskAddresses(err.Error()))
 }
