@@ -28,7 +28,7 @@ const (
 	EnvRegion             = "AWS_REGION"
 	EnvAlertTopicARN      = "ALERTS_TOPIC_ARN"
 	EnvSlackWebhookSecret = "SLACK_WEBHOOK_SECRET" // Secrets Manager secret name or ARN
-	EnvWindow             = "EVALUATION_WINDOW"    // Go duration, default 24h
+	EnvWindow             = "EVALUATION_WINDOW"    // Go duration, MinWindow to MaxWindow, default 24h
 	EnvDivergenceMargin   = "DIVERGENCE_MARGIN_PERCENT"
 	EnvWatchScopes        = "WATCH_SCOPES" // "configuration-set:name,domain:example.com"
 )
@@ -52,7 +52,13 @@ var IAMActions = []string{
 
 // Defaults.
 const (
-	DefaultWindow           = 24 * time.Hour
+	DefaultWindow = 24 * time.Hour
+	// MinWindow and MaxWindow bound EnvWindow. The previous run's
+	// AlertLevel is read back from the same window as the counts (one
+	// GetMetricData call), so the window must reach back past the previous
+	// run: an hour covers any schedule up to rate(59 minutes).
+	MinWindow               = time.Hour
+	MaxWindow               = 14 * 24 * time.Hour
 	DefaultDivergenceMargin = reputation.PPM(10_000) // one percentage point
 	// MaxWatchScopes keeps the evaluate path inside one GetMetricData call
 	// (500 queries: the account needs 22, each further scope 8).
@@ -104,8 +110,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if s := strings.TrimSpace(getenv(EnvWindow)); s != "" {
 		d, err := time.ParseDuration(s)
-		if err != nil || d < 5*time.Minute || d > 14*24*time.Hour {
-			return c, fmt.Errorf("%s=%q: want a duration between 5m and 336h (e.g. 24h)", EnvWindow, s)
+		if err != nil || d < MinWindow || d > MaxWindow {
+			return c, fmt.Errorf("%s=%q: want a duration between 1h and 336h (e.g. 24h); the previous run's alert level is read back from this window", EnvWindow, s)
 		}
 		c.Window = d
 	}

@@ -41,6 +41,11 @@ var RateRules = []string{
 // also EventBridge's shortest rate().
 const levelPeriod = 60
 
+// maxGetPages bounds the GetMetricData pages one evaluation follows. The
+// largest read (336h, MaxWatchScopes) is well under a million datapoints,
+// about ten pages; more means the API keeps handing out tokens.
+const maxGetPages = 50
+
 // evalCounters are the counters the evaluate path reads back.
 var evalCounters = []counter{cSends, cHardBounces, cSoftBounces, cSuppressedBounces, cSimulator, cComplaints}
 
@@ -161,22 +166,34 @@ func (h *Handler) Evaluate(ctx context.Context) (*Report, error) {
 		}, string(metrics.DimRule), rule, string(metrics.DimRegion), h.cfg.Region)
 	}
 
-	out, err := h.cw.GetMetricData(ctx, &cloudwatch.GetMetricDataInput{
+	// The previous AlertLevel is read from the same window as the counts:
+	// LoadConfig keeps the window at least MinWindow long, so the last
+	// run's datum is in it. One call in the normal case; a long window over
+	// many scopes can pass CloudWatch's 100,800 datapoints per call, and
+	// then every page is read: a cut-off page would drop newest points, the
+	// previous level among them.
+	in := &cloudwatch.GetMetricDataInput{
 		StartTime: aws.Time(now.Add(-h.cfg.Window)), EndTime: aws.Time(now),
 		MetricDataQueries: queries, ScanBy: types.ScanByTimestampAscending,
-	})
-	rep.GetCalls++
-	if err != nil {
-		return rep, fmt.Errorf("read the %s window back from CloudWatch (%d queries): %w", h.cfg.Window, len(queries), err)
 	}
-	if out.NextToken != nil {
-		// Not expected within MaxWatchScopes; say so rather than page.
-		h.log.WarnContext(ctx, "GetMetricData returned more pages than read; figures may be low", "queries", len(queries))
-	}
-	for _, r := range out.MetricDataResults {
-		if set := sinks[aws.ToString(r.Id)]; set != nil {
-			set(r.Values, r.Timestamps)
+	for {
+		out, err := h.cw.GetMetricData(ctx, in)
+		rep.GetCalls++
+		if err != nil {
+			return rep, fmt.Errorf("read the %s window back from CloudWatch (%d queries, page %d): %w", h.cfg.Window, len(queries), rep.GetCalls, err)
 		}
+		for _, r := range out.MetricDataResults {
+			if set := sinks[aws.ToString(r.Id)]; set != nil {
+				set(r.Values, r.Timestamps)
+			}
+		}
+		if out.NextToken == nil {
+			break
+		}
+		if rep.GetCalls >= maxGetPages {
+			return rep, fmt.Errorf("read the %s window back from CloudWatch (%d queries): still paging after %d GetMetricData calls", h.cfg.Window, len(queries), rep.GetCalls)
+		}
+		in.NextToken = out.NextToken
 	}
 	if v, ok := sesBounce.latest(); ok {
 		rep.SESBounceRate = &v

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+
 	"github.com/sesguard/sesguard/internal/alert"
 	mx "github.com/sesguard/sesguard/internal/metrics"
 )
@@ -134,5 +137,62 @@ func TestLevelReadBackLatestInBucket(t *testing.T) {
 	want := []string{"run 1: critical", "run 2: ok"}
 	if !slices.Equal(levels, want) {
 		t.Fatalf("alerts %q, want %q", levels, want)
+	}
+}
+
+// TestGetMetricDataPages: when GetMetricData pages, every page is read:
+// the counts are whole, and the previous level (in a later page) is found,
+// so the second run stays quiet.
+func TestGetMetricDataPages(t *testing.T) {
+	now := time.Date(2026, 1, 5, 12, 0, 30, 0, time.UTC)
+	clock := func() time.Time { return now }
+	cw := newMemCloudWatch(clock)
+	cw.pageSize = 2
+	cfg := testConfig()
+	cfg.Window = time.Hour
+	h := New(cfg, cw, nil, nil, quiet)
+	h.now = clock
+	ctx := context.Background()
+	for run := range 2 {
+		// Two batches a run, so each counter has two points and the pages cut through series.
+		for b := range 2 {
+			if _, err := h.Handle(ctx, scenarioBatch(10*run+b, 500, 15)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rep, err := h.Evaluate(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acct := rep.Scopes[0]
+		if want := int64(1000 * (run + 1)); acct.Counts[cSends] != want || acct.Counts[cHardBounces] != want*3/100 {
+			t.Fatalf("run %d: read back sends=%d hard=%d, want %d and %d", run+1, acct.Counts[cSends], acct.Counts[cHardBounces], want, want*3/100)
+		}
+		if rep.GetCalls < 2 {
+			t.Fatalf("run %d: %d GetMetricData calls; the fake pages, want more than one", run+1, rep.GetCalls)
+		}
+		wantAlerts := 1 - run // a warning, then nothing: the level was read back
+		if len(rep.Alerts) != wantAlerts {
+			t.Fatalf("run %d: prev %s, alerts %+v", run+1, acct.PrevBounce, rep.Alerts)
+		}
+		now = now.Add(5 * time.Minute)
+	}
+}
+
+// endlessPages hands out a NextToken on every GetMetricData call.
+type endlessPages struct{ countingPut }
+
+func (e *endlessPages) GetMetricData(ctx context.Context, in *cloudwatch.GetMetricDataInput, o ...func(*cloudwatch.Options)) (*cloudwatch.GetMetricDataOutput, error) {
+	e.gets.Add(1)
+	return &cloudwatch.GetMetricDataOutput{NextToken: aws.String("more")}, nil
+}
+
+// TestGetMetricDataEndlessPages: an API that never stops paging ends the
+// evaluation with an error instead of looping.
+func TestGetMetricDataEndlessPages(t *testing.T) {
+	cw := &endlessPages{}
+	_, err := New(testConfig(), cw, nil, nil, quiet).Evaluate(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "still paging") || cw.gets.Load() != maxGetPages {
+		t.Fatalf("err = %v after %d calls", err, cw.gets.Load())
 	}
 }

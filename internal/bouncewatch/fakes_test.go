@@ -2,8 +2,10 @@ package bouncewatch
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +33,10 @@ type memCloudWatch struct {
 	// buckets of the query's Period (aligned to the epoch) and each bucket
 	// reads back as the query's Stat.
 	aggregate bool
+	// pageSize, when set, makes GetMetricData return at most that many
+	// datapoints per call, continued with NextToken (CloudWatch pages at
+	// 100,800).
+	pageSize int
 }
 
 type point struct {
@@ -108,6 +114,38 @@ func (m *memCloudWatch) GetMetricData(_ context.Context, in *cloudwatch.GetMetri
 			r.Values = append(r.Values, p.v)
 		}
 		out.MetricDataResults = append(out.MetricDataResults, r)
+	}
+	if m.pageSize > 0 {
+		return m.page(out, in.NextToken)
+	}
+	return out, nil
+}
+
+// page cuts the datapoints of full (query by query, oldest first) into
+// pages of m.pageSize and returns the one token points at.
+func (m *memCloudWatch) page(full *cloudwatch.GetMetricDataOutput, token *string) (*cloudwatch.GetMetricDataOutput, error) {
+	off := 0
+	if token != nil {
+		var err error
+		if off, err = strconv.Atoi(*token); err != nil {
+			return nil, fmt.Errorf("bad NextToken %q", *token)
+		}
+	}
+	out := &cloudwatch.GetMetricDataOutput{}
+	i := 0
+	for _, r := range full.MetricDataResults {
+		pr := types.MetricDataResult{Id: r.Id, StatusCode: types.StatusCodeComplete}
+		for j := range r.Values {
+			if i >= off && i < off+m.pageSize {
+				pr.Values = append(pr.Values, r.Values[j])
+				pr.Timestamps = append(pr.Timestamps, r.Timestamps[j])
+			}
+			i++
+		}
+		out.MetricDataResults = append(out.MetricDataResults, pr)
+	}
+	if off+m.pageSize < i {
+		out.NextToken = aws.String(strconv.Itoa(off + m.pageSize))
 	}
 	return out, nil
 }

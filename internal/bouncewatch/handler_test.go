@@ -153,10 +153,18 @@ func TestLoadConfig(t *testing.T) {
 		!slices.Equal(c.Scopes, []Scope{{mx.ScopeConfigurationSet, "tx"}, {mx.ScopeDomain, "example.com"}}) {
 		t.Fatalf("config = %+v", c)
 	}
-	for k, v := range map[string]string{EnvWindow: "1m", EnvWatchScopes: "domain:a@b.c", EnvDivergenceMargin: "x", reputation.EnvMinSends: "-3"} {
+	for _, kv := range [][2]string{{EnvWindow, "1m"}, {EnvWindow, "5m"}, {EnvWindow, "59m"}, {EnvWindow, "337h"},
+		{EnvWatchScopes, "domain:a@b.c"}, {EnvDivergenceMargin, "x"}, {reputation.EnvMinSends, "-3"}} {
+		k, v := kv[0], kv[1]
 		e := map[string]string{EnvRegion: "eu-west-1", k: v}
 		if _, err := LoadConfig(func(s string) string { return e[s] }); err == nil || !strings.Contains(err.Error(), k) {
 			t.Errorf("%s=%q: err = %v", k, v, err)
+		}
+	}
+	for _, v := range []string{"1h", "60m", "336h"} {
+		e := map[string]string{EnvRegion: "eu-west-1", EnvWindow: v}
+		if _, err := LoadConfig(func(s string) string { return e[s] }); err != nil {
+			t.Errorf("%s=%q: %v", EnvWindow, v, err)
 		}
 	}
 	if _, err := LoadConfig(func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), EnvRegion) {
