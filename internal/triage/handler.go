@@ -159,6 +159,11 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 	h.d.Log.InfoContext(ctx, "triage done", "records", res.Records, "diagnoses", res.Diagnoses, "poison", res.Poison,
 		"failed", res.Failed, "suppressed", res.Suppressed, "alerts", res.Alerts, "putMetricDataCalls", res.MetricCalls)
 	if isSQS {
+		if err != nil {
+			// The batch response carries only message IDs: without this
+			// line nobody learns why the records come back.
+			h.d.Log.WarnContext(ctx, "records failed transiently; reported for retry", "err", facts.MaskAddresses(err.Error()))
+		}
 		resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 		for _, id := range res.Failures {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: id})

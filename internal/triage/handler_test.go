@@ -1,11 +1,13 @@
 package triage
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -387,6 +389,43 @@ func TestTransient(t *testing.T) {
 			t.Errorf("Handle(malformed) = %v, want nil: poison is acknowledged", err)
 		}
 	})
+}
+
+// TestSQSTransientLogged: an SQS batch reports its failed records by ID
+// only, so the reasons are logged, with addresses masked.
+func TestSQSTransientLogged(t *testing.T) {
+	var logs bytes.Buffer
+	sup := &fakeSuppressor{errFn: func(addr string) error {
+		return &smithy.GenericAPIError{Code: "InternalFailure", Message: "could not add " + addr, Fault: smithy.FaultServer}
+	}}
+	h, err := New(handlerCfg(SuppressAlways), Deps{Rules: ruleset.Default(), Suppressors: sup.factory(),
+		Metrics: metrics.NewPublisher(&countingCW{}, "T"), Log: slog.New(slog.NewJSONHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := h.Handle(t.Context(), sqsEvent(t, "r", sqsRecords(t, "triage-sqs-hard-bounce")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := out.(events.SQSEventResponse).BatchItemFailures; len(f) != 1 {
+		t.Fatalf("BatchItemFailures = %v, want the bounce", f)
+	}
+	var warned []string
+	for line := range strings.Lines(logs.String()) {
+		var rec struct{ Level, Msg, Err string }
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec.Msg == "records failed transiently; reported for retry" && rec.Level == "WARN" {
+			warned = append(warned, rec.Err)
+		}
+	}
+	if len(warned) != 1 || !strings.Contains(warned[0], "InternalFailure") || !strings.Contains(warned[0], "could not add j***@example.com") {
+		t.Errorf("transient failures logged as %q, want one warning with the masked reason", warned)
+	}
+	if strings.Contains(logs.String(), "jane.doe@") {
+		t.Errorf("log carries a full address:\n%s", logs.String())
+	}
 }
 
 // failingSink fails Send for one rule while fail is set, as a throttled
