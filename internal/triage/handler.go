@@ -171,10 +171,19 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 		return resp, nil
 	}
 	if err != nil {
-		return nil, err
+		// Lambda logs the returned error's text as the invocation's
+		// errorMessage.
+		return nil, maskedError{err}
 	}
 	return nil, nil
 }
+
+// maskedError is err with the addresses in its text masked; errors.Is and
+// errors.As still see err.
+type maskedError struct{ err error }
+
+func (e maskedError) Error() string { return facts.MaskAddresses(e.err.Error()) }
+func (e maskedError) Unwrap() error { return e.err }
 
 // peek is the little of a Lambda event record Handle needs to tell SNS
 // from SQS and to name the record. json matches keys case-insensitively,

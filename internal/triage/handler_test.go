@@ -428,6 +428,30 @@ func TestSQSTransientLogged(t *testing.T) {
 	}
 }
 
+// TestSNSErrorMasked: the error an SNS invocation returns is logged by
+// Lambda as it is, so its text must not carry addresses.
+func TestSNSErrorMasked(t *testing.T) {
+	sup := &fakeSuppressor{errFn: func(addr string) error {
+		return &smithy.GenericAPIError{Code: "InternalFailure", Message: "could not add " + addr, Fault: smithy.FaultServer}
+	}}
+	h, err := New(handlerCfg(SuppressAlways), Deps{Rules: ruleset.Default(), Suppressors: sup.factory(),
+		Metrics: metrics.NewPublisher(&countingCW{}, "T"), Log: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.Handle(t.Context(), readEvent(t, "triage-sns-hard-bounce"))
+	if err == nil {
+		t.Fatal("Handle = nil error, want the transient suppression failure")
+	}
+	if strings.Contains(err.Error(), "jane.doe@") || !strings.Contains(err.Error(), "could not add j***@example.com") {
+		t.Errorf("error %q: want the reason with the address masked", err)
+	}
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "InternalFailure" {
+		t.Errorf("error %v does not wrap the API error", err)
+	}
+}
+
 // failingSink fails Send for one rule while fail is set, as a throttled
 // SNS Publish would.
 type failingSink struct {
