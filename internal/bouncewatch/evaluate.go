@@ -19,8 +19,11 @@ import (
 
 // RateRules are the taxonomy rules (shared/taxonomy.md) behind bounces that
 // count toward the bounce rate. The evaluate path reads triage's Failures
-// metric for them to name the top rules in a bounce alert; soft and
-// account-suppressed bounces are left out because they do not count.
+// metric for them to name the top rules in a bounce alert; soft,
+// undetermined and account-suppressed bounces are left out because
+// bounceCounter does not count them (a test checks the two agree). The
+// bounce.policy.* rules match DSN text whatever the bounce type, so their
+// Failures counts can include some Transient bounces.
 var RateRules = []string{
 	"bounce.hard.no-such-user",
 	"bounce.hard.general",
@@ -28,7 +31,6 @@ var RateRules = []string{
 	"bounce.policy.blocklisted",
 	"bounce.policy.auth-failure",
 	"bounce.policy.sender-rejected",
-	"bounce.undetermined",
 }
 
 // levelPeriod is the period, in seconds, the announced levels are read back

@@ -218,6 +218,20 @@ func (d *dedup) first(parts ...string) bool {
 	return true
 }
 
+// bounceCounter is the one place that decides which bounces count toward
+// the bounce rate: Permanent ones, except OnAccountSuppressionList (SES
+// did not send). Transient and Undetermined bounces do not count; they are
+// soft. RateRules must agree (a test classifies each kind with the rule set).
+func bounceCounter(bounceType, subType string) counter {
+	switch {
+	case bounceType != "Permanent":
+		return cSoftBounces
+	case subType == "OnAccountSuppressionList":
+		return cSuppressedBounces
+	}
+	return cHardBounces
+}
+
 // addRecord counts one SES JSON document. It returns an error only when
 // the document is not an SES event (poison).
 func (t *tally) addRecord(body []byte, seen *dedup, buf []*Counts) ([]*Counts, error) {
@@ -259,13 +273,7 @@ func (t *tally) addRecord(body []byte, seen *dedup, buf []*Counts) ([]*Counts, e
 		if e.Bounce == nil {
 			return buf, fmt.Errorf("decode SES event: Bounce without a bounce object")
 		}
-		c := cSoftBounces // Transient and Undetermined do not count toward the rate
-		if e.Bounce.BounceType == "Permanent" {
-			c = cHardBounces
-			if e.Bounce.BounceSubType == "OnAccountSuppressionList" {
-				c = cSuppressedBounces
-			}
-		}
+		c := bounceCounter(e.Bounce.BounceType, e.Bounce.BounceSubType)
 		for _, r := range e.Bounce.BouncedRecipients {
 			add(c, r.EmailAddress)
 		}
