@@ -173,21 +173,38 @@ type dedup struct {
 	set  map[uint64]struct{}
 	ring []uint64
 	next int
-	// added journals the keys of the batch in progress, so a batch whose
-	// counts could not be published can be forgotten and counted again
-	// when Lambda retries it.
-	added []uint64
+	// journal records what the batch in progress did to the ring, so a
+	// batch whose counts could not be published can be undone exactly
+	// (its keys forgotten, the keys it evicted remembered again, the ring
+	// as it was) and counted again when Lambda retries it.
+	journal []dedupOp
+}
+
+// dedupOp is one key added: at ring slot, appended or replacing evicted.
+type dedupOp struct {
+	key, evicted uint64
+	slot         int
+	replaced     bool
 }
 
 // commit ends the batch in progress: its keys stay remembered.
-func (d *dedup) commit() { d.added = d.added[:0] }
+func (d *dedup) commit() { d.journal = d.journal[:0] }
 
-// rollback forgets the keys of the batch in progress.
+// rollback undoes the batch in progress, newest key first, so the ring,
+// its next slot and the set are as they were when the batch began.
 func (d *dedup) rollback() {
-	for _, k := range d.added {
-		delete(d.set, k)
+	for i := len(d.journal) - 1; i >= 0; i-- {
+		op := d.journal[i]
+		delete(d.set, op.key)
+		if op.replaced {
+			d.ring[op.slot] = op.evicted
+			d.set[op.evicted] = struct{}{}
+			d.next = op.slot
+		} else {
+			d.ring = d.ring[:op.slot]
+		}
 	}
-	d.added = d.added[:0]
+	d.journal = d.journal[:0]
 }
 
 func newDedup(capacity int) *dedup {
@@ -206,15 +223,17 @@ func (d *dedup) first(parts ...string) bool {
 	if _, ok := d.set[k]; ok {
 		return false
 	}
+	op := dedupOp{key: k, slot: len(d.ring)}
 	if len(d.ring) < cap(d.ring) {
 		d.ring = append(d.ring, k)
 	} else {
-		delete(d.set, d.ring[d.next])
+		op.slot, op.evicted, op.replaced = d.next, d.ring[d.next], true
+		delete(d.set, op.evicted)
 		d.ring[d.next] = k
 		d.next = (d.next + 1) % len(d.ring)
 	}
 	d.set[k] = struct{}{}
-	d.added = append(d.added, k)
+	d.journal = append(d.journal, op)
 	return true
 }
 
