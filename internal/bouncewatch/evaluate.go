@@ -80,8 +80,11 @@ type Report struct {
 	Account          *AccountStatus `json:"account,omitempty"`
 	AccountErr       string         `json:"accountError,omitempty"`
 	Alerts           []alert.Alert  `json:"alerts"`
-	GetCalls         int            `json:"getMetricDataCalls"`
-	PutCalls         int            `json:"putMetricDataCalls"`
+	// PublishErr is the metrics publish failure of a run that had already
+	// sent alerts (and so did not fail).
+	PublishErr string `json:"publishError,omitempty"`
+	GetCalls   int    `json:"getMetricDataCalls"`
+	PutCalls   int    `json:"putMetricDataCalls"`
 }
 
 // level read-back: the AlertLevel series of one scope and kind.
@@ -261,7 +264,17 @@ func (h *Handler) Evaluate(ctx context.Context) (*Report, error) {
 	calls, err := pub.Flush(ctx)
 	rep.PutCalls = calls
 	if err != nil {
-		return rep, fmt.Errorf("publish evaluation: %w", err)
+		err = fmt.Errorf("publish evaluation: %w", err)
+		if len(rep.Alerts) > 0 {
+			// The alerts went out but AlertLevel did not. Failing the
+			// invocation would have EventBridge's async retries send the
+			// same level changes again within minutes; the next scheduled
+			// run recomputes everything instead.
+			rep.PublishErr = err.Error()
+			h.log.ErrorContext(ctx, "evaluation metrics not published after alerts were sent; the next run recomputes", "alerts", len(rep.Alerts), "err", err)
+			return rep, nil
+		}
+		return rep, err
 	}
 	return rep, nil
 }

@@ -196,3 +196,35 @@ func TestGetMetricDataEndlessPages(t *testing.T) {
 		t.Fatalf("err = %v after %d calls", err, cw.gets.Load())
 	}
 }
+
+// TestPublishFailureAfterAlerts: the alert went out but the metrics (the
+// announced level among them) could not be published. The run must not
+// fail, or EventBridge's retries would send the same alert again; with no
+// alert sent, the failure is returned.
+func TestPublishFailureAfterAlerts(t *testing.T) {
+	for _, tc := range []struct {
+		bounces    int
+		wantAlerts int
+	}{{30, 1}, {0, 0}} {
+		now := time.Date(2026, 1, 5, 12, 0, 0, 0, time.UTC)
+		cw := newMemCloudWatch(func() time.Time { return now.Add(-time.Minute) })
+		var sent int
+		sink := alert.SinkFunc(func(context.Context, alert.Alert) error { sent++; return nil })
+		h := New(testConfig(), cw, nil, sink, quiet)
+		h.now = func() time.Time { return now }
+		if _, err := h.Handle(context.Background(), scenarioBatch(0, 1000, tc.bounces)); err != nil {
+			t.Fatal(err)
+		}
+		cw.putErr = errors.New("throttled")
+		rep, err := h.Evaluate(context.Background())
+		if sent != tc.wantAlerts || len(rep.Alerts) != tc.wantAlerts {
+			t.Fatalf("%d bounces: %d alerts sent, want %d", tc.bounces, sent, tc.wantAlerts)
+		}
+		if tc.wantAlerts > 0 && (err != nil || !strings.Contains(rep.PublishErr, "throttled")) {
+			t.Fatalf("alerts sent: err = %v, report publish error %q; want nil and the failure in the report", err, rep.PublishErr)
+		}
+		if tc.wantAlerts == 0 && (err == nil || !strings.Contains(err.Error(), "throttled")) {
+			t.Fatalf("no alerts: err = %v, want the publish failure", err)
+		}
+	}
+}
