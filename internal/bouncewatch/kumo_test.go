@@ -29,14 +29,17 @@ func TestKumoEndToEnd(t *testing.T) {
 	cw := cloudwatch.New(cloudwatch.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Credentials: creds,
 		DisableRequestCompression: true}) // kumo cannot read gzip bodies
 	snsc := sns.New(sns.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Credentials: creds})
-	tap := testkit.NewTap(t, testkit.ConfigFor(srv.URL), "alerts")
+	// kumo's registry is process-wide and outlives srv: the topic, its queue
+	// (NewTap passes the name through testkit.Unique) and the namespace
+	// must be new to every run of the test, or -count=3 reads old data.
+	tap := testkit.NewTap(t, testkit.ConfigFor(srv.URL), "bouncewatch-alerts")
 	sink, err := alert.NewSNSSink(snsc, tap.TopicARN)
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	cfg := testConfig()
-	cfg.Namespace = "SESGuardKumo"
+	cfg.Namespace = testkit.Unique("SESGuardKumo")
 	cfg.Window = time.Hour
 	cfg.Rates.MinSends = 100
 	h := New(cfg, cw, healthyAccount(), sink, quiet) // GetAccount faked: kumo lacks it
