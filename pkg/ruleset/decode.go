@@ -117,6 +117,11 @@ func Decode(data []byte, source string) []Decoded {
 	if source == "" {
 		source = "input"
 	}
+	// Most inputs are SNS or SQS events of SES records; the fast path
+	// decodes those several times quicker than encoding/json, or declines.
+	if out, ok := fastDecode(data, source); ok {
+		return out
+	}
 	return decodeAt(data, source, hints{}, 0, nil)
 }
 

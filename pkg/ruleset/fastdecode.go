@@ -1,0 +1,1067 @@
+package ruleset
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math/bits"
+	"strconv"
+	"sync"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// The fast path decodes the shapes nearly every production input has — a
+// Lambda SNS event or an SQS event carrying SES records, or a bare SES
+// record — with a hand-written scanner that reads only the keys
+// fromSESEvent uses and validates everything else. encoding/json spends
+// most of a classification's time on these inputs (issue 2).
+//
+// It must return exactly what decodeAt returns or nothing at all: whenever
+// encoding/json's semantics are subtle (case-insensitive key matching,
+// duplicate keys, type errors, invalid UTF-8, odd envelopes) it gives up
+// and the slow path runs. FuzzFastDecodeMatchesSlow holds it to that.
+
+// fastMaxDepth bounds nesting in the fast scanner; deeper input goes to
+// encoding/json, which allows far more.
+const fastMaxDepth = 64
+
+// fastMaxEnvelope is the deepest decodeAt depth the fast path follows: SQS
+// body (1) → SNS envelope → SES record (2).
+const fastMaxEnvelope = 2
+
+// fastDecode is Decode for the common shapes; ok is false when the input is
+// not one of them, or has anything the fast path does not mirror exactly.
+func fastDecode(data []byte, source string) (out []Decoded, ok bool) {
+	if len(data) > MaxInputBytes || !utf8.Valid(data) {
+		// Invalid UTF-8 is valid for encoding/json (it becomes U+FFFD);
+		// checking once here lets the scanner copy string bytes verbatim.
+		return nil, false
+	}
+	return fastDoc(data, source, hints{}, 0, nil)
+}
+
+// Field indices of wire, in wireNames order; the names are every JSON key
+// json.Unmarshal into wire would fill.
+const (
+	wRecords = iota
+	wType
+	wMessageID
+	wTopicArn
+	wMessage
+	wSubscribeURL
+	wNotificationType
+	wEventType
+	wMail
+	wBounce
+	wComplaint
+	wDelivery
+	wReject
+	wFailure
+	wDeliveryDelay
+)
+
+var wireNames = []string{
+	"Records", "Type", "MessageId", "TopicArn", "Message", "SubscribeURL",
+	"notificationType", "eventType", "mail", "bounce", "complaint", "delivery", "reject", "failure", "deliveryDelay",
+	// Keys the fast path never reads: any of them sends the input to the slow path.
+	"source", "detail-type", "detail", "error", "region", "from", "to", "cc", "bcc",
+	"returnPath", "sourceArn", "configurationSet", "transport", "account",
+}
+
+const (
+	wMaskRecords = 1 << wRecords
+	wMaskSNS     = 1<<wType | 1<<wMessageID | 1<<wTopicArn | 1<<wMessage | 1<<wSubscribeURL
+	wMaskSES     = 1<<wNotificationType | 1<<wEventType | 1<<wMail | 1<<wBounce | 1<<wComplaint |
+		1<<wDelivery | 1<<wReject | 1<<wFailure | 1<<wDeliveryDelay
+)
+
+// fastDoc mirrors decodeAt for one JSON document.
+func fastDoc(data []byte, source string, h hints, depth int, out []Decoded) ([]Decoded, bool) {
+	if len(data) > MaxInputBytes || depth > fastMaxEnvelope {
+		return nil, false
+	}
+	s := scanner{data: data}
+	s.ws()
+	if s.peek() != '{' {
+		return nil, false
+	}
+	var (
+		ev            SESEvent
+		typ, topicArn string
+		msg           *msgBuf
+		nrec          int
+		seen          uint64
+	)
+	defer func() {
+		if msg != nil {
+			msg.free()
+		}
+	}()
+	seen = s.obj(wireNames, 0, func(i int) {
+		switch i {
+		case wRecords:
+			if depth != 0 || s.peek() != '[' {
+				s.fail()
+				return
+			}
+			s.array(func() {
+				out = s.record(source+"#"+strconv.Itoa(nrec), nrec, h, depth, out)
+				nrec++
+			})
+		case wType:
+			typ = s.str()
+		case wTopicArn:
+			topicArn = s.str()
+		case wMessage:
+			msg = s.strBuf()
+		case wMessageID, wSubscribeURL:
+			s.ignoreStr()
+		case wNotificationType:
+			ev.NotificationType = s.str()
+		case wEventType:
+			ev.EventType = s.str()
+		case wMail:
+			ev.Mail = s.mail()
+		case wBounce:
+			ev.Bounce = s.bounce()
+		case wComplaint:
+			ev.Complaint = s.complaint()
+		case wDelivery:
+			ev.Delivery = s.delivery()
+		case wReject:
+			ev.Reject = s.reject()
+		case wFailure:
+			ev.Failure = s.rendering()
+		case wDeliveryDelay:
+			ev.DeliveryDelay = s.deliveryDelay()
+		default:
+			s.fail()
+		}
+	})
+	s.ws()
+	if s.bad || s.pos != len(s.data) {
+		return nil, false
+	}
+	switch {
+	case seen == wMaskRecords:
+		if nrec == 0 {
+			return nil, false
+		}
+		return out, true
+	case seen&^wMaskSNS == 0:
+		// A bare SNS envelope, or one in an SQS body.
+		if typ == "" || msg == nil || isSNSConfirmation(typ) {
+			return nil, false
+		}
+		if r := regionFromArn(topicArn); r != "" && h.region == "" {
+			h.region = r
+		}
+		return fastDoc(msg.b, source, h, depth+1, out)
+	case seen&^wMaskSES == 0:
+		if ev.Type() == "" {
+			return nil, false
+		}
+		return append(out, fromSESEvent(&ev, source, h)), true
+	}
+	return nil, false
+}
+
+func isSNSConfirmation(typ string) bool {
+	return typ == "SubscriptionConfirmation" || typ == "UnsubscribeConfirmation"
+}
+
+// wireRecord's keys. EventSource and messageId are never read, so a key
+// matching them only case-insensitively (SQS's "eventSource") is harmless.
+var (
+	recordNames = []string{"EventSource", "Sns", "body", "awsRegion", "messageId"}
+	snsNames    = []string{"Type", "MessageId", "TopicArn", "Message"}
+)
+
+const (
+	recordLoose = 1<<0 | 1<<4
+	snsLoose    = 1 << 1
+)
+
+// record mirrors decodeRecord for one element of "Records" at depth 0.
+func (s *scanner) record(src string, i int, h hints, depth int, out []Decoded) []Decoded {
+	var (
+		hasSNS, hasBody      bool
+		typ, topic, awsRegio string
+		msg                  *msgBuf
+	)
+	defer func() {
+		if msg != nil {
+			msg.free()
+		}
+	}()
+	s.obj(recordNames, recordLoose, func(j int) {
+		switch j {
+		case 1:
+			hasSNS = true
+			s.obj(snsNames, snsLoose, func(k int) {
+				switch k {
+				case 0:
+					typ = s.str()
+				case 2:
+					topic = s.str()
+				case 3:
+					msg = s.strBuf()
+				default:
+					s.ignoreStr()
+				}
+			})
+		case 2:
+			hasBody = true
+			msg = s.strBuf()
+		case 3:
+			awsRegio = s.str()
+		default:
+			s.ignoreStr()
+		}
+	})
+	if s.bad {
+		return out
+	}
+	switch {
+	case hasSNS && !hasBody:
+		if msg == nil || isSNSConfirmation(typ) {
+			s.fail()
+			return out
+		}
+		if r := regionFromArn(topic); r != "" && h.region == "" {
+			h.region = r
+		}
+	case hasBody && !hasSNS:
+		if rr := regionFromText(awsRegio); rr != "" && h.region == "" {
+			h.region = rr
+		}
+	default:
+		s.fail()
+		return out
+	}
+	out, ok := fastDoc(msg.b, src, h, depth+1, out)
+	if !ok {
+		s.fail()
+	}
+	return out
+}
+
+var mailNames = []string{"timestamp", "messageId", "source", "sourceArn", "sourceIp", "sendingAccountId", "callerIdentity", "destination", "commonHeaders", "tags"}
+
+func (s *scanner) mail() *SESMail {
+	if s.null() {
+		return nil
+	}
+	m := &SESMail{}
+	s.obj(mailNames, 0, func(i int) {
+		switch i {
+		case 1:
+			m.MessageID = s.str()
+		case 2:
+			m.Source = s.str()
+		case 3:
+			m.SourceArn = s.str()
+		case 5:
+			m.SendingAccountID = s.str()
+		case 7:
+			m.Destination = s.strs()
+		case 8:
+			m.CommonHeaders = s.commonHeaders()
+		case 9:
+			m.Tags = s.tags()
+		default:
+			s.ignoreStr()
+		}
+	})
+	return m
+}
+
+var commonHeaderNames = []string{"from", "to", "returnPath", "subject", "messageId"}
+
+func (s *scanner) commonHeaders() *SESCommonHeaders {
+	if s.null() {
+		return nil
+	}
+	ch := &SESCommonHeaders{}
+	s.obj(commonHeaderNames, 0, func(i int) {
+		switch i {
+		case 0:
+			ch.From = s.strs()
+		case 1:
+			s.ignoreStrs()
+		case 2:
+			ch.ReturnPath = s.str()
+		default:
+			s.ignoreStr()
+		}
+	})
+	return ch
+}
+
+// tags keeps only the tag fromSESEvent reads. A map takes the last of
+// duplicate keys, as json.Unmarshal does.
+func (s *scanner) tags() map[string][]string {
+	if s.null() {
+		return nil
+	}
+	var cs []string
+	found := false
+	s.mapObj(func(key []byte) {
+		if string(key) == "ses:configuration-set" {
+			cs, found = s.strs(), true
+			return
+		}
+		s.ignoreStrs()
+	})
+	if !found {
+		return map[string][]string{}
+	}
+	return map[string][]string{"ses:configuration-set": cs}
+}
+
+var bounceNames = []string{"bounceType", "bounceSubType", "bouncedRecipients", "timestamp", "feedbackId", "reportingMTA", "remoteMtaIp"}
+
+func (s *scanner) bounce() *SESBounce {
+	if s.null() {
+		return nil
+	}
+	b := &SESBounce{}
+	s.obj(bounceNames, 0, func(i int) {
+		switch i {
+		case 0:
+			b.BounceType = s.str()
+		case 1:
+			b.BounceSubType = s.str()
+		case 2:
+			b.BouncedRecipients = s.recipients()
+		default:
+			s.ignoreStr()
+		}
+	})
+	return b
+}
+
+var recipientNames = []string{"emailAddress", "action", "status", "diagnosticCode"}
+
+// recipients decodes []SESBouncedRecipient; a null element is a zero
+// recipient, as json.Unmarshal leaves it.
+func (s *scanner) recipients() []SESBouncedRecipient {
+	if s.null() {
+		return nil
+	}
+	out := []SESBouncedRecipient{}
+	s.array(func() {
+		var r SESBouncedRecipient
+		if !s.null() {
+			s.obj(recipientNames, 0, func(i int) {
+				switch i {
+				case 0:
+					r.EmailAddress = s.str()
+				case 1:
+					r.Action = s.str()
+				case 2:
+					r.Status = s.str()
+				case 3:
+					r.DiagnosticCode = s.str()
+				}
+			})
+		}
+		out = append(out, r)
+	})
+	return out
+}
+
+var complaintNames = []string{"complainedRecipients", "timestamp", "feedbackId", "complaintSubType", "complaintFeedbackType", "userAgent", "arrivalDate"}
+var addressNames = []string{"emailAddress"}
+
+func (s *scanner) complaint() *SESComplaint {
+	if s.null() {
+		return nil
+	}
+	c := &SESComplaint{}
+	s.obj(complaintNames, 0, func(i int) {
+		switch i {
+		case 0:
+			if s.null() {
+				return
+			}
+			c.ComplainedRecipients = []SESAddress{}
+			s.array(func() {
+				var a SESAddress
+				if !s.null() {
+					s.obj(addressNames, 0, func(int) { a.EmailAddress = s.str() })
+				}
+				c.ComplainedRecipients = append(c.ComplainedRecipients, a)
+			})
+		case 3:
+			c.ComplaintSubType = s.str()
+		case 4:
+			c.ComplaintFeedbackType = s.str()
+		default:
+			s.ignoreStr()
+		}
+	})
+	return c
+}
+
+var deliveryNames = []string{"timestamp", "recipients"}
+
+// delivery only checks types: fromSESEvent does not read it, but a wrong
+// type there fails json.Unmarshal.
+func (s *scanner) delivery() *SESDelivery {
+	if s.null() {
+		return nil
+	}
+	s.obj(deliveryNames, 0, func(i int) {
+		if i == 0 {
+			s.ignoreStr()
+		} else {
+			s.ignoreStrs()
+		}
+	})
+	return &SESDelivery{}
+}
+
+var rejectNames = []string{"reason"}
+
+func (s *scanner) reject() *SESReject {
+	if s.null() {
+		return nil
+	}
+	r := &SESReject{}
+	s.obj(rejectNames, 0, func(int) { r.Reason = s.str() })
+	return r
+}
+
+var renderingNames = []string{"templateName", "errorMessage"}
+
+func (s *scanner) rendering() *SESRendering {
+	if s.null() {
+		return nil
+	}
+	r := &SESRendering{}
+	s.obj(renderingNames, 0, func(i int) {
+		if i == 0 {
+			r.TemplateName = s.str()
+		} else {
+			r.ErrorMessage = s.str()
+		}
+	})
+	return r
+}
+
+var delayNames = []string{"delayType", "delayedRecipients", "expirationTime", "reportingMTA", "timestamp"}
+
+func (s *scanner) deliveryDelay() *SESDeliveryDelay {
+	if s.null() {
+		return nil
+	}
+	d := &SESDeliveryDelay{}
+	s.obj(delayNames, 0, func(i int) {
+		switch i {
+		case 0:
+			d.DelayType = s.str()
+		case 1:
+			d.DelayedRecipients = s.recipients()
+		default:
+			s.ignoreStr()
+		}
+	})
+	return d
+}
+
+// scanner is a strict JSON scanner over valid UTF-8. Any error sets bad
+// and moves to the end of the input, so every loop ends and the caller
+// only checks bad once.
+type scanner struct {
+	data  []byte
+	pos   int
+	depth int
+	bad   bool
+	key   []byte // scratch for escaped keys
+}
+
+func (s *scanner) fail() {
+	s.bad = true
+	s.pos = len(s.data)
+}
+
+func (s *scanner) peek() byte {
+	if s.pos < len(s.data) {
+		return s.data[s.pos]
+	}
+	return 0
+}
+
+// ws skips JSON whitespace (not Unicode spaces, which JSON does not allow).
+func (s *scanner) ws() {
+	for s.pos < len(s.data) {
+		switch s.data[s.pos] {
+		case ' ', '\t', '\n', '\r':
+			s.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (s *scanner) expect(c byte) {
+	if s.peek() != c {
+		s.fail()
+		return
+	}
+	s.pos++
+}
+
+func (s *scanner) literal(lit string) {
+	if len(s.data)-s.pos < len(lit) || string(s.data[s.pos:s.pos+len(lit)]) != lit {
+		s.fail()
+		return
+	}
+	s.pos += len(lit)
+}
+
+// null consumes a null; a null leaves a fresh Go value at its zero value.
+func (s *scanner) null() bool {
+	if s.peek() == 'n' {
+		s.literal("null")
+		return true
+	}
+	return false
+}
+
+// obj walks an object decoded into a struct whose JSON keys are names.
+// For a key naming names[i] it calls fn(i) with the scanner at the value,
+// and fn must consume it. Keys that name no field are validated and
+// skipped. It fails on a repeated field, and on a key that matches a field
+// only case-insensitively (encoding/json would fill the field), unless the
+// field is in loose (its value is never read). It returns the fields seen.
+func (s *scanner) obj(names []string, loose uint64, fn func(i int)) (seen uint64) {
+	if !s.enter('{') {
+		return 0
+	}
+	if s.peek() == '}' {
+		s.pos++
+		s.depth--
+		return 0
+	}
+	for !s.bad {
+		s.ws()
+		key := s.keyBytes()
+		s.ws()
+		s.expect(':')
+		s.ws()
+		if s.bad {
+			break
+		}
+		i := s.field(key, names, loose)
+		switch {
+		case i >= 0:
+			if seen&(1<<i) != 0 && loose&(1<<i) == 0 {
+				s.fail()
+				break
+			}
+			seen |= 1 << i
+			fn(i)
+		case i == -1:
+			s.skip()
+		}
+		if !s.endMember('}') {
+			break
+		}
+	}
+	s.depth--
+	return seen
+}
+
+// mapObj walks an object decoded into a map: fn gets every key.
+func (s *scanner) mapObj(fn func(key []byte)) {
+	if !s.enter('{') {
+		return
+	}
+	if s.peek() == '}' {
+		s.pos++
+		s.depth--
+		return
+	}
+	for !s.bad {
+		s.ws()
+		key := s.keyBytes()
+		s.ws()
+		s.expect(':')
+		s.ws()
+		if s.bad {
+			break
+		}
+		fn(key)
+		if !s.endMember('}') {
+			break
+		}
+	}
+	s.depth--
+}
+
+// array calls fn for each element, with the scanner at the element.
+func (s *scanner) array(fn func()) {
+	if !s.enter('[') {
+		return
+	}
+	if s.peek() == ']' {
+		s.pos++
+		s.depth--
+		return
+	}
+	for !s.bad {
+		s.ws()
+		fn()
+		if !s.endMember(']') {
+			break
+		}
+	}
+	s.depth--
+}
+
+func (s *scanner) enter(open byte) bool {
+	if s.peek() != open || s.depth >= fastMaxDepth {
+		s.fail()
+		return false
+	}
+	s.pos++
+	s.depth++
+	s.ws()
+	return !s.bad
+}
+
+// endMember consumes the ',' or the closing byte after a member; it reports
+// whether another member follows.
+func (s *scanner) endMember(close byte) bool {
+	s.ws()
+	switch s.peek() {
+	case ',':
+		s.pos++
+		return true
+	case close:
+		s.pos++
+		return false
+	}
+	s.fail()
+	return false
+}
+
+// field returns the index of key in names, -1 for a key that names no
+// field, and -2 (having failed) for one encoding/json would match
+// case-insensitively.
+func (s *scanner) field(key []byte, names []string, loose uint64) int {
+	for i, n := range names {
+		if string(key) == n {
+			return i
+		}
+	}
+	for _, c := range key {
+		if c >= utf8.RuneSelf {
+			// encoding/json folds Unicode too (K, ſ); not worth mirroring.
+			s.fail()
+			return -2
+		}
+	}
+	for i, n := range names {
+		if asciiEqualFold(key, n) {
+			if loose&(1<<i) != 0 {
+				return i
+			}
+			s.fail()
+			return -2
+		}
+	}
+	return -1
+}
+
+func asciiEqualFold(a []byte, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range len(a) {
+		x, y := a[i], b[i]
+		if 'a' <= x && x <= 'z' {
+			x -= 'a' - 'A'
+		}
+		if 'a' <= y && y <= 'z' {
+			y -= 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// keyBytes reads an object key, unescaped; the result is valid until the
+// next key.
+func (s *scanner) keyBytes() []byte {
+	raw, escaped := s.rawString()
+	if !escaped {
+		return raw
+	}
+	s.key = appendUnescaped(s.key[:0], raw)
+	return s.key
+}
+
+// rawString reads a string token, validating it as encoding/json's scanner
+// does, and returns its bytes between the quotes.
+func (s *scanner) rawString() (raw []byte, escaped bool) {
+	if s.peek() != '"' {
+		s.fail()
+		return nil, false
+	}
+	d := s.data
+	start := s.pos + 1
+	for i := start; i < len(d); {
+		if i+8 <= len(d) {
+			m := stringSpecials(binary.LittleEndian.Uint64(d[i:]))
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) / 8
+		}
+		switch c := d[i]; {
+		case c == '"':
+			s.pos = i + 1
+			return d[start:i], escaped
+		case c < 0x20:
+			s.fail()
+			return nil, false
+		case c == '\\':
+			escaped = true
+			if i+1 >= len(d) {
+				s.fail()
+				return nil, false
+			}
+			switch d[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+5 >= len(d) || !isHex(d[i+2]) || !isHex(d[i+3]) || !isHex(d[i+4]) || !isHex(d[i+5]) {
+					s.fail()
+					return nil, false
+				}
+				i += 6
+			default:
+				s.fail()
+				return nil, false
+			}
+		default:
+			i++
+		}
+	}
+	s.fail()
+	return nil, false
+}
+
+// stringSpecials marks, with its high bit, each byte of the 8 in w
+// (little-endian) that is '"', '\\' or a control character, by the
+// zero-byte and less-than bit tricks. Bytes above a marked byte may be
+// marked wrongly (borrows), so only the lowest mark is exact.
+func stringSpecials(w uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q := w ^ (ones * '"')
+	b := w ^ (ones * '\\')
+	return ((q-ones)&^q | (b-ones)&^b | (w-ones*0x20)&^w) & highs
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// str decodes a value into a Go string field: a string, or null (which
+// leaves the field empty).
+func (s *scanner) str() string {
+	if s.null() {
+		return ""
+	}
+	raw, escaped := s.rawString()
+	if s.bad {
+		return ""
+	}
+	if !escaped {
+		return string(raw)
+	}
+	return string(appendUnescaped(make([]byte, 0, len(raw)), raw))
+}
+
+// msgBuf is a pooled buffer for an unescaped envelope message: its bytes
+// are scanned and copied out of before it is freed.
+type msgBuf struct{ b []byte }
+
+var msgPool = sync.Pool{New: func() any { return &msgBuf{b: make([]byte, 0, 8<<10)} }}
+
+func (m *msgBuf) free() {
+	if cap(m.b) <= 256<<10 {
+		msgPool.Put(m)
+	}
+}
+
+// strBuf decodes a string value into a pooled buffer; a null fails (for
+// "Message" and "body" it means no message at all).
+func (s *scanner) strBuf() *msgBuf {
+	if s.peek() != '"' {
+		s.fail()
+		return nil
+	}
+	m := msgPool.Get().(*msgBuf)
+	m.b = s.appendString(m.b[:0])
+	if s.bad {
+		m.free()
+		return nil
+	}
+	return m
+}
+
+// appendString reads a string token and appends its unescaped contents:
+// rawString and appendUnescaped in one pass, for the envelope messages,
+// which have an escape every few bytes.
+func (s *scanner) appendString(dst []byte) []byte {
+	d := s.data
+	i := s.pos + 1
+	run := i // start of the bytes not yet copied
+	for i < len(d) {
+		if i+8 <= len(d) {
+			m := stringSpecials(binary.LittleEndian.Uint64(d[i:]))
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) / 8
+		}
+		c := d[i]
+		if c == '"' {
+			s.pos = i + 1
+			return append(dst, d[run:i]...)
+		}
+		if c != '\\' {
+			if c < 0x20 {
+				break
+			}
+			i++
+			continue
+		}
+		dst = append(dst, d[run:i]...)
+		if i+1 >= len(d) {
+			break
+		}
+		switch e := d[i+1]; e {
+		case '"', '\\', '/':
+			dst = append(dst, e)
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r, ok := u4(d[i:])
+			if !ok {
+				s.fail()
+				return dst
+			}
+			i += 6
+			if utf16.IsSurrogate(r) {
+				// The next escape is only consumed here if it is valid;
+				// otherwise the loop meets (and rejects) it next.
+				if r1, ok := u4(d[i:]); ok {
+					if dec := utf16.DecodeRune(r, r1); dec != unicode.ReplacementChar {
+						i += 6
+						r = dec
+					} else {
+						r = unicode.ReplacementChar
+					}
+				} else {
+					r = unicode.ReplacementChar
+				}
+			}
+			dst = utf8.AppendRune(dst, r)
+			run = i
+			continue
+		default:
+			s.fail()
+			return dst
+		}
+		i += 2
+		run = i
+	}
+	s.fail()
+	return dst
+}
+
+// u4 decodes a \uXXXX escape at the start of b.
+func u4(b []byte) (rune, bool) {
+	if len(b) < 6 || b[0] != '\\' || b[1] != 'u' || !isHex(b[2]) || !isHex(b[3]) || !isHex(b[4]) || !isHex(b[5]) {
+		return 0, false
+	}
+	return hex4(b[2:6]), true
+}
+
+// strs decodes a value into a []string field: an empty JSON array gives
+// an empty, non-nil slice, as json.Unmarshal does.
+func (s *scanner) strs() []string {
+	if s.null() {
+		return nil
+	}
+	out := []string{}
+	s.array(func() { out = append(out, s.str()) })
+	return out
+}
+
+// ignoreStr checks a value json.Unmarshal would decode into a string field
+// the fast path does not read.
+func (s *scanner) ignoreStr() {
+	if !s.null() {
+		s.rawString()
+	}
+}
+
+// ignoreStrs checks a value json.Unmarshal would decode into a []string.
+func (s *scanner) ignoreStrs() {
+	if !s.null() {
+		s.array(s.ignoreStr)
+	}
+}
+
+// skip validates and skips any value.
+func (s *scanner) skip() {
+	switch c := s.peek(); {
+	case c == '"':
+		s.rawString()
+	case c == '{':
+		s.mapObj(func([]byte) { s.skip() })
+	case c == '[':
+		s.array(s.skip)
+	case c == 't':
+		s.literal("true")
+	case c == 'f':
+		s.literal("false")
+	case c == 'n':
+		s.literal("null")
+	case c == '-' || '0' <= c && c <= '9':
+		s.number()
+	default:
+		s.fail()
+	}
+}
+
+// number validates a number per the JSON grammar.
+func (s *scanner) number() {
+	d := s.data
+	i := s.pos
+	if i < len(d) && d[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(d) && d[i] == '0':
+		i++
+	case i < len(d) && '1' <= d[i] && d[i] <= '9':
+		for i < len(d) && '0' <= d[i] && d[i] <= '9' {
+			i++
+		}
+	default:
+		s.fail()
+		return
+	}
+	if i < len(d) && d[i] == '.' {
+		i++
+		if i >= len(d) || d[i] < '0' || d[i] > '9' {
+			s.fail()
+			return
+		}
+		for i < len(d) && '0' <= d[i] && d[i] <= '9' {
+			i++
+		}
+	}
+	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
+		i++
+		if i < len(d) && (d[i] == '+' || d[i] == '-') {
+			i++
+		}
+		if i >= len(d) || d[i] < '0' || d[i] > '9' {
+			s.fail()
+			return
+		}
+		for i < len(d) && '0' <= d[i] && d[i] <= '9' {
+			i++
+		}
+	}
+	s.pos = i
+}
+
+// appendUnescaped appends the unescaped form of a validated string token's
+// contents, exactly as encoding/json's unquote does for valid UTF-8: \u
+// escapes of a surrogate pair combine, and a lone surrogate becomes U+FFFD.
+func appendUnescaped(dst, raw []byte) []byte {
+	for i := 0; i < len(raw); {
+		c := raw[i]
+		if c != '\\' {
+			j := bytes.IndexByte(raw[i:], '\\')
+			if j < 0 {
+				return append(dst, raw[i:]...)
+			}
+			dst = append(dst, raw[i:i+j]...)
+			i += j
+			continue
+		}
+		switch e := raw[i+1]; e {
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r := hex4(raw[i+2 : i+6])
+			i += 6
+			if utf16.IsSurrogate(r) {
+				r1 := rune(-1)
+				if i+6 <= len(raw) && raw[i] == '\\' && raw[i+1] == 'u' {
+					r1 = hex4(raw[i+2 : i+6])
+				}
+				if dec := utf16.DecodeRune(r, r1); dec != unicode.ReplacementChar {
+					i += 6
+					dst = utf8.AppendRune(dst, dec)
+					continue
+				}
+				r = unicode.ReplacementChar
+			}
+			dst = utf8.AppendRune(dst, r)
+			continue
+		default: // '"', '\\', '/'
+			dst = append(dst, e)
+		}
+		i += 2
+	}
+	return dst
+}
+
+// hex4 decodes four hex digits the scanner has validated.
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		default:
+			c = c - 'A' + 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}

@@ -1,0 +1,321 @@
+package ruleset
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// slowDecode is Decode without the fast path.
+func slowDecode(data []byte, source string) []Decoded {
+	return decodeAt(data, source, hints{}, 0, nil)
+}
+
+// plainDecoded is a Decoded with its error as text, for comparison.
+type plainDecoded struct {
+	Source  string
+	Failure *Failure
+	Err     string
+	Note    string
+}
+
+func plain(ds []Decoded) []plainDecoded {
+	out := make([]plainDecoded, len(ds))
+	for i, d := range ds {
+		out[i] = plainDecoded{Source: d.Source, Failure: d.Failure, Note: d.Note}
+		if d.Err != nil {
+			out[i].Err = d.Err.Error()
+		}
+	}
+	return out
+}
+
+// checkFast runs the fast path on data; if it answers, its answer must be
+// the slow path's. It reports whether the fast path answered.
+func checkFast(t testing.TB, name string, data []byte) bool {
+	t.Helper()
+	fast, ok := fastDecode(data, name)
+	if !ok {
+		return false
+	}
+	slow := slowDecode(data, name)
+	if f, s := plain(fast), plain(slow); !reflect.DeepEqual(f, s) {
+		fj, _ := json.MarshalIndent(f, "", " ")
+		sj, _ := json.MarshalIndent(s, "", " ")
+		t.Fatalf("%s: fast path differs from slow path\ninput: %q\nfast: %s\nslow: %s", name, data, fj, sj)
+	}
+	return true
+}
+
+// corpusInputs is every input file of testdata/corpus and ../../events.
+func corpusInputs(t testing.TB) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	for _, root := range []string{filepath.Join("testdata", "corpus"), filepath.Join("..", "..", "events")} {
+		err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || strings.HasSuffix(path, ".expect") {
+				return err
+			}
+			data, err := os.ReadFile(path)
+			out[path] = data
+			return err
+		})
+		if err != nil {
+			t.Fatalf("walk %s: %v", root, err)
+		}
+	}
+	if len(out) < 50 {
+		t.Fatalf("only %d corpus inputs", len(out))
+	}
+	return out
+}
+
+func isSESRecord(data []byte) bool {
+	var probe struct {
+		EventType        string `json:"eventType"`
+		NotificationType string `json:"notificationType"`
+	}
+	return json.Unmarshal(data, &probe) == nil && (probe.EventType != "" || probe.NotificationType != "")
+}
+
+// lambdaSNS wraps msg in a Lambda SNS event of n records, as aws-lambda-go
+// marshals it (which escapes <, > and & as \u sequences) or, with
+// plainHTML, as SNS itself does.
+func lambdaSNS(t testing.TB, msg []byte, n int, plainHTML bool) []byte {
+	t.Helper()
+	var ev events.SNSEvent
+	for range n {
+		ev.Records = append(ev.Records, events.SNSEventRecord{
+			EventSource: "aws:sns", EventVersion: "1.0",
+			EventSubscriptionArn: "arn:aws:sns:eu-west-1:123456789012:ses-events:2bcfbf39",
+			SNS: events.SNSEntity{Type: "Notification", MessageID: "b4a0e3b8-6f1c-4a53-9c3e-1f2d3c4b5a69",
+				TopicArn: "arn:aws:sns:eu-west-1:123456789012:ses-events", Message: string(msg),
+				Timestamp: time.Date(2024, 5, 14, 9, 12, 4, 21e6, time.UTC), SignatureVersion: "1", Signature: "EXAMPLE"},
+		})
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(!plainHTML)
+	if err := enc.Encode(ev); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// sqsOfSNS wraps msg in an SNS envelope in the body of an SQS event.
+func sqsOfSNS(t testing.TB, msg []byte, region string) []byte {
+	t.Helper()
+	env, err := json.Marshal(map[string]any{
+		"Type": "Notification", "MessageId": "7a1d9c3e-0000-4000-8000-000000000004",
+		"TopicArn": "arn:aws:sns:us-east-1:123456789012:ses-events", "Message": string(msg),
+		"Timestamp": "2025-03-14T09:26:53.000Z", "SignatureVersion": "1", "Signature": "EXAMPLE",
+		"SigningCertURL": "https://sns.us-east-1.amazonaws.com/x.pem", "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?x",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sqsOf(t, env, region)
+}
+
+func sqsOf(t testing.TB, body []byte, region string) []byte {
+	t.Helper()
+	data, err := json.Marshal(events.SQSEvent{Records: []events.SQSMessage{{
+		MessageId: "0f6c8e2a-1111-4000-8000-000000000004", ReceiptHandle: "AQEBEXAMPLE==", Body: string(body),
+		Attributes:  map[string]string{"ApproximateReceiveCount": "1"},
+		EventSource: "aws:sqs", EventSourceARN: "arn:aws:sqs:us-east-1:123456789012:q", AWSRegion: region,
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// TestFastDecodeMatchesSlowOnCorpus holds the fast path to the slow path on
+// every corpus input, bare and wrapped, and checks that it is actually
+// taken for SES records in SNS and SQS events.
+func TestFastDecodeMatchesSlowOnCorpus(t *testing.T) {
+	var sesRecords, snsTaken, snsPlainTaken, sqsTaken, sqsRawTaken, bareTaken int
+	var sesEvents, sesEventsTaken int // corpus files that are SNS/SQS events of SES records
+	for name, data := range corpusInputs(t) {
+		taken := checkFast(t, name, data)
+		if carriesSESRecords(data) {
+			sesEvents++
+			if taken {
+				sesEventsTaken++
+			}
+		}
+		checkFast(t, name+" (2 SNS records)", lambdaSNS(t, data, 2, false))
+		ses := isSESRecord(data)
+		took := [...]bool{
+			checkFast(t, name+" (SNS)", lambdaSNS(t, data, 1, false)),
+			checkFast(t, name+" (SNS, plain)", lambdaSNS(t, data, 1, true)),
+			checkFast(t, name+" (SQS of SNS)", sqsOfSNS(t, data, "ap-southeast-2")),
+			checkFast(t, name+" (SQS of SNS, no region)", sqsOfSNS(t, data, "")),
+			checkFast(t, name+" (SQS raw)", sqsOf(t, data, "us-west-2")),
+		}
+		if !ses {
+			continue
+		}
+		sesRecords++
+		for i, n := range []*int{&snsTaken, &snsPlainTaken, &sqsTaken, &sqsTaken, &sqsRawTaken} {
+			if took[i] {
+				(*n)++
+			}
+		}
+		if checkFast(t, name+" (bare)", data) {
+			bareTaken++
+		}
+	}
+	t.Logf("bare SES records %d; fast path taken: SNS %d, SNS plain %d, SQS of SNS %d/2, SQS raw %d, bare %d; SNS/SQS events of SES records %d, taken %d",
+		sesRecords, snsTaken, snsPlainTaken, sqsTaken, sqsRawTaken, bareTaken, sesEvents, sesEventsTaken)
+	if sesRecords < 40 || sesEvents < 40 {
+		t.Fatalf("only %d bare SES records and %d SNS/SQS events of them in the corpus", sesRecords, sesEvents)
+	}
+	for what, n := range map[string][2]int{
+		"wrapped in SNS": {snsTaken, sesRecords}, "wrapped in SNS (plain)": {snsPlainTaken, sesRecords},
+		"wrapped in SQS of SNS": {sqsTaken / 2, sesRecords}, "wrapped in SQS": {sqsRawTaken, sesRecords},
+		"bare": {bareTaken, sesRecords}, "in the corpus's SNS/SQS events": {sesEventsTaken, sesEvents},
+	} {
+		if n[0]*10 < n[1]*9 {
+			t.Errorf("fast path taken for %d of %d SES records %s; want at least 90%%", n[0], n[1], what)
+		}
+	}
+}
+
+// carriesSESRecords reports whether data is an SNS or SQS event whose
+// records the slow path decodes as SES records.
+func carriesSESRecords(data []byte) bool {
+	var probe struct {
+		Records []json.RawMessage `json:"Records"`
+	}
+	if json.Unmarshal(data, &probe) != nil || len(probe.Records) == 0 {
+		return false
+	}
+	for _, d := range slowDecode(data, "probe") {
+		if d.Failure == nil || d.Failure.EventType == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// TestFastDecodeEdges pins what the fast path takes and what it leaves to
+// encoding/json; taken or not, it must never differ.
+func TestFastDecodeEdges(t *testing.T) {
+	const mail = `"mail":{"source":"a@example.com","sourceArn":"arn:aws:ses:us-east-1:1:identity/example.com","destination":["b@example.org"]}`
+	bounce := func(extra string) string {
+		return `{"eventType":"Bounce","bounce":{"bounceType":"Permanent","bouncedRecipients":[{"emailAddress":"b@example.org","diagnosticCode":"smtp; 550 5.1.1 no"}]` + extra + `},` + mail + `}`
+	}
+	sns := func(msg string) string {
+		m, _ := json.Marshal(msg)
+		return `{"Records":[{"EventSource":"aws:sns","Sns":{"Type":"Notification","TopicArn":"arn:aws:sns:eu-west-1:1:t","Message":` + string(m) + `}}]}`
+	}
+	env := func(msg string) string {
+		m, _ := json.Marshal(msg)
+		return `{"Type":"Notification","MessageId":"m-1","TopicArn":"arn:aws:sns:ca-central-1:1:t","Message":` + string(m) + `}`
+	}
+	cases := []struct {
+		name string
+		in   string
+		fast bool
+	}{
+		{"bare bounce", bounce(""), true},
+		{"SNS bounce", sns(bounce("")), true},
+		{"null string field", bounce(`,"bounceSubType":null,"feedbackId":null`), true},
+		{"null complaintSubType", `{"notificationType":"Complaint","complaint":{"complainedRecipients":[{"emailAddress":"x@example.org"}],"complaintSubType":null,"complaintFeedbackType":"abuse"},` + mail + `}`, true},
+		{"null mail", `{"eventType":"Reject","reject":{"reason":"Bad content"},"mail":null}`, true},
+		{"null bounce", `{"eventType":"Bounce","bounce":null}`, true},
+		{"empty destination", `{"eventType":"Reject","reject":{},"mail":{"destination":[]}}`, true},
+		{"null destination element", `{"eventType":"Reject","mail":{"destination":[null,"a@b.c"]}}`, true},
+		{"null recipient", `{"eventType":"Bounce","bounce":{"bouncedRecipients":[null]}}`, true},
+		{"unicode escapes", `{"eventType":"Reject","reject":{"reason":"\u003cx\u003e \u00e9 \ud83d\ude00 \ud800 \udc00x \ud800\u0041 \u0000"}}`, true},
+		{"escapes", `{"eventType":"Reject","reject":{"reason":"a\"b\\c\/d\be\ff\ng\rh\ti"}}`, true},
+		{"escaped key", `{"\u0065ventType":"Reject","reject":{"reason":"x"}}`, true},
+		{"tags last wins", `{"eventType":"Reject","mail":{"tags":{"ses:configuration-set":["a"],"ses:configuration-set":["b"]}}}`, true},
+		{"tags null", `{"eventType":"Reject","mail":{"tags":{"ses:configuration-set":null}}}`, true},
+		{"skipped values", `{"eventType":"Send","x":[1,-0.5e+3,true,false,null,{"a":[]},"s"],"send":{}}`, true},
+		{"delivery", `{"eventType":"Delivery","delivery":{"timestamp":"t","recipients":["a@b.c"]}}`, true},
+		{"SQS eventSource", string(sqsOfSNS(t, []byte(bounce("")), "us-west-2")), true},
+		{"bare SNS envelope", env(bounce("")), true},
+		{"SNS envelope in SNS message", sns(env(bounce(""))), true},
+		{"surrounding whitespace", " \n\t" + bounce("") + "\r\n ", true},
+
+		{"key differs in case", `{"eventType":"Bounce","Bounce":{"bounceType":"Transient"}}`, false},
+		{"nested key differs in case", `{"eventType":"Reject","mail":{"Source":"x@y.z"}}`, false},
+		{"Kelvin sign key", "{\"eventType\":\"Reject\",\"mail\":{\"sendingAccountId\":\"1\",\"\u212Aey\":1}}", false},
+		{"duplicate field", `{"eventType":"Bounce","eventType":"Complaint","complaint":{}}`, false},
+		{"duplicate object", `{"eventType":"Bounce","bounce":{"bounceType":"Permanent"},"bounce":{"bounceSubType":"General"}}`, false},
+		{"wrong type", `{"eventType":"Reject","mail":{"timestamp":5}}`, false},
+		{"wrong type in array", `{"eventType":"Reject","mail":{"destination":[1]}}`, false},
+		{"from as string", `{"eventType":"Reject","mail":{"commonHeaders":{"from":"a@b.c"}}}`, false},
+		{"envelope key", `{"eventType":"Reject","error":"x"}`, false},
+		{"region key", `{"eventType":"Reject","region":"us-east-1"}`, false},
+		{"Records and SES", `{"Records":[],"eventType":"Reject"}`, false},
+		{"empty Records", `{"Records":[]}`, false},
+		{"null Records", `{"Records":null}`, false},
+		{"null Message", `{"Records":[{"Sns":{"Type":"Notification","Message":null}}]}`, false},
+		{"subscription confirmation", `{"Type":"SubscriptionConfirmation","TopicArn":"arn:aws:sns:eu-west-1:1:t","Message":"x","SubscribeURL":"https://x"}`, false},
+		{"no type", `{"mail":{"source":"a@b.c"}}`, false},
+		{"trailing data", bounce("") + "x", false},
+		{"trailing object", bounce("") + "{}", false},
+		{"invalid UTF-8", "{\"eventType\":\"Reject\",\"reject\":{\"reason\":\"\xff\"}}", false},
+		{"control character", "{\"eventType\":\"Reject\",\"reject\":{\"reason\":\"a\tb\"}}", false},
+		{"bad escape", `{"eventType":"Reject","reject":{"reason":"\x"}}`, false},
+		{"bad number", `{"eventType":"Send","x":01}`, false},
+		{"leading no-break space", "\u00a0" + bounce(""), false},
+		{"deep nesting", `{"eventType":"Send","x":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`, false},
+		{"truncated", bounce("")[:40], false},
+		{"message not SES", sns(`{"error":"MessageRejected: Email address is not verified."}`), false},
+		{"message text", sns(`Email address is not verified. in region us-east-1`), false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := checkFast(t, c.name, []byte(c.in)); got != c.fast {
+				t.Fatalf("fast path taken = %v, want %v; slow path: %+v", got, c.fast, plain(slowDecode([]byte(c.in), c.name)))
+			}
+		})
+	}
+}
+
+// TestDecodeUsesFastPath checks the hook: Decode's result for a common
+// input is the fast path's, and the slow path still runs for the rest.
+func TestDecodeUsesFastPath(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "events", "triage-sns-hard-bounce.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast, ok := fastDecode(data, "input")
+	if !ok {
+		t.Fatal("fast path not taken for events/triage-sns-hard-bounce.json")
+	}
+	if got := Decode(data, ""); !reflect.DeepEqual(plain(got), plain(fast)) {
+		t.Fatalf("Decode = %+v, want the fast path's %+v", plain(got), plain(fast))
+	}
+	if got := Decode([]byte(`{"error":"Throttling: Maximum sending rate exceeded."}`), ""); len(got) != 1 || got[0].Failure == nil || got[0].Failure.Kind != KindSendError {
+		t.Fatalf("failure envelope: %+v", plain(got))
+	}
+}
+
+// FuzzFastDecodeMatchesSlow: whenever the fast path answers, its answer is
+// the slow path's. Seeded from the corpus, bare and wrapped, and from
+// testdata/fuzz/FuzzFastDecodeMatchesSlow.
+func FuzzFastDecodeMatchesSlow(f *testing.F) {
+	for _, data := range corpusInputs(f) {
+		f.Add(data)
+		if isSESRecord(data) {
+			f.Add(lambdaSNS(f, data, 1, true))
+			f.Add(sqsOfSNS(f, data, "us-west-2"))
+		}
+	}
+	f.Add([]byte(`{"eventType":"Reject","reject":{"reason":"\u003cx\u003e \ud83d\ude00"},"mail":{"tags":{"ses:configuration-set":["a"]}}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkFast(t, "fuzz", data)
+	})
+}
