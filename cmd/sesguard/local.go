@@ -315,23 +315,36 @@ func verify(sc *scenario.Scenario, st *localstack.Stack, res *localstack.Result)
 		cs = append(cs, report.Check{OK: ok, Text: fmt.Sprintf(format, a...)})
 	}
 
-	lost, errs := 0, 0
+	// Nothing lost: every event a source's topic published was processed,
+	// filtered out, or given up on after its retries (dead-lettered, or
+	// discarded where the function has no failure destination), and each
+	// dead-letter queue holds exactly what its sources gave up on.
+	errs := 0
+	accounted := map[string]int{}
 	for _, src := range st.Sources {
 		s := res.Sources[src.Name()]
 		want := res.Published[src.Queue.Topic]
-		dlq := 0
-		if src.Queue.DLQ != "" {
-			dlq = res.DLQ[src.Queue.DLQ]
-		}
-		missing := want - s.Processed - s.Filtered - dlq
-		lost += max(missing, 0)
+		missing := want - s.Processed - s.Filtered - s.DeadLettered - s.Discarded
 		errs += s.FunctionErrors
-		add(missing == 0 && res.Undelivered[src.Name()] == 0, "%s: %d published, %d processed, %d filtered out by the subscription's policy, %d in the dead-letter queue, %d left",
-			src.Name(), want, s.Processed, s.Filtered, dlq, res.Undelivered[src.Name()])
+		for _, q := range src.DeadLetterQueues() {
+			accounted[q.LogicalID] += s.DeadLettered
+		}
+		text := fmt.Sprintf("%s: %d published, %d processed, %d filtered out by the subscription's policy, %d dead-lettered",
+			src.Name(), want, s.Processed, s.Filtered, s.DeadLettered)
+		if s.Discarded > 0 {
+			text += fmt.Sprintf(", %d discarded (no failure destination)", s.Discarded)
+		}
+		add(missing == 0 && res.Undelivered[src.Name()] == 0, "%s, %d left", text, res.Undelivered[src.Name()])
 	}
 	add(errs == 0, "function errors: %d", errs)
-	for q, n := range res.DLQ {
-		add(n == 0, "dead-letter queue %s: %d messages", q, n)
+	dlqs := make([]string, 0, len(res.DLQ))
+	for q := range res.DLQ {
+		dlqs = append(dlqs, q)
+	}
+	sort.Strings(dlqs)
+	for _, q := range dlqs {
+		n := res.DLQ[q]
+		add(n == 0 && n == accounted[q], "dead-letter queue %s: %d messages (%d dead-lettered by its sources)", q, n, accounted[q])
 	}
 	add(res.SlackPosts == len(res.Alerts), "every alert on the topic was also posted to Slack (%d posts, %d alerts)", res.SlackPosts, len(res.Alerts))
 	if sc.Expect == nil {

@@ -63,6 +63,9 @@ type Function struct {
 	Env       map[string]string
 	Timeout   time.Duration
 	Memory    int
+	// Async is how Lambda handles the function's asynchronous invocations
+	// (SNS deliveries): the template's EventInvokeConfig and DeadLetterQueue.
+	Async AsyncConfig
 
 	endpoint string // kumo base URL
 	client   *http.Client
@@ -75,13 +78,33 @@ type Function struct {
 	duration time.Duration
 }
 
+// AsyncConfig is what Lambda does with an asynchronous invocation that
+// fails: retry it up to MaxRetryAttempts times, then send it to OnFailure
+// (an invocation record) and to DeadLetter (the event itself). A nil queue
+// is no destination; with neither, Lambda discards the event.
+type AsyncConfig struct {
+	MaxRetryAttempts int
+	OnFailure        *Queue
+	DeadLetter       *Queue
+}
+
+// DefaultMaxRetryAttempts is Lambda's MaximumRetryAttempts when the
+// function sets none.
+const DefaultMaxRetryAttempts = 2
+
 // Invocation is the outcome of one Invoke.
 type Invocation struct {
 	Payload []byte
 	// FunctionError is kumo's X-Amz-Function-Error ("Unhandled") when the
 	// handler returned an error.
 	FunctionError string
+	RequestID     string
 	Duration      time.Duration
+}
+
+// ARN is the function's ARN in the emulated account.
+func (fn *Function) ARN(region string) string {
+	return "arn:aws:lambda:" + region + ":" + Account + ":function:" + fn.Name
 }
 
 // createFunction registers fn in kumo's Lambda API. kumo wants a role and a
@@ -243,14 +266,15 @@ func (fn *Function) invokeOnce(ctx context.Context, payload []byte) (Invocation,
 		}
 		return Invocation{}, fmt.Errorf("invoke %s: HTTP %d: %s", fn.Name, resp.StatusCode, body)
 	}
-	return Invocation{Payload: body, FunctionError: resp.Header.Get("X-Amz-Function-Error"), Duration: time.Since(start)}, nil
+	return Invocation{Payload: body, FunctionError: resp.Header.Get("X-Amz-Function-Error"),
+		RequestID: resp.Header.Get("X-Amz-Request-Id"), Duration: time.Since(start)}, nil
 }
 
 // AddFunction registers one more function in kumo (for benchmarks): id
 // names it, env is its whole environment besides the Runtime API
 // variables. Start it with Function.Start.
 func (s *Stack) AddFunction(ctx context.Context, id string, timeout time.Duration, env map[string]string) (*Function, error) {
-	fn := &Function{LogicalID: id, Name: localName(id), Env: env, Timeout: timeout, Memory: 256, endpoint: s.Kumo.URL, client: s.http}
+	fn := &Function{LogicalID: id, Name: s.name(id), Env: env, Timeout: timeout, Memory: 256, endpoint: s.Kumo.URL, client: s.http}
 	if err := createFunction(ctx, s.http, s.Kumo.URL, fn); err != nil {
 		return nil, err
 	}

@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,51 +27,81 @@ type Source struct {
 	Event     string // the event's name in the template
 	Queue     *Queue
 	BatchSize int
-	// SNS marks a queue standing in for an SNS→Lambda subscription.
+	// SNS marks a queue standing in for an SNS→Lambda subscription: each
+	// message is one asynchronous invocation with one SNS record, failed
+	// ones go to the function's Async destinations.
 	SNS bool
+	// SubscriptionARN is the stand-in subscription's (SNS sources), for the
+	// records' EventSubscriptionArn.
+	SubscriptionARN string
 	// Filter is the subscription's FilterPolicy on the message body (nil:
 	// everything passes).
 	Filter any
 
 	stack *Stack
 
-	mu       sync.Mutex
-	received int // messages received (first receive only)
-	seen     map[string]bool
-	done     int // messages acknowledged after a successful invocation
-	filtered int // messages the filter policy kept from the function
-	retried  int // messages made visible again after a failure
-	invokes  int
-	fnErrors int
+	mu           sync.Mutex
+	received     int // messages received (first receive only)
+	seen         map[string]bool
+	done         int // messages acknowledged after a successful invocation
+	filtered     int // messages the filter policy kept from the function
+	retried      int // failed attempts that were tried again
+	deadLettered int // messages given up on: sent (or, for SQS, left to the redrive policy) to a dead-letter queue
+	discarded    int // SNS events given up on with no destination to send them to, as Lambda drops them
+	invokes      int
+	fnErrors     int
 }
 
 // SourceStats summarise a source.
 type SourceStats struct {
-	Received, Processed, Filtered, Retried, Invocations, FunctionErrors int
+	Received, Processed, Filtered, Retried, DeadLettered, Discarded, Invocations, FunctionErrors int
 }
 
 // Stats returns the counters so far.
 func (src *Source) Stats() SourceStats {
 	src.mu.Lock()
 	defer src.mu.Unlock()
-	return SourceStats{src.received, src.done, src.filtered, src.retried, src.invokes, src.fnErrors}
+	return SourceStats{src.received, src.done, src.filtered, src.retried, src.deadLettered, src.discarded, src.invokes, src.fnErrors}
 }
 
 // Name is "function/event".
 func (src *Source) Name() string { return src.Function.LogicalID + "/" + src.Event }
 
-// Pump drains every source's queue: each batch is handed to its function
-// and the messages it processed are deleted; failed ones are made visible
-// again at once (the queue's redrive policy moves them to the dead-letter
-// queue after its maxReceiveCount). Sources are drained concurrently, each
-// function one invocation at a time. onBatch, if not nil, is called after
-// each invocation with the number of messages in it.
+// DeadLetterQueues are the queues the source's failed messages end in: the
+// queue's redrive target for an SQS source, the function's OnFailure
+// destination and DeadLetterQueue for an SNS one.
+func (src *Source) DeadLetterQueues() []*Queue {
+	var qs []*Queue
+	if !src.SNS {
+		if q := src.stack.Queues[src.Queue.DLQ]; q != nil {
+			qs = append(qs, q)
+		}
+		return qs
+	}
+	for _, q := range []*Queue{src.Function.Async.OnFailure, src.Function.Async.DeadLetter} {
+		if q != nil && !slices.Contains(qs, q) {
+			qs = append(qs, q)
+		}
+	}
+	return qs
+}
+
+// Pump drains every source's queue. An SQS source's batch is handed to its
+// function, the messages it processed are deleted and failed ones are made
+// visible again at once, until the queue's redrive policy moves them to
+// the dead-letter queue. An SNS source's messages are invoked one by one,
+// each retried and then sent to the function's failure destinations as
+// Lambda does with an asynchronous invocation, and deleted either way.
+// Sources are drained concurrently, each one invocation at a time. onBatch,
+// if not nil, is called after each batch of messages received with their
+// number.
 func (s *Stack) Pump(ctx context.Context, onBatch func(src *Source, n int)) error {
 	// kumo may answer a receive with no messages while some are still
 	// queued or in flight (SNS fan-out and visibility changes land a moment
 	// later), so a round ends only when every queue reports empty. A round
 	// that moved nothing backs off a little; only a queue that makes no
-	// progress for stallLimit is an error.
+	// progress for stallLimit is an error (an SQS source whose queue has no
+	// redrive policy and a message that always fails).
 	const stallLimit = 60 * time.Second
 	backoff := time.Millisecond
 	lastProgress := time.Now()
@@ -86,12 +118,16 @@ func (s *Stack) Pump(ctx context.Context, onBatch func(src *Source, n int)) erro
 			return err
 		}
 		left := 0
+		var stuck []string
 		for _, src := range s.Sources {
 			n, err := s.Depth(ctx, src.Queue)
 			if err != nil {
 				return err
 			}
 			left += n
+			if n > 0 {
+				stuck = append(stuck, fmt.Sprintf("%s %d", src.Name(), n))
+			}
 		}
 		if left == 0 {
 			return nil
@@ -103,7 +139,7 @@ func (s *Stack) Pump(ctx context.Context, onBatch func(src *Source, n int)) erro
 		}
 		prevLeft = left
 		if time.Since(lastProgress) > stallLimit {
-			return fmt.Errorf("pump: %d messages still queued, the queues have not shrunk for %s", left, stallLimit)
+			return fmt.Errorf("pump: %d messages still queued (%s), the queues have not shrunk for %s", left, strings.Join(stuck, ", "), stallLimit)
 		}
 		if moved.Load() > 0 {
 			continue
@@ -141,8 +177,9 @@ func (s *Stack) pumpRound(ctx context.Context, onBatch func(src *Source, n int))
 	return errors.Join(errs...)
 }
 
-// pumpOnce receives up to BatchSize messages and, if any, invokes the
-// function once. It returns the number of messages received.
+// pumpOnce receives up to BatchSize messages and hands those the filter
+// policy lets through to the function. It returns the number of messages
+// received.
 func (src *Source) pumpOnce(ctx context.Context) (int, error) {
 	s := src.stack
 	var msgs []sqstypes.Message
@@ -192,9 +229,25 @@ func (src *Source) pumpOnce(ctx context.Context) (int, error) {
 	if len(pass) == 0 {
 		return len(msgs), nil
 	}
+	if src.SNS {
+		for _, m := range pass {
+			if err := src.invokeAsync(ctx, m); err != nil {
+				return 0, err
+			}
+		}
+		return len(msgs), src.delete(ctx, pass)
+	}
+	return len(msgs), src.invokeBatch(ctx, pass)
+}
 
-	ev := events.SQSEvent{Records: make([]events.SQSMessage, len(pass))}
-	for i, m := range pass {
+// invokeBatch invokes the function with an SQS event of msgs, as an event
+// source mapping does, deletes what it processed and makes what failed
+// (the whole batch on a function error, else the batch response's
+// BatchItemFailures) visible again.
+func (src *Source) invokeBatch(ctx context.Context, msgs []sqstypes.Message) error {
+	s := src.stack
+	ev := events.SQSEvent{Records: make([]events.SQSMessage, len(msgs))}
+	for i, m := range msgs {
 		body := aws.ToString(m.Body)
 		sum := md5.Sum([]byte(body))
 		ev.Records[i] = events.SQSMessage{
@@ -205,22 +258,22 @@ func (src *Source) pumpOnce(ctx context.Context) (int, error) {
 	}
 	payload, err := json.Marshal(ev)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	inv, err := src.Function.Invoke(ctx, payload)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	failed := map[string]bool{}
 	if inv.FunctionError != "" {
-		for _, m := range pass {
+		for _, m := range msgs {
 			failed[aws.ToString(m.MessageId)] = true
 		}
 	} else {
 		var resp events.SQSEventResponse
 		if len(inv.Payload) > 0 && string(inv.Payload) != "null" {
 			if err := json.Unmarshal(inv.Payload, &resp); err != nil {
-				return 0, fmt.Errorf("decode the function's batch response: %w", err)
+				return fmt.Errorf("decode the function's batch response: %w", err)
 			}
 		}
 		for _, f := range resp.BatchItemFailures {
@@ -228,7 +281,7 @@ func (src *Source) pumpOnce(ctx context.Context) (int, error) {
 		}
 	}
 	var ok, retry []sqstypes.Message
-	for _, m := range pass {
+	for _, m := range msgs {
 		if failed[aws.ToString(m.MessageId)] {
 			retry = append(retry, m)
 		} else {
@@ -236,25 +289,182 @@ func (src *Source) pumpOnce(ctx context.Context) (int, error) {
 		}
 	}
 	if err := src.delete(ctx, ok); err != nil {
-		return 0, err
+		return err
 	}
+	dead := 0
 	for _, m := range retry {
+		// kumo applies the queue's RedrivePolicy itself: a message whose
+		// receive count has reached maxReceiveCount moves to the
+		// dead-letter queue at the next receive instead of being delivered
+		// again (its MemoryStorage.requeueExpiredMessages/deliverMessage).
+		// The pump only counts it, from the receive count SQS reports.
+		n, _ := strconv.Atoi(m.Attributes[string(sqstypes.MessageSystemAttributeNameApproximateReceiveCount)])
+		if src.Queue.DLQ != "" && n >= src.Queue.MaxReceiveCount {
+			dead++
+		}
 		// Visible again at once rather than after the visibility timeout:
 		// the replay is minutes, not hours.
 		if _, err := s.SQS.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(src.Queue.URL),
 			ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 0}); err != nil {
-			return 0, fmt.Errorf("release a failed message: %w", err)
+			return fmt.Errorf("release a failed message: %w", err)
 		}
 	}
 	src.mu.Lock()
 	src.done += len(ok)
-	src.retried += len(retry)
+	src.retried += len(retry) - dead
+	src.deadLettered += dead
 	src.invokes++
 	if inv.FunctionError != "" {
 		src.fnErrors++
 	}
 	src.mu.Unlock()
-	return len(msgs), nil
+	return nil
+}
+
+// snsEnvelope is the JSON SNS delivers to an SQS subscriber without raw
+// message delivery: the fields of the Lambda event's Sns record.
+type snsEnvelope struct {
+	Type              string         `json:"Type"`
+	MessageID         string         `json:"MessageId"`
+	TopicArn          string         `json:"TopicArn"`
+	Subject           string         `json:"Subject"`
+	Message           string         `json:"Message"`
+	Timestamp         string         `json:"Timestamp"`
+	SignatureVersion  string         `json:"SignatureVersion"`
+	Signature         string         `json:"Signature"`
+	SigningCertURL    string         `json:"SigningCertURL"`
+	UnsubscribeURL    string         `json:"UnsubscribeURL"`
+	MessageAttributes map[string]any `json:"MessageAttributes"`
+}
+
+// snsEvent turns the envelope in an SQS body into the one-record event
+// Lambda's SNS subscription hands the function.
+func snsEvent(body, subscriptionARN string) ([]byte, error) {
+	var env snsEnvelope
+	if err := json.Unmarshal([]byte(body), &env); err != nil {
+		return nil, fmt.Errorf("not an SNS envelope: %w", err)
+	}
+	if env.Type == "" || env.MessageID == "" || env.TopicArn == "" {
+		return nil, errors.New("not an SNS envelope: no Type, MessageId or TopicArn")
+	}
+	ts, err := time.Parse(time.RFC3339Nano, env.Timestamp)
+	if err != nil {
+		return nil, fmt.Errorf("SNS envelope %s: Timestamp: %w", env.MessageID, err)
+	}
+	if env.MessageAttributes == nil {
+		env.MessageAttributes = map[string]any{}
+	}
+	return json.Marshal(events.SNSEvent{Records: []events.SNSEventRecord{{
+		EventVersion: "1.0", EventSubscriptionArn: subscriptionARN, EventSource: "aws:sns",
+		SNS: events.SNSEntity{Type: env.Type, MessageID: env.MessageID, TopicArn: env.TopicArn, Subject: env.Subject,
+			Message: env.Message, Timestamp: ts, SignatureVersion: env.SignatureVersion, Signature: env.Signature,
+			SigningCertURL: env.SigningCertURL, UnsubscribeURL: env.UnsubscribeURL, MessageAttributes: env.MessageAttributes},
+	}}})
+}
+
+// invocationRecord is what Lambda sends an OnFailure destination about an
+// asynchronous invocation it gave up on.
+type invocationRecord struct {
+	Version        string          `json:"version"`
+	Timestamp      string          `json:"timestamp"`
+	RequestContext requestContext  `json:"requestContext"`
+	RequestPayload json.RawMessage `json:"requestPayload"`
+	ResponseCtx    responseContext `json:"responseContext"`
+	Response       json.RawMessage `json:"responsePayload"`
+}
+
+type requestContext struct {
+	RequestID              string `json:"requestId"`
+	FunctionARN            string `json:"functionArn"`
+	Condition              string `json:"condition"`
+	ApproximateInvokeCount int    `json:"approximateInvokeCount"`
+}
+
+type responseContext struct {
+	StatusCode      int    `json:"statusCode"`
+	ExecutedVersion string `json:"executedVersion"`
+	FunctionError   string `json:"functionError"`
+}
+
+// invokeAsync delivers one SNS message as Lambda delivers an asynchronous
+// invocation: up to 1+MaxRetryAttempts attempts while the function returns
+// an error, then the event goes to the function's failure destinations (or
+// is dropped when it has none). The caller deletes the message after.
+func (src *Source) invokeAsync(ctx context.Context, m sqstypes.Message) error {
+	s := src.stack
+	payload, err := snsEvent(aws.ToString(m.Body), src.SubscriptionARN)
+	if err != nil {
+		return fmt.Errorf("message %s: %w", aws.ToString(m.MessageId), err)
+	}
+	async := src.Function.Async
+	var inv Invocation
+	attempts := 0
+	for attempts <= async.MaxRetryAttempts {
+		if attempts > 0 {
+			src.mu.Lock()
+			src.retried++
+			src.mu.Unlock()
+		}
+		if inv, err = src.Function.Invoke(ctx, payload); err != nil {
+			return err
+		}
+		attempts++
+		src.mu.Lock()
+		src.invokes++
+		if inv.FunctionError != "" {
+			src.fnErrors++
+		}
+		src.mu.Unlock()
+		if inv.FunctionError == "" {
+			src.mu.Lock()
+			src.done++
+			src.mu.Unlock()
+			return nil
+		}
+	}
+	if inv.RequestID == "" {
+		inv.RequestID = "local-" + aws.ToString(m.MessageId)
+	}
+	if async.OnFailure == nil && async.DeadLetter == nil {
+		src.mu.Lock()
+		src.discarded++
+		src.mu.Unlock()
+		return nil
+	}
+	if q := async.OnFailure; q != nil {
+		resp := inv.Payload
+		if !json.Valid(resp) {
+			resp, _ = json.Marshal(string(resp))
+		}
+		rec, err := json.Marshal(invocationRecord{Version: "1.0", Timestamp: time.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
+			RequestContext: requestContext{RequestID: inv.RequestID, FunctionARN: src.Function.ARN(s.Region) + ":$LATEST",
+				Condition: "RetriesExhausted", ApproximateInvokeCount: attempts},
+			RequestPayload: payload,
+			ResponseCtx:    responseContext{StatusCode: 200, ExecutedVersion: "$LATEST", FunctionError: inv.FunctionError},
+			Response:       resp})
+		if err != nil {
+			return err
+		}
+		if _, err := s.SQS.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(q.URL), MessageBody: aws.String(string(rec))}); err != nil {
+			return fmt.Errorf("send a failed invocation to %s: %w", q.LogicalID, err)
+		}
+	}
+	if q := async.DeadLetter; q != nil {
+		// A dead-letter queue gets the event itself; Lambda names the
+		// error in message attributes.
+		if _, err := s.SQS.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(q.URL), MessageBody: aws.String(string(payload)),
+			MessageAttributes: map[string]sqstypes.MessageAttributeValue{
+				"RequestID":    {DataType: aws.String("String"), StringValue: aws.String(inv.RequestID)},
+				"ErrorCode":    {DataType: aws.String("Number"), StringValue: aws.String("200")},
+				"ErrorMessage": {DataType: aws.String("String"), StringValue: aws.String(string(inv.Payload))},
+			}}); err != nil {
+			return fmt.Errorf("send a failed event to %s: %w", q.LogicalID, err)
+		}
+	}
+	src.mu.Lock()
+	src.deadLettered++
+	src.mu.Unlock()
+	return nil
 }
 
 func (src *Source) delete(ctx context.Context, msgs []sqstypes.Message) error {

@@ -148,24 +148,29 @@ func (s *Stack) Replay(ctx context.Context, sc *scenario.Scenario, o ReplayOptio
 		}
 		res.Undelivered[src.Name()] = n
 	}
+	// Every dead-letter queue: the queues' redrive targets and the
+	// functions' failure destinations.
+	var dlqs []*Queue
 	for _, q := range s.Queues {
-		if q.DLQ == "" {
+		if q.DLQ != "" {
+			dlqs = append(dlqs, s.Queues[q.DLQ])
+		}
+	}
+	for _, fn := range s.Functions {
+		dlqs = append(dlqs, fn.Async.OnFailure, fn.Async.DeadLetter)
+	}
+	for _, q := range dlqs {
+		if q == nil {
 			continue
 		}
-		n, err := s.Depth(ctx, s.Queues[q.DLQ])
+		if _, done := res.DLQ[q.LogicalID]; done {
+			continue
+		}
+		n, err := s.Depth(ctx, q)
 		if err != nil {
 			return res, err
 		}
-		res.DLQ[q.DLQ] = n
-	}
-	for _, id := range []string{"TriageDeadLetterQueue"} {
-		if q, ok := s.Queues[id]; ok {
-			n, err := s.Depth(ctx, q)
-			if err != nil {
-				return res, err
-			}
-			res.DLQ[id] = n
-		}
+		res.DLQ[q.LogicalID] = n
 	}
 	res.SlackPosts = len(s.Slack.Posts())
 	var err error
@@ -183,8 +188,8 @@ func (s *Stack) namespace() string {
 
 // flushTriage waits until window has passed since triage's last invocation
 // and invokes it once with a harmless record (an SES Delivery event, which
-// triage classifies as not-a-failure), so the aggregator announces what it
-// held back.
+// triage classifies as not-a-failure, in an SNS event as its subscriptions
+// deliver them), so the aggregator announces what it held back.
 func (s *Stack) flushTriage(ctx context.Context, window time.Duration) error {
 	fn := s.Functions["TriageFunction"]
 	if fn == nil {
@@ -196,8 +201,12 @@ func (s *Stack) flushTriage(ctx context.Context, window time.Duration) error {
 	case <-time.After(window + 100*time.Millisecond):
 	}
 	msg := `{"eventType":"Delivery","mail":{"timestamp":"2026-03-02T23:59:59.000Z","messageId":"local-flush","source":"noreply@localhost.invalid","destination":["flush@localhost.invalid"]},"delivery":{"recipients":["flush@localhost.invalid"]}}`
-	env, _ := json.Marshal(map[string]string{"Type": "Notification", "MessageId": "local-flush", "TopicArn": s.Topics["SesEventsTopic"], "Message": msg})
-	ev, _ := json.Marshal(events.SQSEvent{Records: []events.SQSMessage{{MessageId: "local-flush", Body: string(env), EventSource: "aws:sqs", AWSRegion: s.Region}}})
+	env, _ := json.Marshal(snsEnvelope{Type: "Notification", MessageID: "local-flush", TopicArn: s.Topics["SesEventsTopic"], Message: msg,
+		Timestamp: time.Now().UTC().Format(time.RFC3339)})
+	ev, err := snsEvent(string(env), "")
+	if err != nil {
+		return err
+	}
 	inv, err := fn.Invoke(ctx, ev)
 	if err != nil {
 		return err

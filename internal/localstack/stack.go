@@ -7,10 +7,18 @@
 // Where the local pipeline differs from AWS, and why:
 //   - SNS→Lambda subscriptions become SNS→SQS→poller→Invoke: kumo's own
 //     SNS→Lambda delivery posts to a port fixed at its package init. The
-//     poller hands the function an SQS event whose bodies are the SNS
-//     envelopes (triage accepts both shapes) and applies the subscription's
-//     FilterPolicy itself, since kumo matches policies on message attributes
-//     only and the template's policy is on the message body.
+//     stand-in queue plays Lambda's internal queue of asynchronous events:
+//     the poller invokes the function with one SNS record per invocation,
+//     as SNS does, retries a function error up to the function's
+//     EventInvokeConfig MaximumRetryAttempts (at once, not after Lambda's
+//     one and two minutes) and then sends the event to its OnFailure
+//     destination and DeadLetterQueue. It applies the subscription's
+//     FilterPolicy itself, since kumo matches policies on message
+//     attributes only and the template's policy is on the message body.
+//     The subscriptions' own RedrivePolicy (SNS failing to hand an event
+//     to Lambda at all) has nothing to act on locally.
+//   - SQS event sources are the poller too, in batches with partial batch
+//     responses; kumo applies the queue's RedrivePolicy on receive.
 //   - The schedule is a simulated clock: the caller invokes the function
 //     with the template's Schedule Input whenever simulated time says so.
 //   - SES v2 is SESFake (see there); everything else is kumo.
@@ -28,6 +36,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -68,8 +77,10 @@ type Options struct {
 // Queue is a created SQS queue.
 type Queue struct {
 	LogicalID, URL, ARN string
-	// DLQ is the logical ID of its dead-letter queue ("" if none).
-	DLQ string
+	// DLQ is the logical ID of its dead-letter queue ("" if none), where
+	// a message received more than MaxReceiveCount times goes.
+	DLQ             string
+	MaxReceiveCount int
 	// Topic is the logical ID of the topic subscribed to it ("" if none).
 	Topic string
 }
@@ -108,7 +119,13 @@ type Stack struct {
 
 	sesSrv *httptest.Server
 	http   *http.Client
+	prefix string // of every resource name, unique in this process
 }
+
+// stacks numbers the stacks of this process: kumo keeps its resources in a
+// process-wide registry, so a second stack must not reuse the first one's
+// names (CreateQueue would hand back the first stack's queue).
+var stacks atomic.Int64
 
 // Up starts everything. Close it when done, even after an error.
 func Up(ctx context.Context, o Options) (s *Stack, err error) {
@@ -116,7 +133,10 @@ func Up(ctx context.Context, o Options) (s *Stack, err error) {
 		o.Region = "us-east-1"
 	}
 	s = &Stack{Region: o.Region, Topics: map[string]string{}, Queues: map[string]*Queue{}, Functions: map[string]*Function{},
-		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}, prefix: "sesguard-"}
+	if n := stacks.Add(1); n > 1 {
+		s.prefix = fmt.Sprintf("sesguard%d-", n)
+	}
 	s.Kumo = kumo.NewServer()
 	s.SES = NewSESFake(o.Facts)
 	s.sesSrv = httptest.NewServer(s.SES)
@@ -142,11 +162,12 @@ func Up(ctx context.Context, o Options) (s *Stack, err error) {
 	for k, v := range o.Params {
 		params[k] = v
 	}
-	params["SlackWebhookSecretArn"] = aws.ToString(sec.ARN)
-
 	tmpl, err := stack.Parse(o.Template)
 	if err != nil {
 		return s, err
+	}
+	if _, ok := tmpl.Parameters["SlackWebhookSecretArn"]; ok {
+		params["SlackWebhookSecretArn"] = aws.ToString(sec.ARN)
 	}
 	rt, err := tmpl.Resolve(params)
 	if err != nil {
@@ -201,11 +222,12 @@ func (s *Stack) Close() {
 	}
 }
 
-func localName(id string) string { return "sesguard-" + id }
+// name is the local name of the resource with logical ID id.
+func (s *Stack) name(id string) string { return s.prefix + id }
 
 func (s *Stack) createTopics(ctx context.Context, t *stack.Template) error {
 	for _, id := range t.OfType("AWS::SNS::Topic") {
-		out, err := s.SNS.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(localName(id))})
+		out, err := s.SNS.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(s.name(id))})
 		if err != nil {
 			return fmt.Errorf("create topic %s: %w", id, err)
 		}
@@ -215,7 +237,7 @@ func (s *Stack) createTopics(ctx context.Context, t *stack.Template) error {
 }
 
 func (s *Stack) createQueue(ctx context.Context, id string, attrs map[string]string) (*Queue, error) {
-	out, err := s.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(localName(id)), Attributes: attrs})
+	out, err := s.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(s.name(id)), Attributes: attrs})
 	if err != nil {
 		return nil, fmt.Errorf("create queue %s: %w", id, err)
 	}
@@ -254,7 +276,10 @@ func (s *Stack) createQueues(ctx context.Context, t *stack.Template) error {
 			if !ok || q == nil {
 				return fmt.Errorf("queue %s: RedrivePolicy names %v, not a queue of the template", id, rp["deadLetterTargetArn"])
 			}
-			n, _ := stack.Number(rp["maxReceiveCount"])
+			n, ok := stack.Number(rp["maxReceiveCount"])
+			if !ok || n < 1 {
+				return fmt.Errorf("queue %s: RedrivePolicy maxReceiveCount %v is not a positive number", id, rp["maxReceiveCount"])
+			}
 			b, _ := json.Marshal(map[string]any{"deadLetterTargetArn": q.ARN, "maxReceiveCount": strconv.Itoa(int(n))})
 			attrs["RedrivePolicy"] = string(b)
 			dlq = target
@@ -264,6 +289,10 @@ func (s *Stack) createQueues(ctx context.Context, t *stack.Template) error {
 			return err
 		}
 		q.DLQ = dlq
+		if dlq != "" {
+			n, _ := stack.Number(props["RedrivePolicy"].(map[string]any)["maxReceiveCount"])
+			q.MaxReceiveCount = int(n)
+		}
 	}
 	return nil
 }
@@ -299,14 +328,14 @@ func (s *Stack) createSubscriptions(ctx context.Context, t *stack.Template) erro
 	return nil
 }
 
-func (s *Stack) createFunctions(ctx context.Context, t *stack.Template, o Options) error {
+func (s *Stack) createFunctions(ctx context.Context, t *stack.Template, o Options) (err error) {
 	for _, id := range t.OfType("AWS::Serverless::Function") {
 		if _, ok := o.Bootstraps[id]; !ok {
 			s.Skipped = append(s.Skipped, id+" (no bootstrap given)")
 			continue
 		}
 		p := t.Resources[id].Properties
-		fn := &Function{LogicalID: id, Name: localName(id), Env: map[string]string{}, Timeout: 3 * time.Second, Memory: 128,
+		fn := &Function{LogicalID: id, Name: s.name(id), Env: map[string]string{}, Timeout: 3 * time.Second, Memory: 128,
 			endpoint: s.Kumo.URL, client: s.http}
 		if v, ok := stack.Number(p["Timeout"]); ok {
 			fn.Timeout = time.Duration(v) * time.Second
@@ -333,6 +362,9 @@ func (s *Stack) createFunctions(ctx context.Context, t *stack.Template, o Option
 		}
 		for k, v := range o.Env[id] {
 			fn.Env[k] = v
+		}
+		if fn.Async, err = s.asyncConfig(id, p); err != nil {
+			return err
 		}
 		fn.Env["AWS_REGION"] = s.Region
 		fn.Env["AWS_DEFAULT_REGION"] = s.Region
@@ -374,16 +406,23 @@ func (s *Stack) createFunctions(ctx context.Context, t *stack.Template, o Option
 				if !ok {
 					return fmt.Errorf("function %s event %s: Topic %v is not a topic of the template", id, name, ep["Topic"])
 				}
-				q, err := s.createQueue(ctx, id+"-"+name, nil)
+				// The stand-in for Lambda's queue of asynchronous events. The
+				// poller deletes each message once its invocations are over
+				// (processed or sent to the failure destinations), so the
+				// queue needs no redrive policy; the visibility timeout only
+				// has to outlast one batch's invocations and retries.
+				q, err := s.createQueue(ctx, id+"-"+name, map[string]string{"VisibilityTimeout": "43200"})
 				if err != nil {
 					return err
 				}
 				q.Topic = tid
-				if _, err := s.SNS.Subscribe(ctx, &sns.SubscribeInput{TopicArn: aws.String(topic), Protocol: aws.String("sqs"),
-					Endpoint: aws.String(q.ARN)}); err != nil {
+				sub, err := s.SNS.Subscribe(ctx, &sns.SubscribeInput{TopicArn: aws.String(topic), Protocol: aws.String("sqs"),
+					Endpoint: aws.String(q.ARN)})
+				if err != nil {
 					return fmt.Errorf("function %s event %s: subscribe: %w", id, name, err)
 				}
-				src := &Source{Function: fn, Event: name, Queue: q, BatchSize: 10, SNS: true, stack: s}
+				src := &Source{Function: fn, Event: name, Queue: q, BatchSize: 10, SNS: true,
+					SubscriptionARN: aws.ToString(sub.SubscriptionArn), stack: s}
 				if fp, ok := ep["FilterPolicy"]; ok {
 					scope, _ := ep["FilterPolicyScope"].(string)
 					if scope != "MessageBody" {
@@ -402,6 +441,54 @@ func (s *Stack) createFunctions(ctx context.Context, t *stack.Template, o Option
 		}
 	}
 	return nil
+}
+
+// asyncConfig reads how Lambda treats the function's failed asynchronous
+// invocations: EventInvokeConfig's MaximumRetryAttempts (Lambda's default
+// when absent) and OnFailure destination, and the DeadLetterQueue
+// property. Only SQS queues of the template are emulated as destinations.
+// MaximumEventAgeInSeconds has nothing to act on: local retries are
+// immediate.
+func (s *Stack) asyncConfig(id string, p map[string]any) (AsyncConfig, error) {
+	c := AsyncConfig{MaxRetryAttempts: DefaultMaxRetryAttempts}
+	queue := func(what string, v any) (*Queue, error) {
+		qid, _, ok := stack.Target(v)
+		q := s.Queues[qid]
+		if !ok || q == nil {
+			return nil, fmt.Errorf("function %s: %s %v is not a queue of the template (only SQS destinations are emulated)", id, what, v)
+		}
+		return q, nil
+	}
+	if v, ok := stack.Get(p, "EventInvokeConfig", "MaximumRetryAttempts"); ok {
+		n, ok := stack.Number(v)
+		if !ok || n < 0 || n > 2 {
+			return c, fmt.Errorf("function %s: EventInvokeConfig MaximumRetryAttempts %v is not 0, 1 or 2", id, v)
+		}
+		c.MaxRetryAttempts = int(n)
+	}
+	if d, ok := stack.Get(p, "EventInvokeConfig", "DestinationConfig", "OnFailure"); ok {
+		if typ, _ := stack.Get(d, "Type"); typ != "SQS" {
+			return c, fmt.Errorf("function %s: EventInvokeConfig OnFailure Type %v: only SQS is emulated", id, typ)
+		}
+		dest, _ := stack.Get(d, "Destination")
+		q, err := queue("EventInvokeConfig OnFailure Destination", dest)
+		if err != nil {
+			return c, err
+		}
+		c.OnFailure = q
+	}
+	if d, ok := p["DeadLetterQueue"]; ok {
+		if typ, _ := stack.Get(d, "Type"); typ != "SQS" {
+			return c, fmt.Errorf("function %s: DeadLetterQueue Type %v: only SQS is emulated", id, typ)
+		}
+		target, _ := stack.Get(d, "TargetArn")
+		q, err := queue("DeadLetterQueue TargetArn", target)
+		if err != nil {
+			return c, err
+		}
+		c.DeadLetter = q
+	}
+	return c, nil
 }
 
 var subVar = regexp.MustCompile(`\$\{([A-Za-z0-9:._]+)\}`)

@@ -1,0 +1,208 @@
+package localstack
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+)
+
+// retryTemplate wires one topic to a function by an SNS subscription (two
+// attempts, then the OnFailure queue) and, through a queue with a redrive
+// policy (three receives, then its dead-letter queue), to a second
+// function by an SQS event source.
+const retryTemplate = `
+Resources:
+  Events:
+    Type: AWS::SNS::Topic
+  Failed:
+    Type: AWS::SQS::Queue
+  WorkDLQ:
+    Type: AWS::SQS::Queue
+  Work:
+    Type: AWS::SQS::Queue
+    Properties:
+      VisibilityTimeout: 60
+      RedrivePolicy:
+        deadLetterTargetArn: !GetAtt WorkDLQ.Arn
+        maxReceiveCount: 3
+  WorkSubscription:
+    Type: AWS::SNS::Subscription
+    Properties:
+      TopicArn: !Ref Events
+      Protocol: sqs
+      Endpoint: !GetAtt Work.Arn
+  AsyncFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Timeout: 5
+      EventInvokeConfig:
+        MaximumRetryAttempts: 1
+        DestinationConfig:
+          OnFailure:
+            Type: SQS
+            Destination: !GetAtt Failed.Arn
+      Events:
+        FromTopic:
+          Type: SNS
+          Properties:
+            Topic: !Ref Events
+  BatchFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Timeout: 5
+      Events:
+        FromQueue:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt Work.Arn
+            BatchSize: 10
+`
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestFailingRecordIsDeadLettered: a record the function always fails is
+// tried exactly as often as the template allows, ends in the dead-letter
+// queue, and the pump returns; the records that succeed are processed once.
+func TestFailingRecordIsDeadLettered(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bins, err := Build(ctx, filepath.Join(wd, "..", ".."), t.TempDir(), map[string]string{"flaky": "./internal/localstack/testdata/flaky"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &lockedBuffer{}
+	st, err := Up(ctx, Options{Template: []byte(retryTemplate), Logs: logs,
+		Bootstraps: map[string]string{"AsyncFunction": bins["flaky"], "BatchFunction": bins["flaky"]}})
+	if st != nil {
+		defer st.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Functions["AsyncFunction"].Async; got.MaxRetryAttempts != 1 || got.OnFailure != st.Queues["Failed"] || got.DeadLetter != nil {
+		t.Fatalf("AsyncFunction's async config = %+v, want 1 retry and OnFailure queue Failed", got)
+	}
+	if got := st.Functions["BatchFunction"].Async.MaxRetryAttempts; got != DefaultMaxRetryAttempts {
+		t.Errorf("BatchFunction's MaxRetryAttempts = %d, want Lambda's default %d", got, DefaultMaxRetryAttempts)
+	}
+
+	for _, m := range []string{"ok-1", "fail-1", "ok-2"} {
+		if _, err := st.SNS.Publish(ctx, &sns.PublishInput{TopicArn: aws.String(st.Topics["Events"]), Message: aws.String(m)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pumped := time.Now()
+	if err := st.Pump(ctx, nil); err != nil {
+		t.Fatalf("pump: %v\nfunction output:\n%s", err, logs.String())
+	}
+	// Far below the pump's stall limit: nothing went round until it.
+	if d := time.Since(pumped); d > 30*time.Second {
+		t.Errorf("pump took %s", d)
+	}
+
+	attempts := map[string]int{}
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && strings.HasPrefix(f[0], st.prefix) {
+			attempts[strings.TrimPrefix(f[0], st.prefix)+" "+f[1]]++
+		}
+	}
+	want := map[string]int{
+		"AsyncFunction ok-1": 1, "AsyncFunction ok-2": 1, "AsyncFunction fail-1": 2, // 1 + MaximumRetryAttempts
+		"BatchFunction ok-1": 1, "BatchFunction ok-2": 1, "BatchFunction fail-1": 3, // maxReceiveCount
+	}
+	for k, n := range want {
+		if attempts[k] != n {
+			t.Errorf("%s: %d attempts, want %d", k, attempts[k], n)
+		}
+	}
+
+	var async, batch *Source
+	for _, src := range st.Sources {
+		switch src.Name() {
+		case "AsyncFunction/FromTopic":
+			async = src
+		case "BatchFunction/FromQueue":
+			batch = src
+		}
+	}
+	if async == nil || batch == nil {
+		t.Fatalf("sources %v", st.Sources)
+	}
+	if got, want := async.Stats(), (SourceStats{Received: 3, Processed: 2, Retried: 1, DeadLettered: 1, Invocations: 4, FunctionErrors: 2}); got != want {
+		t.Errorf("SNS source stats = %+v, want %+v", got, want)
+	}
+	if got := batch.Stats(); got.Received != 3 || got.Processed != 2 || got.DeadLettered != 1 || got.Retried != 2 || got.FunctionErrors != 0 {
+		t.Errorf("SQS source stats = %+v, want 3 received, 2 processed, 2 retried, 1 dead-lettered, no function errors", got)
+	}
+	for _, src := range []*Source{async, batch} {
+		if n, err := st.Depth(ctx, src.Queue); err != nil || n != 0 {
+			t.Errorf("%s: %d messages left (%v)", src.Name(), n, err)
+		}
+	}
+
+	// The SNS event's invocation record, as Lambda sends it to OnFailure.
+	out, err := st.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(st.Queues["Failed"].URL), MaxNumberOfMessages: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Messages) != 1 {
+		t.Fatalf("OnFailure queue holds %d messages, want 1", len(out.Messages))
+	}
+	var rec invocationRecord
+	if err := json.Unmarshal([]byte(aws.ToString(out.Messages[0].Body)), &rec); err != nil {
+		t.Fatal(err)
+	}
+	var ev events.SNSEvent
+	if err := json.Unmarshal(rec.RequestPayload, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if rec.RequestContext.Condition != "RetriesExhausted" || rec.RequestContext.ApproximateInvokeCount != 2 ||
+		rec.ResponseCtx.FunctionError != "Unhandled" || !strings.Contains(string(rec.Response), "failing fail-1") {
+		t.Errorf("invocation record: condition %q, approximateInvokeCount %d, functionError %q, responsePayload %s",
+			rec.RequestContext.Condition, rec.RequestContext.ApproximateInvokeCount, rec.ResponseCtx.FunctionError, rec.Response)
+	}
+	if len(ev.Records) != 1 || ev.Records[0].EventSource != "aws:sns" || ev.Records[0].SNS.Message != "fail-1" ||
+		ev.Records[0].SNS.TopicArn != st.Topics["Events"] || ev.Records[0].SNS.Type != "Notification" ||
+		ev.Records[0].SNS.MessageID == "" || ev.Records[0].SNS.Timestamp.IsZero() || ev.Records[0].EventSubscriptionArn != async.SubscriptionARN {
+		t.Errorf("requestPayload = %s, want one SNS record of fail-1", rec.RequestPayload)
+	}
+
+	// The SQS message, moved by the queue's redrive policy.
+	out, err = st.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(st.Queues["WorkDLQ"].URL), MaxNumberOfMessages: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Messages) != 1 || !strings.Contains(aws.ToString(out.Messages[0].Body), `"Message":"fail-1"`) {
+		t.Errorf("redrive dead-letter queue holds %d messages, want the envelope of fail-1", len(out.Messages))
+	}
+}
