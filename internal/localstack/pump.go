@@ -153,6 +153,10 @@ func (s *Stack) Pump(ctx context.Context, onBatch func(src *Source, n int)) erro
 	}
 }
 
+// receiveVisibility (seconds) bounds how long a lost receive can hide
+// messages; see pumpOnce.
+const receiveVisibility = 15
+
 func (s *Stack) pumpRound(ctx context.Context, onBatch func(src *Source, n int)) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(s.Sources))
@@ -184,7 +188,13 @@ func (src *Source) pumpOnce(ctx context.Context) (int, error) {
 	s := src.stack
 	var msgs []sqstypes.Message
 	for len(msgs) < src.BatchSize {
+		// A short visibility timeout: if a receive's reply is lost (the SDK
+		// retries it, and kumo has already hidden the first reply's
+		// messages) those messages come back within the stall limit
+		// instead of after the queue's own timeout. The pump deletes or
+		// releases every message it does get well before then.
 		out, err := s.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(src.Queue.URL),
+			VisibilityTimeout:           receiveVisibility,
 			MaxNumberOfMessages:         int32(min(10, src.BatchSize-len(msgs))),
 			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll}})
 		if err != nil {
