@@ -106,7 +106,7 @@ func fastDoc(data []byte, source string, h hints, depth int, out []Decoded) ([]D
 				return
 			}
 			s.array(func() {
-				out = s.record(source+"#"+strconv.Itoa(nrec), nrec, h, depth, out)
+				out = s.record(source+"#"+strconv.Itoa(nrec), h, depth, out)
 				nrec++
 			})
 		case wType:
@@ -174,7 +174,7 @@ func isSNSConfirmation(typ string) bool {
 // wireRecord's keys. EventSource and messageId are never read, so a key
 // matching them only case-insensitively (SQS's "eventSource") is harmless.
 var (
-	recordNames = []string{"EventSource", "Sns", "body", "awsRegion", "messageId"}
+	recordNames = []string{"EventSource", "Sns", "body", "awsRegionn", "messageId"}
 	snsNames    = []string{"Type", "MessageId", "TopicArn", "Message"}
 )
 
@@ -184,11 +184,11 @@ const (
 )
 
 // record mirrors decodeRecord for one element of "Records" at depth 0.
-func (s *scanner) record(src string, i int, h hints, depth int, out []Decoded) []Decoded {
+func (s *scanner) record(src string, h hints, depth int, out []Decoded) []Decoded {
 	var (
-		hasSNS, hasBody      bool
-		typ, topic, awsRegio string
-		msg                  *msgBuf
+		hasSNS, hasBody       bool
+		typ, topic, awsRegion string
+		msg                   *msgBuf
 	)
 	defer func() {
 		if msg != nil {
@@ -215,7 +215,7 @@ func (s *scanner) record(src string, i int, h hints, depth int, out []Decoded) [
 			hasBody = true
 			msg = s.strBuf()
 		case 3:
-			awsRegio = s.str()
+			awsRegion = s.str()
 		default:
 			s.ignoreStr()
 		}
@@ -233,7 +233,7 @@ func (s *scanner) record(src string, i int, h hints, depth int, out []Decoded) [
 			h.region = r
 		}
 	case hasBody && !hasSNS:
-		if rr := regionFromText(awsRegio); rr != "" && h.region == "" {
+		if rr := regionFromText(awsRegion); rr != "" && h.region == "" {
 			h.region = rr
 		}
 	default:
@@ -253,7 +253,7 @@ func (s *scanner) mail() *SESMail {
 	if s.null() {
 		return nil
 	}
-	m := &SESMail{}
+	m := &s.arena().mail
 	s.obj(mailNames, 0, func(i int) {
 		switch i {
 		case 1:
@@ -265,7 +265,7 @@ func (s *scanner) mail() *SESMail {
 		case 5:
 			m.SendingAccountID = s.str()
 		case 7:
-			m.Destination = s.strs()
+			m.Destination = s.strs(s.arena().destination[:0])
 		case 8:
 			m.CommonHeaders = s.commonHeaders()
 		case 9:
@@ -283,11 +283,11 @@ func (s *scanner) commonHeaders() *SESCommonHeaders {
 	if s.null() {
 		return nil
 	}
-	ch := &SESCommonHeaders{}
+	ch := &s.arena().headers
 	s.obj(commonHeaderNames, 0, func(i int) {
 		switch i {
 		case 0:
-			ch.From = s.strs()
+			ch.From = s.strs(s.arena().from[:0])
 		case 1:
 			s.ignoreStrs()
 		case 2:
@@ -309,7 +309,7 @@ func (s *scanner) tags() map[string][]string {
 	found := false
 	s.mapObj(func(key []byte) {
 		if string(key) == "ses:configuration-set" {
-			cs, found = s.strs(), true
+			cs, found = s.strs(s.arena().configSet[:0]), true
 			return
 		}
 		s.ignoreStrs()
@@ -326,7 +326,7 @@ func (s *scanner) bounce() *SESBounce {
 	if s.null() {
 		return nil
 	}
-	b := &SESBounce{}
+	b := &s.arena().bounce
 	s.obj(bounceNames, 0, func(i int) {
 		switch i {
 		case 0:
@@ -334,7 +334,7 @@ func (s *scanner) bounce() *SESBounce {
 		case 1:
 			b.BounceSubType = s.str()
 		case 2:
-			b.BouncedRecipients = s.recipients()
+			b.BouncedRecipients = s.recipients(s.arena().bounced[:0])
 		default:
 			s.ignoreStr()
 		}
@@ -344,13 +344,12 @@ func (s *scanner) bounce() *SESBounce {
 
 var recipientNames = []string{"emailAddress", "action", "status", "diagnosticCode"}
 
-// recipients decodes []SESBouncedRecipient; a null element is a zero
-// recipient, as json.Unmarshal leaves it.
-func (s *scanner) recipients() []SESBouncedRecipient {
+// recipients decodes []SESBouncedRecipient, appending to out (empty, not
+// nil); a null element is a zero recipient, as json.Unmarshal leaves it.
+func (s *scanner) recipients(out []SESBouncedRecipient) []SESBouncedRecipient {
 	if s.null() {
 		return nil
 	}
-	out := []SESBouncedRecipient{}
 	s.array(func() {
 		var r SESBouncedRecipient
 		if !s.null() {
@@ -379,7 +378,7 @@ func (s *scanner) complaint() *SESComplaint {
 	if s.null() {
 		return nil
 	}
-	c := &SESComplaint{}
+	c := &s.arena().complaint
 	s.obj(complaintNames, 0, func(i int) {
 		switch i {
 		case 0:
@@ -457,13 +456,13 @@ func (s *scanner) deliveryDelay() *SESDeliveryDelay {
 	if s.null() {
 		return nil
 	}
-	d := &SESDeliveryDelay{}
+	d := &s.arena().delay
 	s.obj(delayNames, 0, func(i int) {
 		switch i {
 		case 0:
 			d.DelayType = s.str()
 		case 1:
-			d.DelayedRecipients = s.recipients()
+			d.DelayedRecipients = s.recipients(s.arena().delayed[:0])
 		default:
 			s.ignoreStr()
 		}
@@ -480,6 +479,26 @@ type scanner struct {
 	depth int
 	bad   bool
 	key   []byte // scratch for escaped keys
+	ses   *sesArena
+}
+
+// sesArena holds the structs of the one SES record a document can hold,
+// in one allocation instead of one each.
+type sesArena struct {
+	mail                         SESMail
+	headers                      SESCommonHeaders
+	bounce                       SESBounce
+	complaint                    SESComplaint
+	delay                        SESDeliveryDelay
+	bounced, delayed             [1]SESBouncedRecipient
+	destination, from, configSet [1]string
+}
+
+func (s *scanner) arena() *sesArena {
+	if s.ses == nil {
+		s.ses = new(sesArena)
+	}
+	return s.ses
 }
 
 func (s *scanner) fail() {
@@ -496,14 +515,11 @@ func (s *scanner) peek() byte {
 
 // ws skips JSON whitespace (not Unicode spaces, which JSON does not allow).
 func (s *scanner) ws() {
-	for s.pos < len(s.data) {
-		switch s.data[s.pos] {
-		case ' ', '\t', '\n', '\r':
-			s.pos++
-		default:
-			return
-		}
+	d, i := s.data, s.pos
+	for i < len(d) && d[i] <= ' ' && (d[i] == ' ' || d[i] == '\n' || d[i] == '\t' || d[i] == '\r') {
+		i++
 	}
+	s.pos = i
 }
 
 func (s *scanner) expect(c byte) {
@@ -785,9 +801,53 @@ func (s *scanner) str() string {
 		return ""
 	}
 	if !escaped {
-		return string(raw)
+		return intern(raw)
 	}
 	return string(appendUnescaped(make([]byte, 0, len(raw)), raw))
+}
+
+// intern returns string(b) without allocating for the values SES repeats
+// in every record.
+func intern(b []byte) string {
+	switch string(b) {
+	case "":
+		return ""
+	case EventBounce:
+		return EventBounce
+	case EventComplaint:
+		return EventComplaint
+	case EventDeliveryDelay:
+		return EventDeliveryDelay
+	case EventReject:
+		return EventReject
+	case "Permanent":
+		return "Permanent"
+	case "Transient":
+		return "Transient"
+	case "Undetermined":
+		return "Undetermined"
+	case "General":
+		return "General"
+	case "NoEmail":
+		return "NoEmail"
+	case "Suppressed":
+		return "Suppressed"
+	case "OnAccountSuppressionList":
+		return "OnAccountSuppressionList"
+	case "MailboxFull":
+		return "MailboxFull"
+	case "MessageTooLarge":
+		return "MessageTooLarge"
+	case "ContentRejected":
+		return "ContentRejected"
+	case "AttachmentRejected":
+		return "AttachmentRejected"
+	case "failed":
+		return "failed"
+	case "abuse":
+		return "abuse"
+	}
+	return string(b)
 }
 
 // msgBuf is a pooled buffer for an unescaped envelope message: its bytes
@@ -820,54 +880,69 @@ func (s *scanner) strBuf() *msgBuf {
 
 // appendString reads a string token and appends its unescaped contents:
 // rawString and appendUnescaped in one pass, for the envelope messages,
-// which have an escape every few bytes.
+// which have an escape every few bytes. It copies eight bytes at a time
+// into dst's spare capacity and keeps only those before the first special
+// byte, so plain runs cost no memmove call.
 func (s *scanner) appendString(dst []byte) []byte {
 	d := s.data
 	i := s.pos + 1
-	run := i // start of the bytes not yet copied
-	for i < len(d) {
+	// The unescaped form is never longer than the escaped one; eight
+	// bytes of slack take the last whole-word store.
+	w := len(dst)
+	if need := w + len(d) - i + 8; cap(dst) < need {
+		dst = append(dst[:cap(dst)], make([]byte, need-cap(dst))...)
+	}
+	out := dst[:cap(dst)]
+	for {
 		if i+8 <= len(d) {
-			m := stringSpecials(binary.LittleEndian.Uint64(d[i:]))
+			word := binary.LittleEndian.Uint64(d[i:])
+			binary.LittleEndian.PutUint64(out[w:], word)
+			m := stringSpecials(word)
 			if m == 0 {
 				i += 8
+				w += 8
 				continue
 			}
-			i += bits.TrailingZeros64(m) / 8
+			k := bits.TrailingZeros64(m) / 8
+			i += k
+			w += k
+		} else {
+			// The tail: byte by byte up to the next special byte.
+			for i < len(d) && d[i] != '"' && d[i] != '\\' && d[i] >= 0x20 {
+				out[w] = d[i]
+				i++
+				w++
+			}
+			if i >= len(d) {
+				break
+			}
 		}
 		c := d[i]
 		if c == '"' {
 			s.pos = i + 1
-			return append(dst, d[run:i]...)
+			return out[:w]
 		}
-		if c != '\\' {
-			if c < 0x20 {
-				break
-			}
-			i++
-			continue
-		}
-		dst = append(dst, d[run:i]...)
-		if i+1 >= len(d) {
+		if c != '\\' || i+1 >= len(d) { // a control character, or a lone '\' at the end
 			break
 		}
 		switch e := d[i+1]; e {
 		case '"', '\\', '/':
-			dst = append(dst, e)
+			out[w] = e
 		case 'b':
-			dst = append(dst, '\b')
+			out[w] = '\b'
 		case 'f':
-			dst = append(dst, '\f')
+			out[w] = '\f'
 		case 'n':
-			dst = append(dst, '\n')
+			out[w] = '\n'
 		case 'r':
-			dst = append(dst, '\r')
+			out[w] = '\r'
 		case 't':
-			dst = append(dst, '\t')
+			out[w] = '\t'
 		case 'u':
 			r, ok := u4(d[i:])
 			if !ok {
 				s.fail()
-				return dst
+				return out[:w]
 			}
 			i += 6
 			if utf16.IsSurrogate(r) {
@@ -884,18 +959,17 @@ func (s *scanner) appendString(dst []byte) []byte {
 					r = unicode.ReplacementChar
 				}
 			}
-			dst = utf8.AppendRune(dst, r)
-			run = i
+			w += utf8.EncodeRune(out[w:], r)
 			continue
 		default:
 			s.fail()
-			return dst
+			return out[:w]
 		}
 		i += 2
-		run = i
+		w++
 	}
 	s.fail()
-	return dst
+	return out[:w]
 }
 
 // u4 decodes a \uXXXX escape at the start of b.
@@ -906,13 +980,13 @@ func u4(b []byte) (rune, bool) {
 	return hex4(b[2:6]), true
 }
 
-// strs decodes a value into a []string field: an empty JSON array gives
-// an empty, non-nil slice, as json.Unmarshal does.
-func (s *scanner) strs() []string {
+// strs decodes a value into a []string field, appending to out (empty,
+// not nil): an empty JSON array gives an empty, non-nil slice, as
+// json.Unmarshal does.
+func (s *scanner) strs(out []string) []string {
 	if s.null() {
 		return nil
 	}
-	out := []string{}
 	s.array(func() { out = append(out, s.str()) })
 	return out
 }

@@ -206,9 +206,14 @@ func carriesSESRecords(data []byte) bool {
 	return true
 }
 
-// TestFastDecodeEdges pins what the fast path takes and what it leaves to
-// encoding/json; taken or not, it must never differ.
-func TestFastDecodeEdges(t *testing.T) {
+type edgeCase struct {
+	name string
+	in   string
+	fast bool // whether the fast path takes it
+}
+
+// edgeCases are inputs at the edges of what the fast path takes.
+func edgeCases(t testing.TB) []edgeCase {
 	const mail = `"mail":{"source":"a@example.com","sourceArn":"arn:aws:ses:us-east-1:1:identity/example.com","destination":["b@example.org"]}`
 	bounce := func(extra string) string {
 		return `{"eventType":"Bounce","bounce":{"bounceType":"Permanent","bouncedRecipients":[{"emailAddress":"b@example.org","diagnosticCode":"smtp; 550 5.1.1 no"}]` + extra + `},` + mail + `}`
@@ -221,11 +226,7 @@ func TestFastDecodeEdges(t *testing.T) {
 		m, _ := json.Marshal(msg)
 		return `{"Type":"Notification","MessageId":"m-1","TopicArn":"arn:aws:sns:ca-central-1:1:t","Message":` + string(m) + `}`
 	}
-	cases := []struct {
-		name string
-		in   string
-		fast bool
-	}{
+	return []edgeCase{
 		{"bare bounce", bounce(""), true},
 		{"SNS bounce", sns(bounce("")), true},
 		{"null string field", bounce(`,"bounceSubType":null,"feedbackId":null`), true},
@@ -275,7 +276,12 @@ func TestFastDecodeEdges(t *testing.T) {
 		{"message not SES", sns(`{"error":"MessageRejected: Email address is not verified."}`), false},
 		{"message text", sns(`Email address is not verified. in region us-east-1`), false},
 	}
-	for _, c := range cases {
+}
+
+// TestFastDecodeEdges pins what the fast path takes and what it leaves to
+// encoding/json; taken or not, it must never differ.
+func TestFastDecodeEdges(t *testing.T) {
+	for _, c := range edgeCases(t) {
 		t.Run(c.name, func(t *testing.T) {
 			if got := checkFast(t, c.name, []byte(c.in)); got != c.fast {
 				t.Fatalf("fast path taken = %v, want %v; slow path: %+v", got, c.fast, plain(slowDecode([]byte(c.in), c.name)))
@@ -314,8 +320,29 @@ func FuzzFastDecodeMatchesSlow(f *testing.F) {
 			f.Add(sqsOfSNS(f, data, "us-west-2"))
 		}
 	}
-	f.Add([]byte(`{"eventType":"Reject","reject":{"reason":"\u003cx\u003e \ud83d\ude00"},"mail":{"tags":{"ses:configuration-set":["a"]}}}`))
+	for _, c := range edgeCases(f) {
+		f.Add([]byte(c.in))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkFast(t, "fuzz", data)
 	})
+}
+
+// BenchmarkDecodeFast is Decode alone on BenchmarkClassify's payloads: the
+// fast path's share of a classification (BenchmarkDecodeOnly is the
+// encoding/json baseline).
+func BenchmarkDecodeFast(b *testing.B) {
+	var payloads [][]byte
+	for _, data := range corpusInputs(b) {
+		if isSESRecord(data) {
+			payloads = append(payloads, lambdaSNS(b, data, 1, false))
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if d := Decode(payloads[i%len(payloads)], "bench"); d[0].Failure == nil {
+			b.Fatal(d[0].Err)
+		}
+	}
 }
