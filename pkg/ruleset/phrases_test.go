@@ -28,3 +28,19 @@ func TestPhraseMatcherAgreesWithContains(t *testing.T) {
 		}
 	}
 }
+
+func TestStatusMatches(t *testing.T) {
+	cases := []struct {
+		status, prefix string
+		want           bool
+	}{
+		{"5.1.1", "5.1.1", true}, {"5.1.10", "5.1.1", false}, {"5.1.10", "5.1", true}, {"5.7.26", "5.7", true},
+		{"5.7.26", "5.7.2", false}, {"4.2.2", "x.2.2", true}, {"5.2.2", "x.2.2", true}, {"5.2.20", "x.2.2", false},
+		{"4.4.1", "4", true}, {"5.4.1", "4", false}, {"", "5", false}, {"5", "x.1", false},
+	}
+	for _, c := range cases {
+		if got := statusMatches(c.status, c.prefix); got != c.want {
+			t.Errorf("statusMatches(%q, %q) = %v, want %v", c.status, c.prefix, got, c.want)
+		}
+	}
+}
