@@ -1,6 +1,7 @@
 package ruleset_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -37,7 +38,13 @@ func benchPayloads(b *testing.B) [][]byte {
 		if json.Unmarshal(data, &probe) != nil || (probe.EventType == "" && probe.NotificationType == "") {
 			return nil // only bare SES records; wrapped below the same way for both benchmarks
 		}
-		out = append(out, wrapSNS(data))
+		// SES publishes compact JSON; the corpus files are indented for
+		// people to read.
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, data); err != nil {
+			return nil
+		}
+		out = append(out, wrapSNS(compact.Bytes()))
 		return nil
 	})
 	if len(out) < 10 {
