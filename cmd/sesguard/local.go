@@ -268,7 +268,7 @@ func printStory(out io.Writer, lr *localResult) {
 			fmt.Fprintf(out, "  │ %s\n", line)
 		}
 	}
-	fmt.Fprintf(out, "\nMetrics published (namespace %s)\n", metrics.DefaultNamespace)
+	fmt.Fprintf(out, "\nMetrics published (namespace %s)\n", lr.stack.Namespace())
 	for _, m := range res.Metrics {
 		def, _ := metrics.Lookup(metrics.Name(m.Name))
 		val := fmt.Sprintf("sum %g", m.Sum)

@@ -181,7 +181,7 @@ func TestBootstrapEndToEnd(t *testing.T) {
 	// The alerts topic, read back through an SQS subscription.
 	tap := testkit.NewTap(t, awsCfg, "e2e-alerts")
 
-	const ns = "SESGuardE2E"
+	ns := testkit.Unique("SESGuardE2E")
 	env := []string{
 		triage.EnvAlertsTopicARN + "=" + tap.TopicARN,
 		"METRICS_NAMESPACE=" + ns,
@@ -191,7 +191,7 @@ func TestBootstrapEndToEnd(t *testing.T) {
 	// Cold starts: a fresh function and process each time.
 	const runs = 5
 	coldStart := func(bin, name string, i int) time.Duration {
-		fn := fmt.Sprintf("%s-cold-%d", name, i)
+		fn := testkit.Unique(fmt.Sprintf("%s-cold-%d", name, i))
 		api.createFunction(t, fn)
 		payload := []byte(`{"hello":"world"}`)
 		switch name {
@@ -227,7 +227,7 @@ func TestBootstrapEndToEnd(t *testing.T) {
 	readAlerts(t, tap) // drop the cold-start runs' alerts
 
 	// Every sample payload through one warm process.
-	const fn = "sesguard-triage"
+	fn := testkit.Unique("sesguard-triage")
 	api.createFunction(t, fn)
 	_, logs := start(t, triageBin, srv.URL, fn, env...)
 	files, _ := filepath.Glob("../../events/triage-*.json")

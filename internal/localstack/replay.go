@@ -179,6 +179,9 @@ func (s *Stack) Replay(ctx context.Context, sc *scenario.Scenario, o ReplayOptio
 	return res, err
 }
 
+// Namespace is the CloudWatch namespace the stack's functions publish to.
+func (s *Stack) Namespace() string { return s.namespace() }
+
 func (s *Stack) namespace() string {
 	if v := s.Params["MetricsNamespace"]; v != "" {
 		return v

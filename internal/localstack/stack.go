@@ -48,6 +48,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/sivchari/kumo"
 
+	"github.com/sesguard/sesguard/internal/metrics"
 	"github.com/sesguard/sesguard/internal/stack"
 	"github.com/sesguard/sesguard/pkg/ruleset"
 )
@@ -168,6 +169,11 @@ func Up(ctx context.Context, o Options) (s *Stack, err error) {
 	}
 	if _, ok := tmpl.Parameters["SlackWebhookSecretArn"]; ok {
 		params["SlackWebhookSecretArn"] = aws.ToString(sec.ARN)
+	}
+	// kumo's CloudWatch is process-wide too: a second stack in the same
+	// process gets its own metrics namespace, as it gets its own names.
+	if _, ok := tmpl.Parameters["MetricsNamespace"]; ok && params["MetricsNamespace"] == "" && s.prefix != "sesguard-" {
+		params["MetricsNamespace"] = metrics.DefaultNamespace + strings.TrimSuffix(strings.TrimPrefix(s.prefix, "sesguard"), "-")
 	}
 	rt, err := tmpl.Resolve(params)
 	if err != nil {
