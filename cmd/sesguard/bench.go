@@ -47,7 +47,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitInvalid
 	}
 	fmt.Fprintf(stdout, "sesguard bench — %s/%s, %d CPUs, %s, %s\n\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format("2006-01-02"))
-	fmt.Fprintf(stdout, "| %-62s | %-22s | %-14s |\n|%s|%s|%s|\n", "measure", "value", "target", strings.Repeat("-", 64), strings.Repeat("-", 24), strings.Repeat("-", 16))
+	fmt.Fprintf(stdout, "| %-62s | %-28s | %-14s |\n|%s|%s|%s|\n", "measure", "value", "target", strings.Repeat("-", 64), strings.Repeat("-", 30), strings.Repeat("-", 16))
 	ok := true
 	for _, r := range rows {
 		mark := ""
@@ -57,7 +57,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 				mark, ok = " ✗", false
 			}
 		}
-		fmt.Fprintf(stdout, "| %-62s | %-22s | %-14s |\n", r.name, r.value, r.target+mark)
+		fmt.Fprintf(stdout, "| %-62s | %-28s | %-14s |\n", r.name, r.value, r.target+mark)
 	}
 	fmt.Fprintln(stdout, "\nreproduce: make bench   (go run ./cmd/sesguard bench)")
 	if !ok {

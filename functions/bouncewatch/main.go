@@ -68,15 +68,9 @@ func newHandler(ctx context.Context, getenv func(string) string) (*bouncewatch.H
 		sinks = append(sinks, s)
 	}
 	if cfg.SlackWebhookSecret != "" {
-		// A Slack secret that cannot be read must not stop the rate
-		// tracking: alerts still go to the SNS topic (as in triage).
-		if url, err := alert.LoadWebhookURL(ctx, cfg.SlackWebhookSecret, secretsmanager.NewFromConfig(awsCfg)); err != nil {
-			slog.Error("Slack alerts off: cannot load the webhook URL", "err", err)
-		} else if s, err := alert.NewSlackSink(url, nil); err != nil {
-			slog.Error("Slack alerts off", "err", err)
-		} else {
-			sinks = append(sinks, s)
-		}
+		// Loaded in the background from cold start on; a secret that cannot
+		// be read turns Slack off, alerts still go to the SNS topic.
+		sinks = append(sinks, alert.NewSecretSlackSink(cfg.SlackWebhookSecret, secretsmanager.NewFromConfig(awsCfg), slog.Default()))
 	}
 	var sink alert.Sink
 	if len(sinks) > 0 {

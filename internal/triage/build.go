@@ -22,9 +22,10 @@ import (
 // aggregator) and the CloudWatch publisher. awsCfg comes from
 // awsconfig.Load; its Region is the function's own.
 //
-// A Slack webhook that cannot be loaded is logged (without the URL) and
-// left out: alerts still reach the SNS topic, and failing every cold start
-// would stop triage altogether.
+// The Slack webhook URL is read from Secrets Manager in the background from
+// cold start on; one that cannot be loaded is logged (without the URL) and
+// Slack is off: alerts still reach the SNS topic, and failing every cold
+// start would stop triage altogether.
 func Build(ctx context.Context, cfg Config, awsCfg aws.Config, log *slog.Logger) (*Handler, error) {
 	if log == nil {
 		log = slog.Default()
@@ -53,16 +54,8 @@ func Build(ctx context.Context, cfg Config, awsCfg aws.Config, log *slog.Logger)
 		sinks = append(sinks, s)
 	}
 	if cfg.SlackWebhookSecret != "" {
-		url, err := alert.LoadWebhookURL(ctx, cfg.SlackWebhookSecret, secretsmanager.NewFromConfig(awsCfg))
-		var s *alert.SlackSink
-		if err == nil {
-			s, err = alert.NewSlackSink(url, nil)
-		}
-		if err != nil {
-			log.ErrorContext(ctx, "Slack alerts disabled", "variable", EnvSlackWebhookSecret, "err", err)
-		} else {
-			sinks = append(sinks, s)
-		}
+		// Loaded in the background from cold start on; see SecretSlackSink.
+		sinks = append(sinks, alert.NewSecretSlackSink(cfg.SlackWebhookSecret, secretsmanager.NewFromConfig(awsCfg), log))
 	}
 	if len(sinks) == 0 {
 		log.WarnContext(ctx, "no alert sink configured: alerts are only logged", "variable", EnvAlertsTopicARN)
