@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 )
@@ -48,6 +49,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitUsage
 	}
 	cmd, rest := args[0], args[1:]
+	// Look-up failures (an unsupported call, a Region not enabled) are
+	// reported in the facts themselves; the log keeps only errors.
+	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 	switch cmd {
 	case "classify":
 		return runClassify(rest, stdin, stdout, stderr)

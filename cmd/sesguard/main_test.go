@@ -9,6 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+
+	"github.com/sesguard/sesguard/internal/testkit"
 	"github.com/sesguard/sesguard/pkg/ruleset"
 )
 
@@ -141,5 +145,48 @@ func TestClassifyJSONLines(t *testing.T) {
 	}
 	if ds[1].Source != "stdin:2" || ds[2].Source != "stdin:3" {
 		t.Errorf("sources %q %q, want stdin:2 stdin:3", ds[1].Source, ds[2].Source)
+	}
+}
+
+// TestFactsAndLiveAgainstEmulator runs `facts` and `diagnose --live` with
+// the default credential chain pointed at kumo by AWS_ENDPOINT_URL, as a
+// user's shell would be pointed at AWS. kumo has no GetAccount, so sandbox
+// status comes back unknown; identities come from kumo's SES v2.
+func TestFactsAndLiveAgainstEmulator(t *testing.T) {
+	cfg := testkit.Kumo(t)
+	t.Setenv("AWS_ENDPOINT_URL", aws.ToString(cfg.BaseEndpoint))
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	domain := testkit.Unique("cli") + ".example"
+	if _, err := sesv2.NewFromConfig(cfg).CreateEmailIdentity(t.Context(), &sesv2.CreateEmailIdentityInput{EmailIdentity: aws.String(domain)}); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, errOut := runCLI(t, "", "facts", "--region", "us-east-1", "noreply@"+domain)
+	if code != exitOK {
+		t.Fatalf("facts: exit %d: %s", code, errOut)
+	}
+	f, err := ruleset.ParseFacts([]byte(out))
+	if err != nil {
+		t.Fatalf("facts printed no facts JSON: %v\n%s", err, out)
+	}
+	rf := f.Regions["us-east-1"]
+	if f.SendingRegion != "us-east-1" || rf == nil || rf.Identities == nil {
+		t.Fatalf("facts: %s", out)
+	}
+	if _, ok := rf.Identities[domain]; !ok {
+		t.Errorf("the domain identity created in the emulator is missing: %s", out)
+	}
+
+	code, out, errOut = runCLI(t, "", "diagnose", "--live", "--from", "noreply@"+domain,
+		"Message rejected: Email address is not verified. The following identities failed the check in region US-EAST-1: noreply@"+domain)
+	if code != exitOK || !strings.Contains(out, "Likely cause: reject.") {
+		t.Fatalf("diagnose --live: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if strings.Contains(out, "Ranked without account facts") {
+		t.Errorf("--live must rank with the facts it gathered:\n%s", out)
 	}
 }
