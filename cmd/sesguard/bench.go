@@ -275,6 +275,25 @@ func bench(ctx context.Context, coldRuns, records int, log io.Writer) ([]benchRo
 	mb := float64(rss) / (1 << 20)
 	add("bouncewatch: peak RSS of the process", fmt.Sprintf("%.1f MB", mb), fmt.Sprintf("<= %d MB", targetBWRSSMB), mb <= targetBWRSSMB)
 
+	// The same batch handed to the hello-world function, which ignores it:
+	// what the runtime client alone costs for a payload this size.
+	hfn, err := st.AddFunction(ctx, "bench-hello-batch", 60*time.Second, helloEnv)
+	if err != nil {
+		return nil, err
+	}
+	if err := hfn.Start(bins["Hello"], io.Discard); err != nil {
+		return nil, err
+	}
+	defer hfn.Stop()
+	if _, err := hfn.Invoke(ctx, payload); err != nil {
+		return nil, err
+	}
+	hrss, err := localstack.PeakRSS(hfn.PID())
+	if err != nil {
+		return nil, err
+	}
+	add(fmt.Sprintf("hello-world given the same %.1f MB batch: peak RSS", float64(len(payload))/(1<<20)), fmt.Sprintf("%.1f MB", float64(hrss)/(1<<20)), "baseline", true)
+
 	// 5. triage: a storm of identical failures, one core.
 	fmt.Fprintln(log, "triage storm ...")
 	tproxy, tcalls := localstack.CountingProxy(st.Kumo.URL)
