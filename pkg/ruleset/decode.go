@@ -208,7 +208,7 @@ func decodeWire(w *wire, raw []byte, source string, h hints, depth int, out []De
 	case w.Type != "" && (w.Message != nil || w.TopicArn != ""):
 		return decodeSNS(w.Type, w.TopicArn, w.Message, w.SubscribeURL, source, h, depth, out)
 
-	case w.Type2() != "":
+	case w.SESEvent.Type() != "": // wire.Type (the SNS field) shadows the method
 		return append(out, fromSESEvent(&w.SESEvent, source, h))
 
 	case w.Detail != nil && w.DetailType != "":
@@ -233,8 +233,6 @@ func decodeWire(w *wire, raw []byte, source string, h hints, depth int, out []De
 	return append(out, Decoded{Source: source, Err: fmt.Errorf("JSON of no supported shape (keys: %s)", topKeys(raw))})
 }
 
-// Type2 reports the SES event type of a top-level SES record.
-func (w *wire) Type2() string { return w.SESEvent.Type() }
 
 func decodeRecord(r *wireRecord, src string, i int, h hints, depth int, out []Decoded) []Decoded {
 	switch {
