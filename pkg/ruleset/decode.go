@@ -233,7 +233,6 @@ func decodeWire(w *wire, raw []byte, source string, h hints, depth int, out []De
 	return append(out, Decoded{Source: source, Err: fmt.Errorf("JSON of no supported shape (keys: %s)", topKeys(raw))})
 }
 
-
 func decodeRecord(r *wireRecord, src string, i int, h hints, depth int, out []Decoded) []Decoded {
 	switch {
 	case r.Sns != nil:
