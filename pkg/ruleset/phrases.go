@@ -5,13 +5,21 @@ package ruleset
 // of phrases on every event; a Contains per phrase would cost more than
 // decoding the event. The automaton keeps sparse goto edges (most states
 // have one child) and a dense table only at the root, so it builds in
-// time linear in the phrases — it is built at every cold start.
+// time linear in the phrases — it is built at every cold start. All
+// per-state data lives in a few flat arrays (edges and phrase IDs in
+// compressed-row form) sized up front: thousands of states, a dozen
+// allocations.
 type phraseMatcher struct {
-	root     [256]int32
-	edges    [][]edge // per state, sorted by byte
-	fail     []int32
-	dict     []int32 // nearest state on the fail chain that ends a phrase, or 0
-	own      [][]int32
+	root [256]int32
+	// The goto edges of state s are edges[edgeOff[s]:edgeOff[s+1]]; the
+	// root's are in root instead.
+	edgeOff []int32
+	edges   []edge
+	fail    []int32
+	dict    []int32 // nearest state on the fail chain that ends a phrase, or 0
+	// The phrases ending at state s are ownIDs[ownOff[s]:ownOff[s+1]].
+	ownOff   []int32
+	ownIDs   []int32
 	nPhrases int
 }
 
@@ -24,7 +32,7 @@ func (m *phraseMatcher) child(s int32, c byte) int32 {
 	if s == 0 {
 		return m.root[c]
 	}
-	for _, e := range m.edges[s] {
+	for _, e := range m.edges[m.edgeOff[s]:m.edgeOff[s+1]] {
 		if e.c == c {
 			return e.next
 		}
@@ -32,35 +40,86 @@ func (m *phraseMatcher) child(s int32, c byte) int32 {
 	return -1
 }
 
+func (m *phraseMatcher) owns(s int32) bool { return m.ownOff[s+1] > m.ownOff[s] }
+
 func newPhraseMatcher(phrases []string) *phraseMatcher {
 	m := &phraseMatcher{nPhrases: len(phrases)}
 	for i := range m.root {
 		m.root[i] = -1
 	}
-	m.edges = [][]edge{nil}
-	m.own = [][]int32{nil}
+	// The trie has at most one state per phrase byte plus the root.
+	limit := 1
+	for _, p := range phrases {
+		limit += len(p)
+	}
+	// While inserting, a state's children are a linked list (first child,
+	// next sibling): no per-state slices. The root's are in m.root.
+	label := make([]byte, 1, limit)
+	firstChild := make([]int32, 1, limit)
+	nextSib := make([]int32, 1, limit)
+	firstChild[0], nextSib[0] = -1, -1
+	ends := make([]int32, len(phrases))
 	for id, p := range phrases {
 		s := int32(0)
 		for i := 0; i < len(p); i++ {
-			n := m.child(s, p[i])
+			c := p[i]
+			n := int32(-1)
+			if s == 0 {
+				n = m.root[c]
+			} else {
+				for k := firstChild[s]; k >= 0; k = nextSib[k] {
+					if label[k] == c {
+						n = k
+						break
+					}
+				}
+			}
 			if n < 0 {
-				n = int32(len(m.edges))
-				m.edges = append(m.edges, nil)
-				m.own = append(m.own, nil)
+				n = int32(len(label))
+				label = append(label, c)
+				firstChild = append(firstChild, -1)
 				if s == 0 {
-					m.root[p[i]] = n
+					nextSib = append(nextSib, -1)
+					m.root[c] = n
 				} else {
-					m.edges[s] = append(m.edges[s], edge{p[i], n})
+					nextSib = append(nextSib, firstChild[s])
+					firstChild[s] = n
 				}
 			}
 			s = n
 		}
-		m.own[s] = append(m.own[s], int32(id))
+		ends[id] = s
 	}
-	n := len(m.edges)
+	n := len(label)
+
+	// Flatten the lists into compressed rows.
+	m.edgeOff = make([]int32, n+1)
+	m.edges = make([]edge, 0, n)
+	for s := 1; s < n; s++ {
+		m.edgeOff[s] = int32(len(m.edges))
+		for k := firstChild[s]; k >= 0; k = nextSib[k] {
+			m.edges = append(m.edges, edge{label[k], k})
+		}
+	}
+	m.edgeOff[n] = int32(len(m.edges))
+	m.ownOff = make([]int32, n+1)
+	for _, s := range ends {
+		m.ownOff[s+1]++
+	}
+	for s := 1; s <= n; s++ {
+		m.ownOff[s] += m.ownOff[s-1]
+	}
+	m.ownIDs = make([]int32, len(phrases))
+	fill := firstChild[:n] // no longer needed: reuse as fill cursors
+	copy(fill, m.ownOff[:n])
+	for id, s := range ends {
+		m.ownIDs[fill[s]] = int32(id)
+		fill[s]++
+	}
+
 	m.fail = make([]int32, n)
 	m.dict = make([]int32, n)
-	queue := make([]int32, 0, n)
+	queue := nextSib[:0] // likewise: at most n-1 states are queued
 	for c := 0; c < 256; c++ {
 		if r := m.root[c]; r > 0 {
 			queue = append(queue, r)
@@ -68,16 +127,15 @@ func newPhraseMatcher(phrases []string) *phraseMatcher {
 			m.root[c] = 0
 		}
 	}
-	for len(queue) > 0 {
-		s := queue[0]
-		queue = queue[1:]
+	for head := 0; head < len(queue); head++ {
+		s := queue[head]
 		f := m.fail[s]
-		if len(m.own[f]) > 0 {
+		if m.owns(f) {
 			m.dict[s] = f
 		} else {
 			m.dict[s] = m.dict[f]
 		}
-		for _, e := range m.edges[s] {
+		for _, e := range m.edges[m.edgeOff[s]:m.edgeOff[s+1]] {
 			t := f
 			for t != 0 && m.child(t, e.c) < 0 {
 				t = m.fail[t]
@@ -112,7 +170,7 @@ func (m *phraseMatcher) match(lower string, found []uint64) bool {
 			continue
 		}
 		for t := s; t != 0; t = m.dict[t] {
-			for _, id := range m.own[t] {
+			for _, id := range m.ownIDs[m.ownOff[t]:m.ownOff[t+1]] {
 				found[id>>6] |= 1 << (uint(id) & 63)
 				any = true
 			}
