@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 )
@@ -46,10 +47,16 @@ type ruleSpec struct {
 	Fix      []string `yaml:"fix"`
 
 	line int
-	// Compiled by validate, so Compile does not do the work twice.
-	patterns, identityPatterns []*regexp.Regexp
-	summaryT                   template
-	fixT                       []template
+	// regexps returns Patterns and IdentityPatterns compiled; nil if the
+	// rule has none. validate compiles them (that is where a bad one is
+	// reported); a rule from the snapshot compiles them on first use.
+	regexps  func() specRegexps
+	summaryT template
+	fixT     []template
+}
+
+type specRegexps struct {
+	patterns, identity []*regexp.Regexp
 }
 
 type rulesFile struct {
@@ -155,17 +162,8 @@ func (s *ruleSpec) validate() error {
 			return fmt.Errorf("unknown fact %q (known: %s)", f, strings.Join(FactNames(), ", "))
 		}
 	}
-	s.patterns, s.identityPatterns = nil, nil
-	for i, p := range append(slices.Clone(s.Patterns), s.IdentityPatterns...) {
-		re, err := regexp.Compile(p)
-		if err != nil {
-			return fmt.Errorf("pattern %q: %w", p, err)
-		}
-		if i < len(s.Patterns) {
-			s.patterns = append(s.patterns, re)
-		} else {
-			s.identityPatterns = append(s.identityPatterns, re)
-		}
+	if err := s.compilePatterns(); err != nil {
+		return err
 	}
 	for _, p := range append(slices.Clone(s.Phrases), s.NotPhrases...) {
 		if strings.TrimSpace(p) == "" {
@@ -201,6 +199,56 @@ func (s *ruleSpec) validate() error {
 		s.fixT = append(s.fixT, ft)
 	}
 	return nil
+}
+
+// compilePatterns compiles the spec's regular expressions now.
+func (s *ruleSpec) compilePatterns() error {
+	s.regexps = nil
+	if len(s.Patterns)+len(s.IdentityPatterns) == 0 {
+		return nil
+	}
+	res, err := compileRegexps(s.Patterns, s.IdentityPatterns)
+	if err != nil {
+		return err
+	}
+	s.regexps = func() specRegexps { return res }
+	return nil
+}
+
+// compilePatternsLazily defers compiling to first use, for specs already
+// validated (the snapshot's): most of the rule set's regexps serve send
+// errors, which a bounce-processing cold start never sees. Safe for
+// concurrent callers; it panics on a bad regexp, which validate rules out
+// and TestSnapshotSameAsYAML checks.
+func (s *ruleSpec) compilePatternsLazily() {
+	s.regexps = nil
+	if len(s.Patterns)+len(s.IdentityPatterns) == 0 {
+		return
+	}
+	patterns, identity, id := s.Patterns, s.IdentityPatterns, s.ID
+	s.regexps = sync.OnceValue(func() specRegexps {
+		res, err := compileRegexps(patterns, identity)
+		if err != nil {
+			panic(fmt.Sprintf("ruleset: embedded rule %q: %v", id, err))
+		}
+		return res
+	})
+}
+
+func compileRegexps(patterns, identity []string) (specRegexps, error) {
+	var res specRegexps
+	for i, p := range append(slices.Clone(patterns), identity...) {
+		re, err := regexp.Compile(p)
+		if err != nil {
+			return specRegexps{}, fmt.Errorf("pattern %q: %w", p, err)
+		}
+		if i < len(patterns) {
+			res.patterns = append(res.patterns, re)
+		} else {
+			res.identity = append(res.identity, re)
+		}
+	}
+	return res, nil
 }
 
 var statusPrefixForm = regexp.MustCompile(`^([245x])(\.\d{1,3}){0,2}$`)

@@ -2,18 +2,11 @@ package ruleset
 
 import (
 	"cmp"
-	"embed"
-	"io/fs"
-	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 )
-
-//go:embed rules/*.yaml
-var embeddedRules embed.FS
 
 // Set is a compiled rule set. It is safe for concurrent use.
 type Set struct {
@@ -37,8 +30,7 @@ type rule struct {
 	// phraseMask and notPhraseMask are the same sets as bitsets over the
 	// matcher's phrase IDs: one AND per 64 phrases instead of a test each.
 	phraseMask, notPhraseMask []uint64
-	patterns                  []*regexp.Regexp
-	identityPatterns          []*regexp.Regexp
+	regexps                   func() specRegexps // see ruleSpec.regexps
 	facts                     []factPredicate
 
 	summary template
@@ -46,7 +38,7 @@ type rule struct {
 }
 
 func (r *rule) hasEvidence() bool {
-	return len(r.phraseIDs) > 0 || len(r.patterns) > 0 || len(r.spec.Statuses) > 0 || len(r.spec.ReplyCodes) > 0
+	return len(r.phraseIDs) > 0 || len(r.spec.Patterns) > 0 || len(r.spec.Statuses) > 0 || len(r.spec.ReplyCodes) > 0
 }
 
 var (
@@ -75,24 +67,27 @@ type RuleFile struct {
 
 // New compiles the embedded rules plus any extra files, in order.
 func New(extra ...RuleFile) (*Set, error) {
-	var files []RuleFile
-	names, err := fs.Glob(embeddedRules, "rules/*.yaml")
+	specs, err := embeddedSpecs()
 	if err != nil {
 		return nil, err
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		data, err := embeddedRules.ReadFile(n)
-		if err != nil {
-			return nil, err
-		}
-		files = append(files, RuleFile{Name: n, Data: data})
+	more, err := parseFiles(extra)
+	if err != nil {
+		return nil, err
 	}
-	return Compile(append(files, extra...)...)
+	return compileSpecs(append(specs, more...)), nil
 }
 
 // Compile builds a Set from rules files alone (no embedded rules).
 func Compile(files ...RuleFile) (*Set, error) {
+	specs, err := parseFiles(files)
+	if err != nil {
+		return nil, err
+	}
+	return compileSpecs(specs), nil
+}
+
+func parseFiles(files []RuleFile) ([]ruleSpec, error) {
 	var specs []ruleSpec
 	for _, f := range files {
 		s, err := parseRules(f.Name, f.Data)
@@ -101,6 +96,11 @@ func Compile(files ...RuleFile) (*Set, error) {
 		}
 		specs = append(specs, s...)
 	}
+	return specs, nil
+}
+
+// compileSpecs builds a Set from validated specs.
+func compileSpecs(specs []ruleSpec) *Set {
 	set := &Set{byKind: map[Kind][]*rule{}}
 	var phrases []string
 	phraseID := map[string]int32{}
@@ -128,7 +128,7 @@ func Compile(files ...RuleFile) (*Set, error) {
 		for _, p := range s.NotPhrases {
 			r.notPhraseIDs = append(r.notPhraseIDs, intern(p))
 		}
-		r.patterns, r.identityPatterns = s.patterns, s.identityPatterns
+		r.regexps = s.regexps
 		for _, f := range s.Facts {
 			r.facts = append(r.facts, factPredicates[f])
 		}
@@ -146,7 +146,7 @@ func Compile(files ...RuleFile) (*Set, error) {
 	set.pool.New = func() any {
 		return &scratch{found: make([]uint64, set.phrases.words())}
 	}
-	return set, nil
+	return set
 }
 
 // RuleIDs returns the distinct rule IDs of the set, in file order.
@@ -466,9 +466,9 @@ func (r *rule) eval(e *evalCtx) (float64, bool) {
 	if subj.anyPhrase && r.notPhraseMask != nil && intersects(r.notPhraseMask, e.found) {
 		return 0, false
 	}
-	if len(r.identityPatterns) > 0 {
+	if len(r.spec.IdentityPatterns) > 0 {
 		ok := false
-		for _, p := range r.identityPatterns {
+		for _, p := range r.regexps().identity {
 			if subj.identity != "" && p.MatchString(subj.identity) {
 				ok = true
 				if e.explain {
@@ -548,7 +548,10 @@ func (r *rule) matchEvidence(e *evalCtx) bool {
 			}
 		}
 	}
-	for _, p := range r.patterns {
+	if len(r.spec.Patterns) == 0 {
+		return false
+	}
+	for _, p := range r.regexps().patterns {
 		if p.MatchString(subj.lower) {
 			if e.explain {
 				e.add("text matches /" + p.String() + "/")
