@@ -138,7 +138,11 @@ func compileSpecs(specs []ruleSpec) *Set {
 			set.byKind[k] = append(set.byKind[k], r)
 		}
 	}
-	set.phrases = newPhraseMatcher(phrases)
+	if snapshot.matcher != nil && slices.Equal(phrases, snapshot.phrases) {
+		set.phrases = snapshot.matcher // read-only: shared by every such Set
+	} else {
+		set.phrases = newPhraseMatcher(phrases)
+	}
 	for _, r := range set.rules {
 		r.phraseMask = maskOf(r.phraseIDs, set.phrases.words())
 		r.notPhraseMask = maskOf(r.notPhraseIDs, set.phrases.words())
