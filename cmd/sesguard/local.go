@@ -124,8 +124,12 @@ func local(ctx context.Context, f localFlags, out io.Writer) (*localResult, erro
 		for id := range bootstrapPackages {
 			bins[id] = filepath.Join(f.binDir, id, "bootstrap")
 		}
+		fmt.Fprintf(out, "building the Lambda Runtime Interface Emulator ...\n")
+		if bins[localstack.RIE], err = localstack.BuildRIE(ctx, root, tmp); err != nil {
+			return nil, err
+		}
 	} else {
-		fmt.Fprintf(out, "building the bootstraps (linux, -tags lambda.norpc) ...\n")
+		fmt.Fprintf(out, "building the bootstraps (linux, -tags lambda.norpc) and the Lambda Runtime Interface Emulator ...\n")
 		if bins, err = localstack.Build(ctx, root, tmp, bootstrapPackages); err != nil {
 			return nil, err
 		}
@@ -146,7 +150,7 @@ func local(ctx context.Context, f localFlags, out io.Writer) (*localResult, erro
 		watch = append(watch, "domain:"+d)
 	}
 	st, err := localstack.Up(ctx, localstack.Options{
-		Template: tmpl, Bootstraps: bins, Region: sc.Region, Facts: sc.Facts, Logs: logs,
+		Template: tmpl, Bootstraps: bins, RIE: bins[localstack.RIE], Region: sc.Region, Facts: sc.Facts, Logs: logs,
 		Env: map[string]map[string]string{
 			"TriageFunction":      {"ALERT_WINDOW": localAlertWindow.String()},
 			"BouncewatchFunction": {"WATCH_SCOPES": strings.Join(watch, ",")},

@@ -3,10 +3,12 @@ package localstack
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -20,34 +22,53 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
+
+// RIE is the key under which Build returns the Runtime Interface Emulator.
+const RIE = "aws-lambda-rie"
+
+// riePackage is the emulator's command, a tool of this module (go.mod pins
+// its version).
+const riePackage = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"
 
 // Build compiles the named Lambda packages (e.g. "./functions/triage") of
 // the module in moduleDir into dir/<name>/bootstrap, for linux on the host's
 // architecture, the way the Makefile builds them for Lambda (-tags
-// lambda.norpc, stripped). It returns the paths by name.
+// lambda.norpc, stripped), and the Runtime Interface Emulator that runs
+// them. It returns the paths by name, the emulator's under RIE.
 func Build(ctx context.Context, moduleDir, dir string, pkgs map[string]string) (map[string]string, error) {
 	out := map[string]string{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	errs := make([]error, 0, len(pkgs))
+	errs := make([]error, 0, len(pkgs)+1)
+	record := func(name, bin string, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			errs = append(errs, err)
+			return
+		}
+		out[name] = bin
+	}
 	for name, pkg := range pkgs {
 		bin := filepath.Join(dir, name, "bootstrap")
 		wg.Go(func() {
 			cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", bin, pkg)
 			cmd.Dir = moduleDir
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
-			msg, err := cmd.CombinedOutput()
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("build %s (%s): %w\n%s", name, pkg, err, msg))
+			if msg, err := cmd.CombinedOutput(); err != nil {
+				record(name, "", fmt.Errorf("build %s (%s): %w\n%s", name, pkg, err, msg))
 				return
 			}
-			out[name] = bin
+			record(name, bin, nil)
 		})
 	}
+	wg.Go(func() {
+		bin, err := BuildRIE(ctx, moduleDir, dir)
+		record(RIE, bin, err)
+	})
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -55,8 +76,24 @@ func Build(ctx context.Context, moduleDir, dir string, pkgs map[string]string) (
 	return out, nil
 }
 
-// Function is one Lambda function: its definition in kumo's Lambda API and a
-// bootstrap process polling kumo's Runtime API for it.
+// BuildRIE compiles the Runtime Interface Emulator into dir and returns its
+// path.
+func BuildRIE(ctx context.Context, moduleDir, dir string) (string, error) {
+	bin := filepath.Join(dir, RIE)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, riePackage)
+	cmd.Dir = moduleDir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build the Runtime Interface Emulator (%s): %w\n%s", riePackage, err, msg)
+	}
+	return bin, nil
+}
+
+// Function is one Lambda function: one execution environment, the real
+// bootstrap run by the Lambda Runtime Interface Emulator (aws-lambda-rie,
+// the go tool of this module), which serves the Runtime API to it and the
+// Invoke API to us. Like a function with one warm environment, it runs one
+// invocation at a time.
 type Function struct {
 	LogicalID string
 	Name      string
@@ -67,11 +104,13 @@ type Function struct {
 	// (SNS deliveries): the template's EventInvokeConfig and DeadLetterQueue.
 	Async AsyncConfig
 
-	endpoint string // kumo base URL
-	client   *http.Client
+	rie    string // the emulator binary
+	client *http.Client
 
 	cmd      *exec.Cmd
-	started  time.Time
+	exited   chan struct{} // closed once the emulator has exited
+	invokeMu sync.Mutex // one execution environment: one invocation at a time
+	url      string     // the emulator's Invoke endpoint
 	mu       sync.Mutex
 	invokes  int
 	errors   int
@@ -92,14 +131,21 @@ type AsyncConfig struct {
 // function sets none.
 const DefaultMaxRetryAttempts = 2
 
+// MaxPayload is Lambda's limit on a synchronous invocation's event (6 MiB),
+// which the emulator enforces too.
+const MaxPayload = 6 << 20
+
 // Invocation is the outcome of one Invoke.
 type Invocation struct {
 	Payload []byte
-	// FunctionError is kumo's X-Amz-Function-Error ("Unhandled") when the
-	// handler returned an error.
+	// FunctionError is "Unhandled" when the handler returned an error, the
+	// invocation timed out or the bootstrap failed, as Lambda's
+	// X-Amz-Function-Error says.
 	FunctionError string
-	RequestID     string
-	Duration      time.Duration
+	// RequestID is the invocation's request ID, which the function sees
+	// in its context and logs.
+	RequestID string
+	Duration  time.Duration
 }
 
 // ARN is the function's ARN in the emulated account.
@@ -107,52 +153,22 @@ func (fn *Function) ARN(region string) string {
 	return "arn:aws:lambda:" + region + ":" + Account + ":function:" + fn.Name
 }
 
-// createFunction registers fn in kumo's Lambda API. kumo wants a role and a
-// code package but runs nothing itself: the bootstrap polls its Runtime API.
-func createFunction(ctx context.Context, client *http.Client, endpoint string, fn *Function) error {
-	vars := map[string]string{}
-	for k, v := range fn.Env {
-		vars[k] = v
-	}
-	body, _ := json.Marshal(map[string]any{
-		"FunctionName": fn.Name, "Runtime": "provided.al2023", "Handler": "bootstrap",
-		"Role":    "arn:aws:iam::000000000000:role/" + fn.Name,
-		"Code":    map[string]any{"ZipFile": []byte("PK")},
-		"Timeout": int(fn.Timeout / time.Second), "MemorySize": fn.Memory,
-		"Architectures": []string{"arm64"},
-		"Environment":   map[string]any{"Variables": vars},
-	})
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, endpoint+"/2015-03-31/functions", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", lambdaAuth)
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("create function %s: %w", fn.Name, err)
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("create function %s: HTTP %d: %s", fn.Name, resp.StatusCode, msg)
-	}
-	return nil
-}
-
-// Start starts the bootstrap at path with the function's environment (and
-// nothing of this process's, besides PATH: the function must not pick up
-// the user's AWS credentials). The bootstrap's stderr (its JSON logs) and
-// stdout go to logs.
+// Start starts the emulator for the bootstrap at path, with the function's
+// environment (and nothing of this process's, besides PATH: the function
+// must not pick up the user's AWS credentials). The emulator starts the
+// bootstrap on the first invocation, as Lambda does a cold start. Their
+// output (the function's JSON logs, the emulator's START/END/REPORT lines)
+// goes to logs.
 func (fn *Function) Start(path string, logs io.Writer) error {
-	u, err := url.Parse(fn.endpoint)
-	if err != nil {
-		return fmt.Errorf("start %s: %w", fn.Name, err)
+	if fn.rie == "" {
+		return fmt.Errorf("start %s: no Runtime Interface Emulator binary (build it with Build or BuildRIE)", fn.Name)
 	}
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),
-		"AWS_LAMBDA_RUNTIME_API=" + u.Host + "/_runtime/" + fn.Name,
 		"AWS_LAMBDA_FUNCTION_NAME=" + fn.Name,
 		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=" + strconv.Itoa(fn.Memory),
-		"_HANDLER=bootstrap",
+		"AWS_LAMBDA_FUNCTION_TIMEOUT=" + strconv.Itoa(max(1, int(fn.Timeout/time.Second))),
 		"LAMBDA_TASK_ROOT=" + filepath.Dir(path),
 		"TZ=:UTC",
 	}
@@ -164,34 +180,96 @@ func (fn *Function) Start(path string, logs io.Writer) error {
 	for _, k := range keys {
 		env = append(env, k+"="+fn.Env[k])
 	}
-	fn.cmd = exec.Command(path)
-	fn.cmd.Env = env
-	fn.cmd.Stdout, fn.cmd.Stderr = logs, logs
-	fn.started = time.Now()
-	if err := fn.cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", fn.Name, err)
+	// The emulator takes its two addresses as flags; free ports are picked
+	// here and, should another process take one first, picked again.
+	var err error
+	for range 3 {
+		var invokeAddr, runtimeAddr string
+		if invokeAddr, err = freeAddr(); err != nil {
+			break
+		}
+		if runtimeAddr, err = freeAddr(); err != nil {
+			break
+		}
+		cmd := exec.Command(fn.rie, "--log-level", "warn",
+			"--runtime-interface-emulator-address", invokeAddr, "--runtime-api-address", runtimeAddr, path)
+		cmd.Env = env
+		cmd.Dir = filepath.Dir(path)
+		cmd.Stdout, cmd.Stderr = logs, logs
+		// Its own process group, so that Stop ends the bootstrap too.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err = cmd.Start(); err != nil {
+			return fmt.Errorf("start %s: %w", fn.Name, err)
+		}
+		exited := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(exited) }()
+		if err = waitListening(invokeAddr, exited, 10*time.Second); err == nil {
+			fn.cmd, fn.exited, fn.url = cmd, exited, "http://"+invokeAddr+"/2015-03-31/functions/function/invocations"
+			return nil
+		}
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
 	}
-	return nil
+	return fmt.Errorf("start %s: the Runtime Interface Emulator: %w", fn.Name, err)
 }
 
-// Started is when the process was started.
-func (fn *Function) Started() time.Time { return fn.started }
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
 
-// PID is the bootstrap's process ID (0 before Start).
+// waitListening waits until addr accepts connections, the process exits or
+// limit passes.
+func waitListening(addr string, exited <-chan struct{}, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for delay := 200 * time.Microsecond; ; delay = min(2*delay, 20*time.Millisecond) {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-exited:
+			return errors.New("it exited before listening on " + addr)
+		case <-time.After(delay):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not listening on %s after %s", addr, limit)
+		}
+	}
+}
+
+// PID is the bootstrap's process ID: 0 before the first invocation started
+// it, or after it exited.
 func (fn *Function) PID() int {
 	if fn.cmd == nil || fn.cmd.Process == nil {
 		return 0
 	}
-	return fn.cmd.Process.Pid
+	// The emulator's only child process is the bootstrap.
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", fn.cmd.Process.Pid))
+	for _, t := range tasks {
+		data, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(data)); len(f) > 0 {
+			pid, _ := strconv.Atoi(f[0])
+			return pid
+		}
+	}
+	return 0
 }
 
-// Stop kills the bootstrap and waits for it.
+// Stop ends the emulator and the bootstrap.
 func (fn *Function) Stop() {
 	if fn.cmd == nil || fn.cmd.Process == nil {
 		return
 	}
-	_ = fn.cmd.Process.Kill()
-	_ = fn.cmd.Wait()
+	_ = syscall.Kill(-fn.cmd.Process.Pid, syscall.SIGKILL)
+	<-fn.exited
 }
 
 // Stats returns the number of invocations, how many returned a function
@@ -202,53 +280,25 @@ func (fn *Function) Stats() (invokes, errs int, total time.Duration) {
 	return fn.invokes, fn.errors, fn.duration
 }
 
-// lambdaAuth names the Lambda service the way a SigV4 signature's scope
-// does, which is how kumo routes a request; it checks no signature. The
-// SDK's Lambda client is not a dependency of this module, and two calls do
-// not need it.
-const lambdaAuth = "AWS4-HMAC-SHA256 Credential=local/20260302/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=0"
-
-// errNoBackend is kumo's answer while no bootstrap has polled yet.
-var errNoBackend = errors.New("no runtime handler yet")
-
-// Invoke calls the function synchronously through kumo's Lambda API, which
-// hands the payload to the bootstrap over the Runtime API. Until the
-// bootstrap has polled once (a cold start), kumo has no handler for the
-// function; Invoke retries then, up to the function's timeout.
+// Invoke invokes the function synchronously through the emulator's Invoke
+// API and waits for its response; a concurrent Invoke waits its turn. An
+// error means the invocation could not be made; what the function did is
+// in the Invocation.
 func (fn *Function) Invoke(ctx context.Context, payload []byte) (Invocation, error) {
-	deadline := time.Now().Add(fn.Timeout + 10*time.Second)
-	backoff := time.Millisecond
-	for {
-		inv, err := fn.invokeOnce(ctx, payload)
-		if !errors.Is(err, errNoBackend) || time.Now().After(deadline) {
-			if err == nil {
-				fn.mu.Lock()
-				fn.invokes++
-				if inv.FunctionError != "" {
-					fn.errors++
-				}
-				fn.duration += inv.Duration
-				fn.mu.Unlock()
-			}
-			return inv, err
-		}
-		if fn.cmd != nil && fn.cmd.ProcessState != nil {
-			return inv, fmt.Errorf("invoke %s: the bootstrap exited: %s", fn.Name, fn.cmd.ProcessState)
-		}
-		select {
-		case <-ctx.Done():
-			return inv, ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 20*time.Millisecond)
+	if fn.url == "" {
+		return Invocation{}, fmt.Errorf("invoke %s: not started", fn.Name)
 	}
-}
-
-func (fn *Function) invokeOnce(ctx context.Context, payload []byte) (Invocation, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost,
-		fn.endpoint+"/2015-03-31/functions/"+fn.Name+"/invocations", bytes.NewReader(payload))
+	if len(payload) > MaxPayload {
+		return Invocation{}, fmt.Errorf("invoke %s: the %d-byte event is over Lambda's %d-byte limit", fn.Name, len(payload), MaxPayload)
+	}
+	fn.invokeMu.Lock()
+	defer fn.invokeMu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, fn.Timeout+10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, fn.url, bytes.NewReader(payload))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", lambdaAuth)
+	id := newRequestID()
+	req.Header.Set("X-Amzn-RequestId", id) // the emulator hands it to the runtime
 	start := time.Now()
 	resp, err := fn.client.Do(req)
 	if err != nil {
@@ -259,26 +309,63 @@ func (fn *Function) invokeOnce(ctx context.Context, payload []byte) (Invocation,
 	if err != nil {
 		return Invocation{}, fmt.Errorf("invoke %s: read response: %w", fn.Name, err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		if strings.Contains(string(body), "no handler") || strings.Contains(string(body), "nothing to execute") ||
-			strings.Contains(strings.ToLower(string(body)), "no backend") || strings.Contains(string(body), "no runtime") {
-			return Invocation{}, errNoBackend
-		}
-		return Invocation{}, fmt.Errorf("invoke %s: HTTP %d: %s", fn.Name, resp.StatusCode, body)
+	inv := Invocation{Payload: body, RequestID: id, Duration: time.Since(start)}
+	if resp.StatusCode != http.StatusOK || isErrorResponse(body) {
+		inv.FunctionError = "Unhandled"
 	}
-	return Invocation{Payload: body, FunctionError: resp.Header.Get("X-Amz-Function-Error"),
-		RequestID: resp.Header.Get("X-Amz-Request-Id"), Duration: time.Since(start)}, nil
+	if resp.StatusCode/100 == 4 {
+		// The emulator refused the request itself (a malformed one, or one
+		// while another runs): a bug here, not the function's doing.
+		return inv, fmt.Errorf("invoke %s: HTTP %d: %s", fn.Name, resp.StatusCode, body)
+	}
+	fn.mu.Lock()
+	fn.invokes++
+	if inv.FunctionError != "" {
+		fn.errors++
+	}
+	fn.duration += inv.Duration
+	fn.mu.Unlock()
+	return inv, nil
 }
 
-// AddFunction registers one more function in kumo (for benchmarks): id
-// names it, env is its whole environment besides the Runtime API
-// variables. Start it with Function.Start.
-func (s *Stack) AddFunction(ctx context.Context, id string, timeout time.Duration, env map[string]string) (*Function, error) {
-	fn := &Function{LogicalID: id, Name: s.name(id), Env: env, Timeout: timeout, Memory: 256, endpoint: s.Kumo.URL, client: s.http}
-	if err := createFunction(ctx, s.http, s.Kumo.URL, fn); err != nil {
-		return nil, err
+// newRequestID returns a random UUID, the form of Lambda's request IDs.
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// isErrorResponse tells a function error apart from a response. The
+// emulator answers both with HTTP 200 and drops Lambda's
+// X-Amz-Function-Error header, so the body tells: the runtime's error
+// document ({"errorMessage", "errorType"[, "stackTrace"]}), or the
+// emulator's own timeout text.
+func isErrorResponse(body []byte) bool {
+	if bytes.HasPrefix(body, []byte("Task timed out after ")) {
+		return true
 	}
-	return fn, nil
+	var doc map[string]json.RawMessage
+	if json.Unmarshal(body, &doc) != nil {
+		return false
+	}
+	if _, ok := doc["errorType"]; !ok {
+		return false
+	}
+	for k := range doc {
+		if k != "errorMessage" && k != "errorType" && k != "stackTrace" {
+			return false
+		}
+	}
+	return true
+}
+
+// AddFunction returns one more function (for benchmarks): id names it, env
+// is its whole environment besides Lambda's own variables. Start it with
+// Function.Start.
+func (s *Stack) AddFunction(id string, timeout time.Duration, env map[string]string) *Function {
+	return &Function{LogicalID: id, Name: s.name(id), Env: env, Timeout: timeout, Memory: 256, rie: s.rie, client: s.http}
 }
 
 // SESURL is the local SES v2 endpoint.

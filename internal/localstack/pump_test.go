@@ -101,7 +101,7 @@ func TestFailingRecordIsDeadLettered(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs := &lockedBuffer{}
-	st, err := Up(ctx, Options{Template: []byte(retryTemplate), Logs: logs,
+	st, err := Up(ctx, Options{Template: []byte(retryTemplate), Logs: logs, RIE: bins[RIE],
 		Bootstraps: map[string]string{"AsyncFunction": bins["flaky"], "BatchFunction": bins["flaky"]}})
 	if st != nil {
 		defer st.Close()

@@ -73,6 +73,9 @@ type Options struct {
 	Facts *ruleset.Facts
 	// Logs receives the bootstraps' output (nil: discarded).
 	Logs io.Writer
+	// RIE is the Runtime Interface Emulator binary (Build's RIE) that runs
+	// the bootstraps.
+	RIE string
 }
 
 // Queue is a created SQS queue.
@@ -120,6 +123,7 @@ type Stack struct {
 
 	sesSrv *httptest.Server
 	http   *http.Client
+	rie    string
 	prefix string // of every resource name, unique in this process
 }
 
@@ -134,7 +138,7 @@ func Up(ctx context.Context, o Options) (s *Stack, err error) {
 		o.Region = "us-east-1"
 	}
 	s = &Stack{Region: o.Region, Topics: map[string]string{}, Queues: map[string]*Queue{}, Functions: map[string]*Function{},
-		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}, prefix: "sesguard-"}
+		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}, prefix: "sesguard-", rie: o.RIE}
 	if n := stacks.Add(1); n > 1 {
 		s.prefix = fmt.Sprintf("sesguard%d-", n)
 	}
@@ -342,7 +346,7 @@ func (s *Stack) createFunctions(ctx context.Context, t *stack.Template, o Option
 		}
 		p := t.Resources[id].Properties
 		fn := &Function{LogicalID: id, Name: s.name(id), Env: map[string]string{}, Timeout: 3 * time.Second, Memory: 128,
-			endpoint: s.Kumo.URL, client: s.http}
+			rie: s.rie, client: s.http}
 		if v, ok := stack.Number(p["Timeout"]); ok {
 			fn.Timeout = time.Duration(v) * time.Second
 		}
@@ -379,9 +383,6 @@ func (s *Stack) createFunctions(ctx context.Context, t *stack.Template, o Option
 		fn.Env["AWS_ENDPOINT_URL"] = s.Kumo.URL
 		fn.Env["AWS_ENDPOINT_URL_SESV2"] = s.sesSrv.URL
 		fn.Env["AWS_EC2_METADATA_DISABLED"] = "true"
-		if err := createFunction(ctx, s.http, s.Kumo.URL, fn); err != nil {
-			return err
-		}
 		s.Functions[id] = fn
 
 		evs, _ := p["Events"].(map[string]any)
