@@ -1,7 +1,8 @@
 // Package localstack runs sesguard's whole stack on this machine: the kumo
 // emulator in-process, the topics, queues and subscriptions exactly as
-// template.yaml declares them, both real bootstrap binaries behind kumo's
-// Lambda Runtime API, a poller standing in for Lambda's event sources, a
+// template.yaml declares them, both real bootstrap binaries each run by the
+// Lambda Runtime Interface Emulator (one execution environment per
+// function), a poller standing in for Lambda's event sources, a
 // local SES v2 answering from account facts, and a Slack webhook receiver.
 //
 // Where the local pipeline differs from AWS, and why:
