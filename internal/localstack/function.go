@@ -109,8 +109,8 @@ type Function struct {
 
 	cmd      *exec.Cmd
 	exited   chan struct{} // closed once the emulator has exited
-	invokeMu sync.Mutex // one execution environment: one invocation at a time
-	url      string     // the emulator's Invoke endpoint
+	invokeMu sync.Mutex    // one execution environment: one invocation at a time
+	url      string        // the emulator's Invoke endpoint
 	mu       sync.Mutex
 	invokes  int
 	errors   int
