@@ -173,6 +173,10 @@ type dedup struct {
 	set  map[uint64]struct{}
 	ring []uint64
 	next int
+	// capacity is how many keys are remembered. The set and ring grow to
+	// it as keys come rather than being allocated up front: a fresh
+	// environment would otherwise fault in a megabyte at cold start.
+	capacity int
 	// journal records what the batch in progress did to the ring, so a
 	// batch whose counts could not be published can be undone exactly
 	// (its keys forgotten, the keys it evicted remembered again, the ring
@@ -208,7 +212,7 @@ func (d *dedup) rollback() {
 }
 
 func newDedup(capacity int) *dedup {
-	return &dedup{seed: maphash.MakeSeed(), set: make(map[uint64]struct{}, capacity), ring: make([]uint64, 0, capacity)}
+	return &dedup{seed: maphash.MakeSeed(), set: map[uint64]struct{}{}, capacity: capacity}
 }
 
 // first records key and reports whether it was new.
@@ -224,7 +228,7 @@ func (d *dedup) first(parts ...string) bool {
 		return false
 	}
 	op := dedupOp{key: k, slot: len(d.ring)}
-	if len(d.ring) < cap(d.ring) {
+	if len(d.ring) < d.capacity {
 		d.ring = append(d.ring, k)
 	} else {
 		op.slot, op.evicted, op.replaced = d.next, d.ring[d.next], true
