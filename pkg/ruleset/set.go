@@ -102,8 +102,12 @@ func parseFiles(files []RuleFile) ([]ruleSpec, error) {
 // compileSpecs builds a Set from validated specs.
 func compileSpecs(specs []ruleSpec) *Set {
 	set := &Set{byKind: map[Kind][]*rule{}}
-	var phrases []string
-	phraseID := map[string]int32{}
+	n := 0
+	for i := range specs {
+		n += len(specs[i].Phrases) + len(specs[i].NotPhrases)
+	}
+	phrases := make([]string, 0, n)
+	phraseID := make(map[string]int32, n)
 	intern := func(p string) int32 {
 		p = strings.ToLower(p)
 		if id, ok := phraseID[p]; ok {
