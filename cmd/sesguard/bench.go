@@ -218,6 +218,22 @@ func bench(ctx context.Context, coldRuns, records int, log io.Writer) ([]benchRo
 			fmt.Sprintf("<= %.1fx hello", targetColdRatio), r <= targetColdRatio)
 	}
 
+	// The same with an event that needs no AWS call (an SES Delivery event
+	// for triage, an Open event for bouncewatch): start-up alone, which is
+	// what the hello-world baselines measure.
+	noop := `{"eventType":"Open","mail":{"messageId":"m-1","source":"noreply@yourapp.com","destination":["a@example.org"]},"open":{}}`
+	for _, c := range []struct {
+		id      string
+		payload []byte
+	}{{"TriageFunction", sqsEvent([]string{snsEnvelope(strings.Replace(noop, "Open", "Delivery", 1))})}, {"BouncewatchFunction", sqsEvent([]string{snsEnvelope(noop)})}} {
+		d, err := cold(c.id, bins[c.id], envOf(c.id), c.payload)
+		if err != nil {
+			return nil, err
+		}
+		add(fmt.Sprintf("cold start, no AWS call: %s (x hello, x hello+SDK)", c.id),
+			fmt.Sprintf("%s (%.2fx, %.2fx)", d.Round(10*time.Microsecond), float64(d)/float64(hello), float64(d)/float64(helloSDK)), "", true)
+	}
+
 	// 4. bouncewatch: records SES events from the SQS queue. Lambda hands
 	// an SQS batch over in invocations of at most 6 MiB, and the emulator
 	// enforces that limit, so the records arrive in invocations that fit.
