@@ -5,7 +5,7 @@ GOFLAGS_LAMBDA := -tags lambda.norpc -trimpath -ldflags="-s -w"
 LAMBDA_ENV := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
 BIN       := bin
 
-.PHONY: all build test test-short vet fmt-check fuzz bench demo invoke-triage invoke-bouncewatch clean \
+.PHONY: all build generate test test-short vet fmt-check fuzz bench demo invoke-triage invoke-bouncewatch clean \
 	build-TriageFunction build-BouncewatchFunction
 
 all: vet test
@@ -23,6 +23,12 @@ build-TriageFunction:
 build-BouncewatchFunction:
 	mkdir -p $(ARTIFACTS_DIR)
 	$(LAMBDA_ENV) $(GO) build $(GOFLAGS_LAMBDA) -o $(ARTIFACTS_DIR)/bootstrap ./functions/bouncewatch
+
+# Regenerate the rule set's compiled snapshot after editing
+# pkg/ruleset/rules/*.yaml (TestEmbeddedSnapshot fails until you do; a stale
+# snapshot is never used, the YAML is parsed at start-up instead).
+generate:
+	$(GO) generate ./pkg/ruleset
 
 # The test command (README, .ci/run): every test, with the race detector.
 test: fmt-check vet
