@@ -20,19 +20,23 @@ import (
 // must grant them (a template test compares).
 var IAMActions = []string{"ses:GetAccount", "ses:GetEmailIdentity"}
 
-// AllSESRegions are the commercial-partition Regions with an SES API
-// endpoint (AWS General Reference, "Amazon Simple Email Service endpoints
-// and quotas"), asked by LiveCheck. Opt-in Regions the account has not
-// enabled answer with an error, which is recorded, not fatal. GovCloud and
-// China need their own credentials and are left out.
+// AllSESRegions are the commercial-partition ("aws") Regions with an SES
+// v2 endpoint, as the SDK's own endpoint table lists them
+// (service/sesv2/internal/endpoints in the sesv2 module go.mod pins),
+// asked by LiveCheck. Opt-in Regions the account has not enabled answer
+// with an error, which is recorded, not fatal. GovCloud, China and the
+// European Sovereign Cloud need their own credentials and are left out.
 var AllSESRegions = []string{
 	"us-east-1", "us-east-2", "us-west-1", "us-west-2",
 	"af-south-1",
-	"ap-south-1", "ap-south-2", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
-	"ap-southeast-1", "ap-southeast-2", "ap-southeast-3",
-	"ca-central-1",
-	"eu-central-1", "eu-west-1", "eu-west-2", "eu-west-3", "eu-south-1", "eu-north-1",
-	"il-central-1", "me-south-1",
+	"ap-east-2", "ap-south-1", "ap-south-2", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
+	"ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5",
+	"ap-southeast-6", "ap-southeast-7",
+	"ca-central-1", "ca-west-1",
+	"eu-central-1", "eu-central-2", "eu-west-1", "eu-west-2", "eu-west-3",
+	"eu-south-1", "eu-south-2", "eu-north-1",
+	"il-central-1", "me-central-1", "me-south-1",
+	"mx-central-1",
 	"sa-east-1",
 }
 
