@@ -131,8 +131,8 @@ type AsyncConfig struct {
 // function sets none.
 const DefaultMaxRetryAttempts = 2
 
-// MaxPayload is Lambda's limit on a synchronous invocation's event (6 MiB),
-// which the emulator enforces too.
+// MaxPayload is Lambda's limit on a synchronous invocation's event (6 MiB).
+// Invoke refuses a larger one: the emulator would silently truncate it.
 const MaxPayload = 6 << 20
 
 // Invocation is the outcome of one Invoke.
@@ -163,6 +163,18 @@ func (fn *Function) Start(path string, logs io.Writer) error {
 	if fn.rie == "" {
 		return fmt.Errorf("start %s: no Runtime Interface Emulator binary (build it with Build or BuildRIE)", fn.Name)
 	}
+	// Absolute paths: the emulator runs in the bootstrap's directory.
+	path, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("start %s: %w", fn.Name, err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("start %s: bootstrap: %w", fn.Name, err)
+	}
+	rie, err := filepath.Abs(fn.rie)
+	if err != nil {
+		return fmt.Errorf("start %s: %w", fn.Name, err)
+	}
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),
 		"AWS_LAMBDA_FUNCTION_NAME=" + fn.Name,
@@ -181,31 +193,42 @@ func (fn *Function) Start(path string, logs io.Writer) error {
 		env = append(env, k+"="+fn.Env[k])
 	}
 	// The emulator takes its two addresses as flags; free ports are picked
-	// here and, should another process take one first, picked again.
-	var err error
+	// here and, should another process take one first (the emulator then
+	// exits), picked again.
 	for range 3 {
-		var invokeAddr, runtimeAddr string
-		if invokeAddr, err = freeAddr(); err != nil {
+		var addrs []string
+		if addrs, err = freeAddrs(2); err != nil {
 			break
 		}
-		if runtimeAddr, err = freeAddr(); err != nil {
-			break
-		}
-		cmd := exec.Command(fn.rie, "--log-level", "warn",
+		invokeAddr, runtimeAddr := addrs[0], addrs[1]
+		cmd := exec.Command(rie, "--log-level", "warn",
 			"--runtime-interface-emulator-address", invokeAddr, "--runtime-api-address", runtimeAddr, path)
 		cmd.Env = env
 		cmd.Dir = filepath.Dir(path)
 		cmd.Stdout, cmd.Stderr = logs, logs
-		// Its own process group, so that Stop ends the bootstrap too.
+		// Its own process group, so that Stop can end it at once (the
+		// emulator puts the bootstrap in a group of its own, see Stop).
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		// The bootstrap inherits the log pipe; Wait must not wait for it
+		// forever if it outlives the emulator.
+		cmd.WaitDelay = time.Second
 		if err = cmd.Start(); err != nil {
 			return fmt.Errorf("start %s: %w", fn.Name, err)
 		}
 		exited := make(chan struct{})
 		go func() { _ = cmd.Wait(); close(exited) }()
-		if err = waitListening(invokeAddr, exited, 10*time.Second); err == nil {
-			fn.cmd, fn.exited, fn.url = cmd, exited, "http://"+invokeAddr+"/2015-03-31/functions/function/invocations"
-			return nil
+		err = waitListening(invokeAddr, exited, 10*time.Second)
+		if err == nil {
+			err = waitListening(runtimeAddr, exited, 10*time.Second)
+		}
+		if err == nil {
+			select {
+			case <-exited: // it lost a port after all; what answered was not it
+				err = errors.New("it exited just after starting")
+			default:
+				fn.cmd, fn.exited, fn.url = cmd, exited, "http://"+invokeAddr+"/2015-03-31/functions/function/invocations"
+				return nil
+			}
 		}
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-exited
@@ -213,13 +236,19 @@ func (fn *Function) Start(path string, logs io.Writer) error {
 	return fmt.Errorf("start %s: the Runtime Interface Emulator: %w", fn.Name, err)
 }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+// freeAddrs returns n distinct free loopback addresses (all listened on at
+// once, so none is handed out twice).
+func freeAddrs(n int) ([]string, error) {
+	var out []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		out = append(out, l.Addr().String())
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return out, nil
 }
 
 // waitListening waits until addr accepts connections, the process exits or
@@ -249,24 +278,40 @@ func (fn *Function) PID() int {
 		return 0
 	}
 	// The emulator's only child process is the bootstrap.
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", fn.cmd.Process.Pid))
-	for _, t := range tasks {
-		data, err := os.ReadFile(t)
+	parent := strconv.Itoa(fn.cmd.Process.Pid)
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, st := range stats {
+		data, err := os.ReadFile(st)
 		if err != nil {
-			continue
+			continue // gone meanwhile
 		}
-		if f := strings.Fields(string(data)); len(f) > 0 {
-			pid, _ := strconv.Atoi(f[0])
+		// "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+		rest := string(data[bytes.LastIndexByte(data, ')')+1:])
+		if f := strings.Fields(rest); len(f) > 1 && f[1] == parent {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(st)))
 			return pid
 		}
 	}
 	return 0
 }
 
-// Stop ends the emulator and the bootstrap.
+// Stop ends the emulator and the bootstrap. The emulator starts the
+// bootstrap in a process group of its own, so killing the emulator's group
+// would leave it running (until its next /next call failed): the emulator
+// is paused first, so that it cannot start another, then both groups are
+// killed.
 func (fn *Function) Stop() {
 	if fn.cmd == nil || fn.cmd.Process == nil {
 		return
+	}
+	select {
+	case <-fn.exited:
+		return // already; its group ID may be someone else's by now
+	default:
+	}
+	_ = syscall.Kill(fn.cmd.Process.Pid, syscall.SIGSTOP)
+	if pid := fn.PID(); pid > 0 {
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
 	}
 	_ = syscall.Kill(-fn.cmd.Process.Pid, syscall.SIGKILL)
 	<-fn.exited
@@ -287,6 +332,11 @@ func (fn *Function) Stats() (invokes, errs int, total time.Duration) {
 func (fn *Function) Invoke(ctx context.Context, payload []byte) (Invocation, error) {
 	if fn.url == "" {
 		return Invocation{}, fmt.Errorf("invoke %s: not started", fn.Name)
+	}
+	select {
+	case <-fn.exited:
+		return Invocation{}, fmt.Errorf("invoke %s: the Runtime Interface Emulator exited", fn.Name)
+	default:
 	}
 	if len(payload) > MaxPayload {
 		return Invocation{}, fmt.Errorf("invoke %s: the %d-byte event is over Lambda's %d-byte limit", fn.Name, len(payload), MaxPayload)
@@ -310,13 +360,21 @@ func (fn *Function) Invoke(ctx context.Context, payload []byte) (Invocation, err
 		return Invocation{}, fmt.Errorf("invoke %s: read response: %w", fn.Name, err)
 	}
 	inv := Invocation{Payload: body, RequestID: id, Duration: time.Since(start)}
-	if resp.StatusCode != http.StatusOK || isErrorResponse(body) {
+	if resp.StatusCode/100 == 4 {
+		// The emulator refused the request itself: a malformed one, or one
+		// while another still runs (an earlier Invoke given up on here,
+		// which the emulator does not notice).
+		return inv, fmt.Errorf("invoke %s: HTTP %d: %s", fn.Name, resp.StatusCode, body)
+	}
+	if resp.StatusCode != http.StatusOK || len(body) == 0 || isErrorResponse(body) {
 		inv.FunctionError = "Unhandled"
 	}
-	if resp.StatusCode/100 == 4 {
-		// The emulator refused the request itself (a malformed one, or one
-		// while another runs): a bug here, not the function's doing.
-		return inv, fmt.Errorf("invoke %s: HTTP %d: %s", fn.Name, resp.StatusCode, body)
+	if len(body) == 0 {
+		// The emulator says nothing when the bootstrap failed to start or
+		// start an invocation (its reason is in the function's logs); an
+		// aws-lambda-go function always answers something, null at least.
+		inv.Payload, _ = json.Marshal(map[string]string{"errorType": "Runtime.Unknown",
+			"errorMessage": fmt.Sprintf("the Runtime Interface Emulator answered HTTP %d with no body (see the function's logs)", resp.StatusCode)})
 	}
 	fn.mu.Lock()
 	fn.invokes++

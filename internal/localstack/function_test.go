@@ -1,6 +1,17 @@
 package localstack
 
-import "testing"
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
 
 // The emulator answers a function error with HTTP 200 and no
 // X-Amz-Function-Error header; the body has to tell it from a response.
@@ -29,5 +40,64 @@ func TestInvokeRefusesOversizedEvent(t *testing.T) {
 	_, err := fn.Invoke(t.Context(), make([]byte, MaxPayload+1))
 	if err == nil {
 		t.Fatal("Invoke of a 6 MiB + 1 byte event: no error, want Lambda's payload limit")
+	}
+}
+
+// Stop must end the bootstrap too, at once, even in the middle of an
+// invocation (the emulator puts it in a process group of its own), and a
+// bootstrap given by a relative path must run.
+func TestStopEndsBootstrapMidInvocation(t *testing.T) {
+	ctx := t.Context()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bins, err := Build(ctx, filepath.Join(wd, "..", ".."), dir, map[string]string{"flaky": "./internal/localstack/testdata/flaky"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := filepath.Rel(wd, bins["flaky"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &lockedBuffer{} // a pipe, which the bootstrap inherits
+	fn := &Function{Name: "hang", Timeout: time.Minute, Memory: 128, rie: bins[RIE], client: &http.Client{}}
+	if err := fn.Start(rel, logs); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := fn.Invoke(ctx, []byte(`{"hang":true}`))
+		done <- err
+	}()
+	pid := 0
+	for deadline := time.Now().Add(30 * time.Second); pid == 0; {
+		if pid = fn.PID(); pid == 0 && time.Now().After(deadline) {
+			t.Fatalf("no bootstrap process 30 s after the invocation began; logs:\n%s", logs.String())
+		}
+		runtime.Gosched()
+	}
+	stopped := make(chan struct{})
+	go func() { fn.Stop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(20 * time.Second): // the invocation itself would last a minute
+		t.Fatal("Stop did not return while the handler hung")
+	}
+	if err := <-done; err == nil {
+		t.Error("the hung invocation returned no error after Stop")
+	}
+	if data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		if f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:])); len(f) > 0 && f[0] != "Z" && f[0] != "X" {
+			t.Errorf("bootstrap %d still running after Stop (state %s)", pid, f[0])
+		}
+	}
+}
+
+func TestStartRefusesMissingBootstrap(t *testing.T) {
+	fn := &Function{Name: "missing", Timeout: time.Second, rie: "/bin/true"}
+	if err := fn.Start(filepath.Join(t.TempDir(), "nope", "bootstrap"), io.Discard); err == nil {
+		t.Fatal("Start of a bootstrap that does not exist: no error")
 	}
 }

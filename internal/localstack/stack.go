@@ -23,6 +23,13 @@
 //   - The schedule is a simulated clock: the caller invokes the function
 //     with the template's Schedule Input whenever simulated time says so.
 //   - SES v2 is SESFake (see there); everything else is kumo.
+//   - Each function is one execution environment of the Runtime Interface
+//     Emulator: one invocation at a time, where Lambda would scale out.
+//     The emulator counts init inside the first invocation's timeout
+//     (Lambda gives init its own 10 s), answers a bootstrap that died
+//     between invocations with Runtime.ExitError on the next one (then
+//     starts a fresh one), and shows the function a fixed ARN in account
+//     012345678912, us-east-1.
 package localstack
 
 import (

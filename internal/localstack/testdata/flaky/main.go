@@ -2,7 +2,8 @@
 // fails every record whose message contains "fail" and prints one line per
 // record it is handed ("<function> <message>"), so a test can count the
 // attempts. An SNS event fails as a whole with an error; an SQS batch
-// names its failed records in a partial batch response.
+// names its failed records in a partial batch response. {"hang":true}
+// blocks until the invocation's deadline (for Stop's test).
 package main
 
 import (
@@ -21,6 +22,7 @@ func main() {
 	fn := os.Getenv("AWS_LAMBDA_FUNCTION_NAME")
 	lambda.Start(func(ctx context.Context, raw json.RawMessage) (any, error) {
 		var ev struct {
+			Hang    bool `json:"hang"`
 			Records []struct {
 				EventSource string `json:"eventSource"`
 				MessageID   string `json:"messageId"`
@@ -30,6 +32,10 @@ func main() {
 		}
 		if err := json.Unmarshal(raw, &ev); err != nil {
 			return nil, err
+		}
+		if ev.Hang {
+			<-ctx.Done()
+			return nil, ctx.Err()
 		}
 		resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 		var failed error
