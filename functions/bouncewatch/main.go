@@ -29,16 +29,26 @@ func main() {
 		slog.Error("startup failed", "err", err)
 		os.Exit(1)
 	}
+	// A batch (up to Lambda's 6 MiB) sits in the runtime client's buffer
+	// while the handler turns it into short-lived garbage, a few KB per
+	// record; little else lives (the dedup set is at most about 2 MB). Set
+	// after start-up, which should not pay for extra collections (about
+	// 2 ms of cold start), and only where the environment sets neither.
 	if os.Getenv("GOGC") == "" {
-		// A batch (up to Lambda's 6 MiB) sits in the runtime client's
-		// buffer while the handler turns it into short-lived garbage, a few
-		// KB per record. Collecting at +33% rather than Go's +100% keeps the
-		// peak near the payload's own size (about 33 instead of 43 MB for a
-		// 6 MiB batch) for about 10% more CPU per batch; the Lambda Runtime
-		// Interface Emulator makes the same choice for itself. Set after
-		// start-up, which allocates little that lives and should not pay
-		// for extra collections (about 2 ms of cold start at start-up).
+		// Collecting at +33% rather than Go's +100% keeps the peak near
+		// the batch's own size for about 10% more CPU per batch; the
+		// Lambda Runtime Interface Emulator makes the same choice for
+		// itself.
 		debug.SetGCPercent(33)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A soft limit well above what a batch needs makes the collector
+		// free the previous batch's buffer before a new one grows, rather
+		// than by chance. make bench, three invocations of 10,000 records:
+		// peak RSS 34-39 MB in 15 environments with it, 34-43 MB without.
+		// Soft: were the live heap ever above it, the collector would use
+		// at most half the CPU, and no allocation fails.
+		debug.SetMemoryLimit(32 << 20)
 	}
 	lambda.Start(rawHandler{h})
 }
