@@ -49,11 +49,13 @@ fuzz:
 	$(GO) test ./pkg/ruleset -run '^$$' -fuzz FuzzClassify -fuzztime 60s
 
 bench:
-	$(GO) run ./cmd/sesguard bench
+	CGO_ENABLED=0 $(GO) run -trimpath ./cmd/sesguard bench
 
 # The main job on the local stack: the whole pipeline against the emulator.
+# Built with the bootstraps' CGO_ENABLED=0 and -trimpath, so that the
+# packages they share are compiled once on a fresh machine.
 demo:
-	$(GO) run ./cmd/sesguard local
+	CGO_ENABLED=0 $(GO) run -trimpath ./cmd/sesguard local
 
 invoke-triage:
 	sam local invoke TriageFunction -e events/triage-sns-sandbox-reject.json

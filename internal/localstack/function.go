@@ -80,7 +80,7 @@ func Build(ctx context.Context, moduleDir, dir string, pkgs map[string]string) (
 // path.
 func BuildRIE(ctx context.Context, moduleDir, dir string) (string, error) {
 	bin := filepath.Join(dir, RIE)
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, riePackage)
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, riePackage)
 	cmd.Dir = moduleDir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if msg, err := cmd.CombinedOutput(); err != nil {
