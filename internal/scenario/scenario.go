@@ -180,8 +180,17 @@ func ReadJSONLines(r io.Reader, name string) (*Scenario, error) {
 	sc.Sort()
 	sc.Start = sc.Events[0].Time.Truncate(time.Hour)
 	sc.End = sc.Events[len(sc.Events)-1].Time.Truncate(time.Hour).Add(time.Hour)
+	if span := sc.End.Sub(sc.Start); span > MaxSpan {
+		// bouncewatch evaluates at every simulated hour: a span of years
+		// would be hundreds of thousands of invocations.
+		return nil, fmt.Errorf("%s: the events span %d days (%s to %s); at most %d days are replayed: check the times of the first and last events",
+			name, int(span.Hours()/24), sc.Events[0].Time.Format(time.RFC3339), sc.Events[len(sc.Events)-1].Time.Format(time.RFC3339), int(MaxSpan.Hours()/24))
+	}
 	return sc, nil
 }
+
+// MaxSpan bounds the simulated time a user's scenario may cover.
+const MaxSpan = 31 * 24 * time.Hour
 
 // WriteJSONLines writes s's events in the form ReadJSONLines reads.
 func WriteJSONLines(w io.Writer, s *Scenario) error {

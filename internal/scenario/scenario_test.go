@@ -1,0 +1,51 @@
+package scenario
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestReadJSONLinesRefusesHugeSpan(t *testing.T) {
+	in := `{"time":"1990-01-01T00:00:00Z","message":{"error":"Message rejected: Email address is not verified."}}
+{"time":"2026-03-02T00:00:00Z","message":{"error":"Message rejected: Email address is not verified."}}
+`
+	_, err := ReadJSONLines(strings.NewReader(in), "events.jsonl")
+	if err == nil || !strings.Contains(err.Error(), "events.jsonl") || !strings.Contains(err.Error(), "days") {
+		t.Fatalf("ReadJSONLines over 36 years: err = %v, want one naming the file and the span", err)
+	}
+}
+
+func TestReadJSONLinesNamesTheBadLine(t *testing.T) {
+	in := `{"eventType":"Bounce","mail":{"timestamp":"2026-03-02T10:00:00Z"}}
+
+{"topic":"elsewhere","message":{}}
+`
+	_, err := ReadJSONLines(strings.NewReader(in), "events.jsonl")
+	if err == nil || !strings.Contains(err.Error(), "events.jsonl line 3") {
+		t.Fatalf("err = %v, want it to name events.jsonl line 3", err)
+	}
+}
+
+func TestDefaultIsReproducibleBySeed(t *testing.T) {
+	a, b := Default(Options{Seed: 3, Short: true}), Default(Options{Seed: 3, Short: true})
+	if len(a.Events) == 0 || len(a.Events) != len(b.Events) {
+		t.Fatalf("seed 3 gave %d and %d events", len(a.Events), len(b.Events))
+	}
+	for i := range a.Events {
+		if a.Events[i].Body() != b.Events[i].Body() || !a.Events[i].Time.Equal(b.Events[i].Time) {
+			t.Fatalf("event %d differs between two runs with seed 3", i)
+		}
+	}
+	if c := Default(Options{Seed: 4, Short: true}); len(c.Events) == len(a.Events) {
+		same := true
+		for i := range a.Events {
+			if a.Events[i].Body() != c.Events[i].Body() {
+				same = false
+				break
+			}
+		}
+		if same {
+			t.Error("seeds 3 and 4 gave the same events")
+		}
+	}
+}
