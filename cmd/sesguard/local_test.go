@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -175,9 +177,40 @@ func checkReportInBrowser(t *testing.T, path string) {
 			t.Errorf("rendered DOM lacks %s", want)
 		}
 	}
+	// Each series is a polyline with a point per evaluation: at least two,
+	// every one a pair of numbers.
+	series := regexp.MustCompile(`<polyline class="series"[^>]*points="([^"]*)"`).FindAllStringSubmatch(dom, -1)
+	if len(series) == 0 {
+		t.Error("rendered DOM has no series polyline")
+	}
+	for _, m := range series {
+		pts := strings.Fields(m[1])
+		if len(pts) < 2 {
+			t.Errorf("a series has %d points, want at least 2: %q", len(pts), m[1])
+		}
+		for _, p := range pts {
+			x, y, ok := strings.Cut(p, ",")
+			if _, err := strconv.ParseFloat(x, 64); err != nil || !ok {
+				t.Errorf("series point %q is not x,y", p)
+				break
+			}
+			if _, err := strconv.ParseFloat(y, 64); err != nil {
+				t.Errorf("series point %q is not x,y", p)
+				break
+			}
+		}
+	}
+	// No external assets: nothing for the browser to fetch (a failed fetch
+	// would not reach the console log).
+	if m := regexp.MustCompile(`(?:src|href)="(?:https?:)?//[^"]*"`).FindString(dom); m != "" {
+		t.Errorf("report.html references an external asset: %s", m)
+	}
+	// The page has no script, so anything on its console (Chromium logs
+	// console.error and uncaught exceptions alike as INFO:CONSOLE) is a
+	// fault.
 	for _, line := range strings.Split(stderr.String(), "\n") {
-		if strings.Contains(line, "CONSOLE") && (strings.Contains(line, "ERROR") || strings.Contains(line, "Uncaught")) {
-			t.Errorf("console error: %s", line)
+		if strings.Contains(line, ":CONSOLE") || strings.Contains(line, "Uncaught") {
+			t.Errorf("console output: %s", line)
 		}
 	}
 }
