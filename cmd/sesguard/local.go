@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -289,9 +290,20 @@ func printStory(out io.Writer, lr *localResult) {
 			elig := s.Counts.Eligible()
 			hard, compl := s.Counts.Get(metrics.HardBounces), s.Counts.Get(metrics.Complaints)
 			br, cr := ratio(hard, elig), ratio(compl, elig)
-			fmt.Fprintf(out, "  %-32s %8d %8d %9s %10d %11s %9s %9d\n", s.Scope.String()+" "+scopeName(s.Scope.Type, s.Scope.Name), elig, hard,
-				reputation.FormatRate(br), compl, reputation.FormatRate(cr), s.BounceLevel+"/"+s.ComplaintLevel,
-				reputation.Headroom(hard, elig, rc.Bounce.Critical))
+			// A rate at level ok is below its warning threshold; show it so.
+			bounce, complaint := reputation.FormatRate(br), reputation.FormatRate(cr)
+			if s.BounceLevel == reputation.OK.String() {
+				bounce = reputation.FormatRateBelow(br, rc.Bounce.Warning)
+			}
+			if s.ComplaintLevel == reputation.OK.String() {
+				complaint = reputation.FormatRateBelow(cr, rc.Complaint.Warning)
+			}
+			headroom := "-" // no sends, no rate
+			if h := reputation.Headroom(hard, elig, rc.Bounce.Critical); h >= 0 {
+				headroom = strconv.FormatInt(h, 10)
+			}
+			fmt.Fprintf(out, "  %-32s %8d %8d %9s %10d %11s %9s %9s\n", s.Scope.String()+" "+scopeName(s.Scope.Type, s.Scope.Name), elig, hard,
+				bounce, compl, complaint, s.BounceLevel+"/"+s.ComplaintLevel, headroom)
 		}
 	}
 	fmt.Fprintln(out)

@@ -34,9 +34,9 @@ func (h *Handler) rateAlert(rep *Report, sr *ScopeReport, kind string) alert.Ale
 	case a.Level > prev:
 		title = fmt.Sprintf("%s rate %s is %s (>= %s) for %s", what, reputation.FormatRate(a.Rate), a.Level, th.For(a.Level), where)
 	case a.Level == reputation.OK:
-		title = fmt.Sprintf("%s rate recovered to ok: %s (< %s) for %s", what, reputation.FormatRate(a.Rate), th.Warning, where)
+		title = fmt.Sprintf("%s rate recovered to ok: %s (< %s) for %s", what, reputation.FormatRateBelow(a.Rate, th.Warning), th.Warning, where)
 	default:
-		title = fmt.Sprintf("%s rate recovered to %s: %s (< %s) for %s", what, a.Level, reputation.FormatRate(a.Rate), th.For(a.Level+1), where)
+		title = fmt.Sprintf("%s rate recovered to %s: %s (< %s) for %s", what, a.Level, reputation.FormatRateBelow(a.Rate, th.For(a.Level+1)), th.For(a.Level+1), where)
 	}
 	out := alert.Alert{
 		Kind:   alert.KindRate,

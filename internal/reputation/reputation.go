@@ -346,3 +346,19 @@ func FormatRate(f float64) string {
 	}
 	return strconv.FormatFloat(100*f, 'f', 2, 64) + "%"
 }
+
+// FormatRateBelow is FormatRate for a rate said to be below threshold t:
+// where rounding would reach t (0.0498% as "0.050%" next to "< 0.05%") it
+// rounds down instead.
+func FormatRateBelow(f float64, t PPM) string {
+	digits := 2
+	if f < 0.01 && f > 0 {
+		digits = 3
+	}
+	scale := math.Pow(10, float64(digits))
+	shown := math.Round(100*f*scale) / scale
+	if shown < t.Percent() {
+		return FormatRate(f)
+	}
+	return strconv.FormatFloat(math.Floor(100*f*scale)/scale, 'f', digits, 64) + "%"
+}

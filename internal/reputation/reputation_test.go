@@ -245,3 +245,20 @@ func TestFormatRate(t *testing.T) {
 		}
 	}
 }
+
+func TestFormatRateBelow(t *testing.T) {
+	for _, c := range []struct {
+		rate float64
+		t    PPM
+		want string
+	}{
+		{0.000498, 500, "0.049%"}, // FormatRate says 0.050%: the 0.05% threshold itself
+		{0.049996, 50_000, "4.99%"},
+		{0.016666, 20_000, "1.67%"}, // far from it: rounded as usual
+		{0, 20_000, "0.00%"},
+	} {
+		if got := FormatRateBelow(c.rate, c.t); got != c.want {
+			t.Errorf("FormatRateBelow(%v, %v) = %q, want %q", c.rate, c.t, got, c.want)
+		}
+	}
+}
