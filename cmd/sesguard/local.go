@@ -26,8 +26,9 @@ import (
 )
 
 // localAlertWindow is triage's storm window on the local stack: the
-// simulated day passes in seconds, so the production default (15 min)
-// would hold every storm's count past the end of the replay.
+// simulated day passes in seconds, so with the production default (15 min)
+// every storm count would wait for the flush-all that ends the replay
+// instead of being announced as the day goes.
 const localAlertWindow = 2 * time.Second
 
 var bootstrapPackages = map[string]string{
@@ -179,7 +180,7 @@ func local(ctx context.Context, f localFlags, out io.Writer) (*localResult, erro
 		sc.Name, sc.Seed, len(sc.Events), sc.Start.Format("2006-01-02 15:04"), sc.End.Format("2006-01-02 15:04"), sc.EvaluateEvery)
 
 	live := isTerminal(out)
-	res, err := st.Replay(ctx, sc, localstack.ReplayOptions{FlushAfter: localAlertWindow, Progress: func(p localstack.Progress) {
+	res, err := st.Replay(ctx, sc, localstack.ReplayOptions{FlushAlerts: true, Progress: func(p localstack.Progress) {
 		if live {
 			fmt.Fprintf(out, "\r  %s  %6d/%d events published  %3d evaluations  %3d alerts ", p.Sim.Format("15:04"), p.Published, p.Total, p.Evaluations, p.Alert)
 		}

@@ -141,6 +141,24 @@ func (g *Aggregator) Flush(ctx context.Context) error {
 	return g.sendAll(ctx, out)
 }
 
+// FlushAll sends the held-back count of every key, whether or not its
+// window has closed, and forgets all keys: everything held is announced
+// now (before a deploy, at the end of a local replay). It returns the
+// number of summaries sent.
+func (g *Aggregator) FlushAll(ctx context.Context) (int, error) {
+	var out []Alert
+	g.mu.Lock()
+	for _, k := range g.order {
+		if s, ok := g.entries[k].summary(); ok {
+			out = append(out, s)
+		}
+	}
+	clear(g.entries)
+	g.order = nil
+	g.mu.Unlock()
+	return len(out), g.sendAll(ctx, out)
+}
+
 // Pending returns the number of occurrences currently held back, over all keys.
 func (g *Aggregator) Pending() int {
 	g.mu.Lock()

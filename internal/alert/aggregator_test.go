@@ -215,3 +215,36 @@ func TestFanout(t *testing.T) {
 		t.Errorf("all good: %v", err)
 	}
 }
+
+// FlushAll announces every held-back count at once, open windows included,
+// and forgets the keys, so the next identical alert goes out at once.
+func TestAggregatorFlushAll(t *testing.T) {
+	ctx := context.Background()
+	g, r, c := newTestAggregator(0)
+	a, b := diagnosisAlert(), diagnosisAlert()
+	a.Count, a.Since, b.Count, b.Since = 1, time.Time{}, 1, time.Time{}
+	b.Identity = "other@example.com"
+	for range 5 {
+		if err := g.Send(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := g.Send(ctx, b); err != nil { // b alone: nothing held back
+		t.Fatal(err)
+	}
+	c.advance(time.Minute) // well inside the window
+	n, err := g.FlushAll(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("FlushAll = %d, %v; want 1 summary", n, err)
+	}
+	if got := r.sent[len(r.sent)-1]; got.Identity != a.Identity || got.Count != 4 {
+		t.Errorf("summary = %s ×%d, want %s ×4", got.Identity, got.Count, a.Identity)
+	}
+	if g.Len() != 0 || g.Pending() != 0 {
+		t.Errorf("after FlushAll: Len %d, Pending %d; want 0, 0", g.Len(), g.Pending())
+	}
+	sent := len(r.sent)
+	if err := g.Send(ctx, a); err != nil || len(r.sent) != sent+1 {
+		t.Errorf("the next identical alert was not sent at once (err %v)", err)
+	}
+}

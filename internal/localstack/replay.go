@@ -64,11 +64,9 @@ type Result struct {
 
 // ReplayOptions tunes Replay.
 type ReplayOptions struct {
-	// FlushAfter is the triage alert window: after the replay, Replay waits
-	// this long past the last triage invocation and invokes triage once
-	// more, so storms held back by the aggregator are announced (a warm
-	// Lambda container gets that invocation from the next failure).
-	FlushAfter time.Duration
+	// FlushAlerts: after the replay, triage announces every storm count it
+	// still holds ({"action":"flush-all"}).
+	FlushAlerts bool
 	Progress   func(Progress)
 }
 
@@ -132,8 +130,8 @@ func (s *Stack) Replay(ctx context.Context, sc *scenario.Scenario, o ReplayOptio
 			break
 		}
 	}
-	if o.FlushAfter > 0 {
-		if err := s.flushTriage(ctx, o.FlushAfter); err != nil {
+	if o.FlushAlerts {
+		if err := s.flushTriage(ctx); err != nil {
 			return res, err
 		}
 		if err := s.readAlerts(ctx, sc.End, res); err != nil {
@@ -189,33 +187,20 @@ func (s *Stack) namespace() string {
 	return metrics.DefaultNamespace
 }
 
-// flushTriage waits until window has passed since triage's last invocation
-// and invokes it once with a harmless record (an SES Delivery event, which
-// triage classifies as not-a-failure, in an SNS event as its subscriptions
-// deliver them), so the aggregator announces what it held back.
-func (s *Stack) flushTriage(ctx context.Context, window time.Duration) error {
+// flushTriage asks triage to announce every storm count it still holds
+// ({"action":"flush-all"}), as an operator would before the environment
+// goes away: what a replay ends with is not left unannounced.
+func (s *Stack) flushTriage(ctx context.Context) error {
 	fn := s.Functions["TriageFunction"]
 	if fn == nil {
 		return nil
 	}
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(window + 100*time.Millisecond):
-	}
-	msg := `{"eventType":"Delivery","mail":{"timestamp":"2026-03-02T23:59:59.000Z","messageId":"local-flush","source":"noreply@localhost.invalid","destination":["flush@localhost.invalid"]},"delivery":{"recipients":["flush@localhost.invalid"]}}`
-	env, _ := json.Marshal(snsEnvelope{Type: "Notification", MessageID: "local-flush", TopicArn: s.Topics["SesEventsTopic"], Message: msg,
-		Timestamp: time.Now().UTC().Format(time.RFC3339)})
-	ev, err := snsEvent(string(env), "")
-	if err != nil {
-		return err
-	}
-	inv, err := fn.Invoke(ctx, ev)
+	inv, err := fn.Invoke(ctx, []byte(`{"action":"flush-all"}`))
 	if err != nil {
 		return err
 	}
 	if inv.FunctionError != "" {
-		return fmt.Errorf("triage flush invocation: %s", inv.Payload)
+		return fmt.Errorf("triage flush-all: %s", inv.Payload)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/sesguard/sesguard/internal/stack"
+	"github.com/sesguard/sesguard/internal/triage"
 )
 
 const miniTemplate = `
@@ -167,7 +168,9 @@ func TestTopology(t *testing.T) {
 		t.Errorf("QueueSources() = %+v", qs)
 	}
 	sch := tpl.Schedules()
-	if len(sch) != 1 || sch[0].Function != "BouncewatchFunction" || sch[0].Input != `{"action":"evaluate"}` {
+	// triage's schedule must send the action triage recognises.
+	if len(sch) != 2 || sch[0].Function != "BouncewatchFunction" || sch[0].Input != `{"action":"evaluate"}` ||
+		sch[1].Function != "TriageFunction" || sch[1].Input != `{"action":"`+triage.ActionFlush+`"}` || sch[1].Expression != "rate(5 minutes)" {
 		t.Errorf("Schedules() = %+v", sch)
 	}
 	if d, _ := tpl.Parameters["EvaluationSchedule"].Default.(string); d != "rate(5 minutes)" {

@@ -20,6 +20,7 @@
 package triage
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -154,6 +155,9 @@ type record struct {
 // error only for a transient failure, so Lambda retries it. Poison never
 // produces an error.
 func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) {
+	if act, ok := actionOf(raw); ok {
+		return h.runAction(ctx, act)
+	}
 	recs, isSQS := splitRecords(raw)
 	res, err := h.process(ctx, recs, !isSQS)
 	h.d.Log.InfoContext(ctx, "triage done", "records", res.Records, "diagnoses", res.Diagnoses, "poison", res.Poison,
@@ -176,6 +180,68 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 		return nil, maskedError{err}
 	}
 	return nil, nil
+}
+
+// Actions triage takes as a whole invocation, from a schedule or an
+// operator, instead of failures to classify.
+const (
+	// ActionFlush announces the storm counts whose window has closed (a
+	// schedule's Input, so that counts are not held until the next failure
+	// happens to arrive).
+	ActionFlush = "flush"
+	// ActionFlushAll announces every held-back count now, open windows
+	// included (before a deploy recycles the environment; the local stack
+	// at the end of a replay).
+	ActionFlushAll = "flush-all"
+)
+
+// ActionResult is the response to an action.
+type ActionResult struct {
+	Action string `json:"action"`
+	// Announced is the number of summaries FlushAll sent (flush-all only).
+	Announced int `json:"announced"`
+}
+
+// actionOf recognises {"action":"flush"} and {"action":"flush-all"}; any
+// other payload is input to classify (an unknown action among it).
+func actionOf(raw json.RawMessage) (string, bool) {
+	if !bytes.Contains(raw, []byte(`"action"`)) {
+		return "", false
+	}
+	var p struct {
+		Action  string          `json:"action"`
+		Records json.RawMessage `json:"Records"`
+	}
+	if json.Unmarshal(raw, &p) != nil || p.Records != nil {
+		return "", false
+	}
+	return p.Action, p.Action == ActionFlush || p.Action == ActionFlushAll
+}
+
+// allFlusher is the optional FlushAll of an AlertSink (*alert.Aggregator).
+type allFlusher interface {
+	FlushAll(ctx context.Context) (int, error)
+}
+
+func (h *Handler) runAction(ctx context.Context, act string) (ActionResult, error) {
+	res := ActionResult{Action: act}
+	if h.d.Alerts == nil {
+		return res, nil
+	}
+	var err error
+	if f, ok := h.d.Alerts.(allFlusher); ok && act == ActionFlushAll {
+		res.Announced, err = f.FlushAll(ctx)
+	} else {
+		err = h.d.Alerts.Flush(ctx)
+	}
+	h.d.Log.InfoContext(ctx, "alerts flushed", "action", act, "announced", res.Announced)
+	if err != nil {
+		// Reported as the invocation's error (Lambda's Errors metric). The
+		// aggregator has already forgotten what it tried to send, so a retry
+		// finds nothing: the metrics remain the complete record.
+		return res, fmt.Errorf("%s: %w", act, err)
+	}
+	return res, nil
 }
 
 // maskedError is err with the addresses in its text masked; errors.Is and

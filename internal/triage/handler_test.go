@@ -736,3 +736,56 @@ func (c countingAPI) GetEmailIdentity(ctx context.Context, in *sesv2.GetEmailIde
 	c.count("GetEmailIdentity " + aws.ToString(in.EmailIdentity) + " " + c.region)
 	return c.inner.GetEmailIdentity(ctx, in, o...)
 }
+
+// TestFlushActions: a storm's held-back count is announced by
+// {"action":"flush-all"} at once, and by {"action":"flush"} (the template's
+// schedule) only once its window has closed; any other action is input to
+// classify, not an action.
+func TestFlushActions(t *testing.T) {
+	rec := &sinkRecorder{}
+	clk := newClock()
+	cfg := handlerCfg(SuppressOff)
+	cfg.AlertWindow = 15 * time.Minute
+	h, err := NewWith(cfg, Deps{Rules: ruleset.Default(), Metrics: metrics.NewPublisher(&countingCW{}, "T"), Log: discard(), Now: clk.Now},
+		alert.Fanout{rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storm := func() {
+		for range 3 {
+			if _, err := h.Handle(t.Context(), readEvent(t, "triage-sns-region-mismatch")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	storm()
+	if n := len(rec.alerts()); n != 1 {
+		t.Fatalf("3 identical rejects sent %d alerts, want the first only", n)
+	}
+
+	out, err := h.Handle(t.Context(), json.RawMessage(`{"action":"flush"}`))
+	if err != nil || out.(ActionResult).Action != ActionFlush || len(rec.alerts()) != 1 {
+		t.Fatalf(`flush inside the window: %v, %v, %d alerts; want nothing sent`, out, err, len(rec.alerts()))
+	}
+	out, err = h.Handle(t.Context(), json.RawMessage(`{"action":"flush-all"}`))
+	if err != nil || out.(ActionResult).Announced != 1 {
+		t.Fatalf("flush-all = %+v, %v; want 1 summary", out, err)
+	}
+	if got := rec.alerts(); len(got) != 2 || got[1].Count != 2 {
+		t.Fatalf("alerts after flush-all: %d, last count %d; want 2, the summary counting 2", len(got), got[len(got)-1].Count)
+	}
+
+	storm() // the keys were forgotten: the first goes out at once again
+	clk.Add(cfg.AlertWindow + time.Second)
+	if _, err := h.Handle(t.Context(), json.RawMessage(`{"action":"flush"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.alerts(); len(got) != 4 || got[3].Count != 2 {
+		t.Fatalf("after the window closed and flush: %d alerts; want 4, the last counting 2", len(got))
+	}
+
+	// Not an action: classified (invalid input, acknowledged), no error.
+	if out, err := h.Handle(t.Context(), json.RawMessage(`{"action":"evaluate"}`)); err != nil || out != nil {
+		t.Errorf(`{"action":"evaluate"} = %v, %v; want it handled as input (nil, nil)`, out, err)
+	}
+}
