@@ -67,7 +67,7 @@ type ReplayOptions struct {
 	// FlushAlerts: after the replay, triage announces every storm count it
 	// still holds ({"action":"flush-all"}).
 	FlushAlerts bool
-	Progress   func(Progress)
+	Progress    func(Progress)
 }
 
 // Replay publishes sc's events in simulated time, pumping every source
