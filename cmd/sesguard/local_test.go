@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sesguard/sesguard/internal/localstack"
 	"github.com/sesguard/sesguard/internal/metrics"
 	"github.com/sesguard/sesguard/internal/scenario"
 )
@@ -141,6 +144,16 @@ func TestLocalEndToEnd(t *testing.T) {
 			t.Errorf("%s: %d messages never processed", name, n)
 		}
 	}
+	// The same seed gives the same alerts (their wall-clock times aside).
+	t.Run("same seed, same alerts", func(t *testing.T) {
+		again, err := local(ctx, localFlags{short: true, seed: 1, reportPath: filepath.Join(dir, "again.html"), logPath: filepath.Join(dir, "again.log")}, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, b := alertTrace(lr.res.Alerts), alertTrace(again.res.Alerts); a != b {
+			t.Errorf("two runs with seed 1 differ:\n%s\n---\n%s", a, b)
+		}
+	})
 	if t.Failed() {
 		t.Logf("output:\n%s", out.String())
 	}
@@ -213,4 +226,15 @@ func checkReportInBrowser(t *testing.T, path string) {
 			t.Errorf("console output: %s", line)
 		}
 	}
+}
+
+// alertTrace is what two replays of one seed must agree on: each alert's
+// simulated time, kind, level, rule, identity, Region, scope and count.
+func alertTrace(as []localstack.FiredAlert) string {
+	var b strings.Builder
+	for _, a := range as {
+		fmt.Fprintf(&b, "%s %s/%s %s %s %s %s ×%d\n", a.Sim.Format("15:04"), a.Alert.Kind, a.Alert.Level, a.Alert.Rule,
+			a.Alert.Identity, a.Alert.Region, a.Alert.Scope, a.Alert.Count)
+	}
+	return b.String()
 }
