@@ -64,7 +64,7 @@ type Check struct {
 
 const (
 	width, height          = 960, 300
-	padL, padR, padT, padB = 64, 20, 16, 36
+	padL, padR, padT, padB = 64, 20, 34, 36
 )
 
 var palette = []string{"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"}
@@ -98,10 +98,14 @@ func svgChart(kind string, d Data, val func(Point) float64, thresholds []float64
 			maxY = math.Max(maxY, val(p))
 		}
 	}
-	maxY *= 1.15
+	maxY *= 1.1
 	if maxY == 0 {
 		maxY = 0.01
 	}
+	// Ticks at round values (1, 2, 2.5 or 5 times a power of ten), the
+	// axis up to the first tick above the data.
+	step := niceStep(maxY / 4)
+	maxY = math.Ceil(maxY/step-1e-9) * step
 	span := d.End.Sub(d.Start).Seconds()
 	if span <= 0 {
 		span = 1
@@ -113,8 +117,8 @@ func svgChart(kind string, d Data, val func(Point) float64, thresholds []float64
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="%s-svg" viewBox="0 0 %d %d" role="img" aria-label="%s rate over the scenario">`, kind, width, height, kind)
 	fmt.Fprintf(&b, `<rect class="plot" x="%d" y="%d" width="%d" height="%d" fill="#fafafa" stroke="#ccc"/>`, padL, padT, width-padL-padR, height-padT-padB)
-	for i := 0; i <= 4; i++ {
-		v := maxY * float64(i) / 4
+	for i := 0; float64(i)*step <= maxY*(1+1e-9); i++ {
+		v := float64(i) * step
 		fmt.Fprintf(&b, `<text class="tick" x="%d" y="%.1f" text-anchor="end" font-size="11">%s</text>`, padL-6, y(v)+4, pct(v))
 	}
 	for h := 0; h <= int(d.End.Sub(d.Start).Hours()); h += 3 {
@@ -136,6 +140,7 @@ func svgChart(kind string, d Data, val func(Point) float64, thresholds []float64
 			template.HTMLEscapeString(m.Level), x(m.Sim), x(m.Sim), padT, height-padB, levelColour(m.Level),
 			m.Sim.Format("15:04"), template.HTMLEscapeString(m.Title))
 	}
+	legendX := padL
 	for i, s := range d.Series {
 		if len(s.Points) == 0 {
 			continue
@@ -145,9 +150,17 @@ func svgChart(kind string, d Data, val func(Point) float64, thresholds []float64
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(p.Sim), y(val(p))))
 		}
 		c := palette[i%len(palette)]
-		fmt.Fprintf(&b, `<polyline class="series" data-scope="%s" fill="none" stroke="%s" stroke-width="2" points="%s"/>`,
-			template.HTMLEscapeString(s.Scope), c, strings.Join(pts, " "))
-		fmt.Fprintf(&b, `<text class="legend" x="%d" y="%d" font-size="12" fill="%s">%s</text>`, padL+8, padT+16+16*i, c, template.HTMLEscapeString(s.Scope))
+		// The first series (the account) is drawn wide and pale underneath:
+		// a scope with the same rates, drawn over it, leaves it visible.
+		widthAttr := `stroke-width="2"`
+		if i == 0 {
+			widthAttr = `stroke-width="6" stroke-opacity="0.35"`
+		}
+		fmt.Fprintf(&b, `<polyline class="series" data-scope="%s" fill="none" stroke="%s" %s points="%s"/>`,
+			template.HTMLEscapeString(s.Scope), c, widthAttr, strings.Join(pts, " "))
+		// The legend is a row above the plot, clear of the threshold labels.
+		fmt.Fprintf(&b, `<text class="legend" x="%d" y="%d" font-size="12" fill="%s">■ %s</text>`, legendX, padT-10, c, template.HTMLEscapeString(s.Scope))
+		legendX += 24 + 7*len(s.Scope)
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
@@ -163,6 +176,18 @@ func levelColour(l string) string {
 		return "#1f77b4"
 	}
 	return "#c00"
+}
+
+// niceStep is the smallest of 1, 2, 2.5, 5 times a power of ten that is at
+// least raw (> 0).
+func niceStep(raw float64) float64 {
+	p := math.Pow(10, math.Floor(math.Log10(raw)))
+	for _, m := range []float64{1, 2, 2.5, 5, 10} {
+		if m*p >= raw*(1-1e-9) {
+			return m * p
+		}
+	}
+	return 10 * p
 }
 
 func pct(v float64) string {

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +35,14 @@ func TestWriteStructure(t *testing.T) {
 	for _, banned := range []string{"<script", "http://", "https://"} {
 		if strings.Contains(strings.ReplaceAll(html, "http://www.w3.org/2000/svg", ""), banned) {
 			t.Errorf("report refers to %s: it must be self-contained", banned)
+		}
+	}
+}
+
+func TestNiceStep(t *testing.T) {
+	for raw, want := range map[float64]float64{0.0258: 0.05, 0.02: 0.02, 0.021: 0.025, 0.0003: 0.0005, 0.00011: 0.0002, 0.7: 1} {
+		if got := niceStep(raw); math.Abs(got-want) > want*1e-9 {
+			t.Errorf("niceStep(%v) = %v, want %v", raw, got, want)
 		}
 	}
 }
