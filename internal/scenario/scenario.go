@@ -112,7 +112,8 @@ func (s *Scenario) Sort() {
 // ReadJSONLines reads a user's scenario: one JSON object per line, either
 // an Event ({"time", "topic", "message"}) or a bare message, which goes to
 // the SES events topic when it has eventType/notificationType and to the
-// send-failures topic otherwise. A bare SES event takes its time from
+// send-failures topic otherwise, or a JSON string, plain error text for the
+// send-failures topic. A bare SES event takes its time from
 // mail.timestamp; events without a time follow the previous one by a
 // second. Blank lines are skipped; errors name the line.
 func ReadJSONLines(r io.Reader, name string) (*Scenario, error) {
@@ -124,6 +125,21 @@ func ReadJSONLines(r io.Reader, name string) (*Scenario, error) {
 		line := bytes.TrimSpace(in.Bytes())
 		if len(line) == 0 {
 			continue
+		}
+		switch line[0] {
+		case '{':
+		case '"': // plain error text, as an application might publish it
+			if !json.Valid(line) {
+				return nil, fmt.Errorf("%s line %d: not a valid JSON string", name, n)
+			}
+			if last.IsZero() {
+				last = time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+			}
+			last = last.Add(time.Second)
+			sc.Events = append(sc.Events, Event{Time: last, Topic: TopicSendFailures, Message: append(json.RawMessage(nil), line...)})
+			continue
+		default:
+			return nil, fmt.Errorf("%s line %d: want a JSON object (an event or a message) or a JSON string (error text)", name, n)
 		}
 		var probe struct {
 			Time             *time.Time      `json:"time"`

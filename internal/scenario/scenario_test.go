@@ -49,3 +49,17 @@ func TestDefaultIsReproducibleBySeed(t *testing.T) {
 		}
 	}
 }
+
+func TestReadJSONLinesPlainTextAndNonObjects(t *testing.T) {
+	sc, err := ReadJSONLines(strings.NewReader(`"Message rejected: Email address is not verified."`+"\n"), "events.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sc.Events) != 1 || sc.Events[0].Topic != TopicSendFailures || sc.Events[0].Body() != "Message rejected: Email address is not verified." {
+		t.Errorf("a JSON string line gave %+v, want plain text on %s", sc.Events, TopicSendFailures)
+	}
+	_, err = ReadJSONLines(strings.NewReader("[1, 2]\n"), "events.jsonl")
+	if err == nil || !strings.Contains(err.Error(), "events.jsonl line 1: want a JSON object") {
+		t.Errorf("an array line: err = %v, want it to say what a line must be", err)
+	}
+}
