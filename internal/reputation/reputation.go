@@ -341,20 +341,22 @@ func Assess(events, sends int64, th Thresholds, prev Level, c Config) Assessment
 // FormatRate formats a fraction as a percentage with two decimals
 // ("4.97%"), or three below 1% ("0.085%") so complaint rates stay legible.
 func FormatRate(f float64) string {
+	return strconv.FormatFloat(100*f, 'f', rateDigits(f), 64) + "%"
+}
+
+// rateDigits is FormatRate's number of decimals for f.
+func rateDigits(f float64) int {
 	if f < 0.01 && f > 0 {
-		return strconv.FormatFloat(100*f, 'f', 3, 64) + "%"
+		return 3
 	}
-	return strconv.FormatFloat(100*f, 'f', 2, 64) + "%"
+	return 2
 }
 
 // FormatRateBelow is FormatRate for a rate said to be below threshold t:
 // where rounding would reach t (0.0498% as "0.050%" next to "< 0.05%") it
 // rounds down instead.
 func FormatRateBelow(f float64, t PPM) string {
-	digits := 2
-	if f < 0.01 && f > 0 {
-		digits = 3
-	}
+	digits := rateDigits(f)
 	scale := math.Pow(10, float64(digits))
 	shown := math.Round(100*f*scale) / scale
 	if shown < t.Percent() {
