@@ -98,5 +98,5 @@ func newHandler(ctx context.Context, getenv func(string) string) (*bouncewatch.H
 	if len(sinks) > 0 {
 		sink = sinks
 	}
-	return bouncewatch.New(cfg, cw, sesv2.NewFromConfig(awsCfg), sink, slog.Default()), nil
+	return bouncewatch.New(cfg, bouncewatch.Deps{CloudWatch: cw, Account: sesv2.NewFromConfig(awsCfg), Alerts: sink, Log: slog.Default()})
 }

@@ -7,9 +7,16 @@
 // reputation, publishes rates, headroom and the announced level, and alerts
 // when a level changes or when our rate and SES's own disagree.
 //
-// The Lambda is stateless: the last announced level is read back from the
-// AlertLevel metric it published itself, in one-minute buckets, so the
-// evaluation schedule must be at least one minute apart.
+// Evaluate runs in four steps: readWindow (GetMetricData, GetAccount),
+// assess (pure), announce (alerts for level changes) and persist (one
+// PutMetricData call). The last announced level of each scope and kind is
+// kept behind LevelStore. Its first implementation keeps the Lambda
+// stateless: the level is read back from the AlertLevel metric it
+// published itself, in one-minute buckets, so the evaluation schedule must
+// be at least one minute apart. A DynamoDB LevelStore (package
+// internal/state, Deps.Levels) replaces the read-back with a
+// version-checked write, so that one execution environment announces each
+// change.
 package bouncewatch
 
 import (

@@ -87,40 +87,47 @@ type Report struct {
 	PutCalls   int    `json:"putMetricDataCalls"`
 }
 
-// level read-back: the AlertLevel series of one scope and kind.
-type levelSeries struct {
-	vals []float64
-	ts   []time.Time
-}
-
-// latest returns the value with the newest timestamp (the later one on a
-// tie, since results are requested oldest first), and whether there was any.
-func (s levelSeries) latest() (float64, bool) {
-	best := -1
-	for i := range s.vals {
-		if best < 0 || !s.ts[i].Before(s.ts[best]) {
-			best = i
-		}
-	}
-	if best < 0 {
-		return 0, false
-	}
-	return s.vals[best], true
-}
-
 // Evaluate reads the trailing window (one GetMetricData call), judges every
 // scope, sends alerts for level changes, and publishes rates, headroom and
-// the announced levels (one PutMetricData call).
+// the announced levels (one PutMetricData call). The four steps are
+// readWindow, assess (pure), announce and persist.
 func (h *Handler) Evaluate(ctx context.Context) (*Report, error) {
 	now := h.now().UTC()
 	rep := &Report{Time: now, Window: h.cfg.Window.String()}
 	scopes := append([]Scope{{metrics.ScopeAccount, h.cfg.Region}}, h.cfg.Scopes...)
-	levels := map[string]*levelSeries{}
 	for _, s := range scopes {
 		rep.Scopes = append(rep.Scopes, &ScopeReport{Scope: s})
 	}
+	readBack, err := h.readWindow(ctx, rep)
+	if err != nil {
+		return rep, err
+	}
+	store := h.levels
+	if store == nil {
+		store = readBack
+	}
+	keys := levelKeys(scopes)
+	prev, err := store.Load(ctx, keys)
+	if err != nil {
+		return rep, fmt.Errorf("load the announced levels (%d keys): %w", len(keys), err)
+	}
+	changes := assess(h.cfg, rep, prev)
+	announced := make(map[LevelKey]reputation.Level, len(keys))
+	for _, k := range keys {
+		announced[k] = prev[k].Level
+	}
+	h.announce(ctx, rep, store, prev, changes, announced)
+	return rep, h.persist(ctx, rep, announced)
+}
+
+// readWindow reads the trailing window into rep (counts, the bounce rules'
+// counts, SES's own rates, GetAccount's answer) and returns the AlertLevel
+// series read with it, keyed for metricLevels.
+func (h *Handler) readWindow(ctx context.Context, rep *Report) (metricLevels, error) {
+	now := rep.Time
 	account := rep.Scopes[0]
 	account.ruleCounts = map[string]float64{}
+	levels := metricLevels{}
 
 	var queries []types.MetricDataQuery
 	sinks := map[string]func([]float64, []time.Time){}
@@ -152,19 +159,14 @@ func (h *Handler) Evaluate(ctx context.Context) (*Report, error) {
 		}
 		for _, k := range kinds {
 			ls := &levelSeries{}
-			levels[levelKey(sr.Scope, k)] = ls
-			add(fmt.Sprintf("s%d_l_%s", i, k), ns, string(metrics.AlertLevel), levelPeriod, "Maximum", func(v []float64, ts []time.Time) {
-				ls.vals, ls.ts = append(ls.vals, v...), append(ls.ts, ts...)
-			}, st, sr.Scope.Type, sn, sr.Scope.Name, string(metrics.DimKind), k)
+			levels[LevelKey{sr.Scope, k}] = ls
+			add(fmt.Sprintf("s%d_l_%s", i, k), ns, string(metrics.AlertLevel), levelPeriod, "Maximum", ls.add,
+				st, sr.Scope.Type, sn, sr.Scope.Name, string(metrics.DimKind), k)
 		}
 	}
 	sesBounce, sesComplaint := &levelSeries{}, &levelSeries{}
-	add("ses_bounce", metrics.SESNamespace, metrics.SESBounceRate, 300, "Average", func(v []float64, ts []time.Time) {
-		sesBounce.vals, sesBounce.ts = append(sesBounce.vals, v...), append(sesBounce.ts, ts...)
-	})
-	add("ses_complaint", metrics.SESNamespace, metrics.SESComplaintRate, 300, "Average", func(v []float64, ts []time.Time) {
-		sesComplaint.vals, sesComplaint.ts = append(sesComplaint.vals, v...), append(sesComplaint.ts, ts...)
-	})
+	add("ses_bounce", metrics.SESNamespace, metrics.SESBounceRate, 300, "Average", sesBounce.add)
+	add("ses_complaint", metrics.SESNamespace, metrics.SESComplaintRate, 300, "Average", sesComplaint.add)
 	for j, rule := range RateRules {
 		add("r"+strconv.Itoa(j), ns, string(metrics.Failures), counterPeriod, "Sum", func(v []float64, _ []time.Time) {
 			account.ruleCounts[rule] += sum(v)
@@ -185,7 +187,7 @@ func (h *Handler) Evaluate(ctx context.Context) (*Report, error) {
 		out, err := h.cw.GetMetricData(ctx, in)
 		rep.GetCalls++
 		if err != nil {
-			return rep, fmt.Errorf("read the %s window back from CloudWatch (%d queries, page %d): %w", h.cfg.Window, len(queries), rep.GetCalls, err)
+			return nil, fmt.Errorf("read the %s window back from CloudWatch (%d queries, page %d): %w", h.cfg.Window, len(queries), rep.GetCalls, err)
 		}
 		for _, r := range out.MetricDataResults {
 			if set := sinks[aws.ToString(r.Id)]; set != nil {
@@ -196,14 +198,14 @@ func (h *Handler) Evaluate(ctx context.Context) (*Report, error) {
 			break
 		}
 		if rep.GetCalls >= maxGetPages {
-			return rep, fmt.Errorf("read the %s window back from CloudWatch (%d queries): still paging after %d GetMetricData calls", h.cfg.Window, len(queries), rep.GetCalls)
+			return nil, fmt.Errorf("read the %s window back from CloudWatch (%d queries): still paging after %d GetMetricData calls", h.cfg.Window, len(queries), rep.GetCalls)
 		}
 		in.NextToken = out.NextToken
 	}
-	if v, ok := sesBounce.latest(); ok {
+	if v, _, ok := sesBounce.latest(); ok {
 		rep.SESBounceRate = &v
 	}
-	if v, ok := sesComplaint.latest(); ok {
+	if v, _, ok := sesComplaint.latest(); ok {
 		rep.SESComplaintRate = &v
 	}
 	if h.ses != nil {
@@ -216,49 +218,105 @@ func (h *Handler) Evaluate(ctx context.Context) (*Report, error) {
 			rep.Account = &AccountStatus{EnforcementStatus: aws.ToString(acct.EnforcementStatus), SendingEnabled: acct.SendingEnabled}
 		}
 	}
+	return levels, nil
+}
 
-	pub := metrics.NewPublisher(h.cw, ns)
+// levelChange is a level to announce: key moved from one level to another.
+type levelChange struct {
+	key      LevelKey
+	sr       *ScopeReport
+	from, to reputation.Level
+}
+
+// assess judges every scope of rep (its counts and SES's rates already
+// read) against the previously announced levels, fills in the scopes'
+// assessments, and returns the changes to announce in announcing order
+// (levelKeys'). It calls nothing and reads no clock.
+func assess(cfg Config, rep *Report, prev map[LevelKey]LevelState) []levelChange {
+	var changes []levelChange
 	for i, sr := range rep.Scopes {
+		bk, ck := LevelKey{sr.Scope, metrics.KindBounce}, LevelKey{sr.Scope, metrics.KindComplaint}
 		elig := sr.Counts.Eligible()
-		prevOf := func(kind string) reputation.Level {
-			v, _ := levels[levelKey(sr.Scope, kind)].latest()
-			return reputation.LevelOf(v)
-		}
-		sr.PrevBounce, sr.PrevComplaint = prevOf(metrics.KindBounce), prevOf(metrics.KindComplaint)
-		sr.Bounce = reputation.Assess(sr.Counts[cHardBounces], elig, h.cfg.Rates.Bounce, sr.PrevBounce, h.cfg.Rates)
-		sr.Complaint = reputation.Assess(sr.Counts[cComplaints], elig, h.cfg.Rates.Complaint, sr.PrevComplaint, h.cfg.Rates)
+		sr.PrevBounce, sr.PrevComplaint = prev[bk].Level, prev[ck].Level
+		sr.Bounce = reputation.Assess(sr.Counts[cHardBounces], elig, cfg.Rates.Bounce, sr.PrevBounce, cfg.Rates)
+		sr.Complaint = reputation.Assess(sr.Counts[cComplaints], elig, cfg.Rates.Complaint, sr.PrevComplaint, cfg.Rates)
 		sr.BounceLevel, sr.ComplaintLevel = sr.Bounce.Level.String(), sr.Complaint.Level.String()
-
-		announcedBounce, announcedComplaint := sr.PrevBounce, sr.PrevComplaint
 		if sr.Bounce.Level != sr.PrevBounce {
-			if h.send(ctx, rep, h.rateAlert(rep, sr, metrics.KindBounce)) {
-				announcedBounce = sr.Bounce.Level
-			}
+			changes = append(changes, levelChange{bk, sr, sr.PrevBounce, sr.Bounce.Level})
 		}
 		if sr.Complaint.Level != sr.PrevComplaint {
-			if h.send(ctx, rep, h.rateAlert(rep, sr, metrics.KindComplaint)) {
-				announcedComplaint = sr.Complaint.Level
+			changes = append(changes, levelChange{ck, sr, sr.PrevComplaint, sr.Complaint.Level})
+		}
+		if i == 0 {
+			dk := LevelKey{sr.Scope, metrics.KindDivergence}
+			sr.PrevDiverging = prev[dk].Level != reputation.OK
+			sr.Diverging = rep.SESBounceRate != nil && elig >= cfg.Rates.MinSends &&
+				math.Abs(sr.Bounce.Rate-*rep.SESBounceRate)*reputation.PerMillion > float64(cfg.DivergenceMargin)
+			if sr.Diverging != sr.PrevDiverging {
+				changes = append(changes, levelChange{dk, sr, divergenceLevel(sr.PrevDiverging), divergenceLevel(sr.Diverging)})
 			}
 		}
+	}
+	return changes
+}
+
+// divergenceLevel is how a divergence state is stored as a level.
+func divergenceLevel(diverging bool) reputation.Level {
+	if diverging {
+		return reputation.Warning
+	}
+	return reputation.OK
+}
+
+// announce sends the alert of each change this evaluation wins in store
+// (see LevelStore) and records in announced the level each key ends at.
+func (h *Handler) announce(ctx context.Context, rep *Report, store LevelStore, prev map[LevelKey]LevelState, changes []levelChange, announced map[LevelKey]reputation.Level) {
+	for _, c := range changes {
+		saved, won, err := store.Save(ctx, c.key, prev[c.key], LevelState{Level: c.to})
+		if err != nil {
+			// Announcing twice beats not announcing (DESIGN.md).
+			h.log.ErrorContext(ctx, "announced level not saved; announcing anyway", "scope", c.key.Scope.String(), "kind", c.key.Kind, "err", err)
+			saved, won = LevelState{Level: c.to}, true
+		}
+		if !won {
+			h.log.InfoContext(ctx, "level change already announced elsewhere", "scope", c.key.Scope.String(), "kind", c.key.Kind, "level", saved.Level.String())
+			announced[c.key] = saved.Level
+			continue
+		}
+		var a alert.Alert
+		if c.key.Kind == metrics.KindDivergence {
+			a = h.divergenceAlert(rep, c.sr)
+		} else {
+			a = h.rateAlert(rep, c.sr, c.key.Kind)
+		}
+		if h.send(ctx, rep, a) {
+			announced[c.key] = c.to
+			continue
+		}
+		announced[c.key] = c.from
+		if _, _, err := store.Save(ctx, c.key, saved, prev[c.key]); err != nil {
+			h.log.ErrorContext(ctx, "announced level not put back after the alert failed", "scope", c.key.Scope.String(), "kind", c.key.Kind, "err", err)
+		}
+	}
+}
+
+// persist publishes every scope's rates and headroom and the announced
+// levels with one PutMetricData call.
+func (h *Handler) persist(ctx context.Context, rep *Report, announced map[LevelKey]reputation.Level) error {
+	pub := metrics.NewPublisher(h.cw, h.cfg.Namespace)
+	for i, sr := range rep.Scopes {
 		dims := []string{sr.Scope.Type, sr.Scope.Name}
-		if elig > 0 {
+		if sr.Counts.Eligible() > 0 {
 			_ = pub.Add(metrics.BounceRate, sr.Bounce.Rate, dims...)
 			_ = pub.Add(metrics.ComplaintRate, sr.Complaint.Rate, dims...)
 			_ = pub.Add(metrics.BounceHeadroom, float64(sr.Bounce.Headroom), dims...)
 		}
-		_ = pub.Add(metrics.AlertLevel, float64(announcedBounce), sr.Scope.Type, sr.Scope.Name, metrics.KindBounce)
-		_ = pub.Add(metrics.AlertLevel, float64(announcedComplaint), sr.Scope.Type, sr.Scope.Name, metrics.KindComplaint)
-
+		kinds := []string{metrics.KindBounce, metrics.KindComplaint}
 		if i == 0 {
-			v, _ := levels[levelKey(sr.Scope, metrics.KindDivergence)].latest()
-			sr.PrevDiverging = v >= 0.5
-			sr.Diverging = rep.SESBounceRate != nil && elig >= h.cfg.Rates.MinSends &&
-				math.Abs(sr.Bounce.Rate-*rep.SESBounceRate)*reputation.PerMillion > float64(h.cfg.DivergenceMargin)
-			announced := sr.PrevDiverging
-			if sr.Diverging != sr.PrevDiverging && h.send(ctx, rep, h.divergenceAlert(rep, sr)) {
-				announced = sr.Diverging
-			}
-			_ = pub.Add(metrics.AlertLevel, b2f(announced), sr.Scope.Type, sr.Scope.Name, metrics.KindDivergence)
+			kinds = append(kinds, metrics.KindDivergence)
+		}
+		for _, k := range kinds {
+			_ = pub.Add(metrics.AlertLevel, float64(announced[LevelKey{sr.Scope, k}]), sr.Scope.Type, sr.Scope.Name, k)
 		}
 	}
 	calls, err := pub.Flush(ctx)
@@ -272,11 +330,11 @@ func (h *Handler) Evaluate(ctx context.Context) (*Report, error) {
 			// run recomputes everything instead.
 			rep.PublishErr = err.Error()
 			h.log.ErrorContext(ctx, "evaluation metrics not published after alerts were sent; the next run recomputes", "alerts", len(rep.Alerts), "err", err)
-			return rep, nil
+			return nil
 		}
-		return rep, err
+		return err
 	}
-	return rep, nil
+	return nil
 }
 
 // send delivers a and reports whether it went out (without a sink, it is
@@ -294,19 +352,10 @@ func (h *Handler) send(ctx context.Context, rep *Report, a alert.Alert) bool {
 	return true
 }
 
-func levelKey(s Scope, kind string) string { return s.Type + "\x00" + s.Name + "\x00" + kind }
-
 func sum(v []float64) float64 {
 	var t float64
 	for _, x := range v {
 		t += x
 	}
 	return t
-}
-
-func b2f(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
 }

@@ -20,7 +20,7 @@ func evalOnce(t *testing.T, cfg Config, sends, bounces int, ses *float64, sink a
 	t.Helper()
 	now := time.Date(2026, 1, 5, 12, 0, 0, 0, time.UTC)
 	cw := newMemCloudWatch(func() time.Time { return now.Add(-time.Minute) })
-	h := New(cfg, cw, nil, sink, quiet)
+	h := mustNew(t, cfg, Deps{CloudWatch: cw, Alerts: sink, Log: quiet})
 	h.now = func() time.Time { return now }
 	if _, err := h.Handle(context.Background(), scenarioBatch(0, sends, bounces)); err != nil {
 		t.Fatal(err)
@@ -115,7 +115,7 @@ func TestLevelReadBackLatestInBucket(t *testing.T) {
 	cw.aggregate = true
 	cfg := testConfig()
 	cfg.Window = time.Hour
-	h := New(cfg, cw, nil, nil, quiet)
+	h := mustNew(t, cfg, Deps{CloudWatch: cw, Log: quiet})
 	h.now = clock
 	ctx := context.Background()
 	var levels []string
@@ -150,7 +150,7 @@ func TestGetMetricDataPages(t *testing.T) {
 	cw.pageSize = 2
 	cfg := testConfig()
 	cfg.Window = time.Hour
-	h := New(cfg, cw, nil, nil, quiet)
+	h := mustNew(t, cfg, Deps{CloudWatch: cw, Log: quiet})
 	h.now = clock
 	ctx := context.Background()
 	for run := range 2 {
@@ -191,7 +191,7 @@ func (e *endlessPages) GetMetricData(ctx context.Context, in *cloudwatch.GetMetr
 // evaluation with an error instead of looping.
 func TestGetMetricDataEndlessPages(t *testing.T) {
 	cw := &endlessPages{}
-	_, err := New(testConfig(), cw, nil, nil, quiet).Evaluate(context.Background())
+	_, err := mustNew(t, testConfig(), Deps{CloudWatch: cw, Log: quiet}).Evaluate(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "still paging") || cw.gets.Load() != maxGetPages {
 		t.Fatalf("err = %v after %d calls", err, cw.gets.Load())
 	}
@@ -210,7 +210,7 @@ func TestPublishFailureAfterAlerts(t *testing.T) {
 		cw := newMemCloudWatch(func() time.Time { return now.Add(-time.Minute) })
 		var sent int
 		sink := alert.SinkFunc(func(context.Context, alert.Alert) error { sent++; return nil })
-		h := New(testConfig(), cw, nil, sink, quiet)
+		h := mustNew(t, testConfig(), Deps{CloudWatch: cw, Alerts: sink, Log: quiet})
 		h.now = func() time.Time { return now }
 		if _, err := h.Handle(context.Background(), scenarioBatch(0, 1000, tc.bounces)); err != nil {
 			t.Fatal(err)

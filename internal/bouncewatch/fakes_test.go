@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -232,4 +233,13 @@ func healthyAccount() accountFunc {
 	return func(context.Context, *sesv2.GetAccountInput, ...func(*sesv2.Options)) (*sesv2.GetAccountOutput, error) {
 		return &sesv2.GetAccountOutput{EnforcementStatus: aws.String("HEALTHY"), SendingEnabled: true, ProductionAccessEnabled: true}, nil
 	}
+}
+
+func mustNew(tb testing.TB, cfg Config, d Deps) *Handler {
+	tb.Helper()
+	h, err := New(cfg, d)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return h
 }

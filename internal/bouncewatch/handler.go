@@ -36,23 +36,44 @@ const Source = "sesguard-bouncewatch"
 // dedupCapacity bounds the keys remembered across invocations (about 2 MB).
 const dedupCapacity = 1 << 16
 
+// Deps are the Handler's collaborators. CloudWatch is required.
+type Deps struct {
+	CloudWatch CloudWatchAPI
+	// Account is nil when GetAccount is not consulted.
+	Account AccountAPI
+	// Alerts is nil when alerts are only logged.
+	Alerts alert.Sink
+	// Levels keeps the announced levels; nil reads them back from the
+	// AlertLevel metric (metricLevels).
+	Levels LevelStore
+	Log    *slog.Logger
+	Now    func() time.Time
+}
+
 // Handler handles bouncewatch invocations. Build it with New.
 type Handler struct {
 	cfg    Config
 	cw     CloudWatchAPI
 	ses    AccountAPI // nil: GetAccount is not consulted
 	alerts alert.Sink // nil: alerts are only logged
+	levels LevelStore // nil: metricLevels of each evaluation's read
 	log    *slog.Logger
 	now    func() time.Time
 	seen   *dedup
 }
 
-// New returns a Handler. ses and alerts may be nil.
-func New(cfg Config, cw CloudWatchAPI, ses AccountAPI, alerts alert.Sink, log *slog.Logger) *Handler {
-	if log == nil {
-		log = slog.Default()
+// New returns a Handler.
+func New(cfg Config, d Deps) (*Handler, error) {
+	if d.CloudWatch == nil {
+		return nil, errors.New("bouncewatch: Deps.CloudWatch is nil")
 	}
-	return &Handler{cfg: cfg, cw: cw, ses: ses, alerts: alerts, log: log, now: time.Now, seen: newDedup(dedupCapacity)}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return &Handler{cfg: cfg, cw: d.CloudWatch, ses: d.Account, alerts: d.Alerts, levels: d.Levels, log: d.Log, now: d.Now, seen: newDedup(dedupCapacity)}, nil
 }
 
 // rawRecord decodes an SQS message and an SNS record alike (their keys do

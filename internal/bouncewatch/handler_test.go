@@ -46,7 +46,7 @@ func readEvent(t testing.TB, name string) json.RawMessage {
 func TestSampleSQSBatch(t *testing.T) {
 	now := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
 	cw := newMemCloudWatch(func() time.Time { return now })
-	h := New(testConfig(), cw, nil, nil, quiet)
+	h := mustNew(t, testConfig(), Deps{CloudWatch: cw, Log: quiet})
 	out, err := h.Handle(context.Background(), readEvent(t, "bouncewatch-sqs-batch.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +86,7 @@ func TestSampleSQSBatch(t *testing.T) {
 func TestDirectSNSAndShapes(t *testing.T) {
 	now := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
 	cw := newMemCloudWatch(func() time.Time { return now })
-	h := New(testConfig(), cw, nil, nil, quiet)
+	h := mustNew(t, testConfig(), Deps{CloudWatch: cw, Log: quiet})
 	h.now = func() time.Time { return now }
 	ctx := context.Background()
 	if out, err := h.Handle(ctx, readEvent(t, "bouncewatch-sns-bounce.json")); err != nil || out != nil {
@@ -115,7 +115,7 @@ func TestDirectSNSAndShapes(t *testing.T) {
 
 func TestPoisonAndRawDelivery(t *testing.T) {
 	cw := newMemCloudWatch(time.Now)
-	h := New(testConfig(), cw, nil, nil, quiet)
+	h := mustNew(t, testConfig(), Deps{CloudWatch: cw, Log: quiet})
 	ev := `{"Records":[
 	 {"messageId":"a","eventSource":"aws:sqs","body":"not json"},
 	 {"messageId":"b","eventSource":"aws:sqs","body":"{\"Type\":\"Notification\",\"MessageId\":\"x\",\"Message\":\"{\\\"hello\\\":1}\"}"},
@@ -136,7 +136,7 @@ func TestPoisonAndRawDelivery(t *testing.T) {
 func TestPublishFailureFailsBatch(t *testing.T) {
 	cw := newMemCloudWatch(time.Now)
 	cw.putErr = errors.New("throttled")
-	h := New(testConfig(), cw, nil, nil, quiet)
+	h := mustNew(t, testConfig(), Deps{CloudWatch: cw, Log: quiet})
 	_, err := h.Handle(context.Background(), readEvent(t, "bouncewatch-sqs-batch.json"))
 	if err == nil || !strings.Contains(err.Error(), "throttled") {
 		t.Fatalf("err = %v, want the publish failure", err)
@@ -243,7 +243,7 @@ func runScenario(t *testing.T, scopes []Scope) (seq []string, text string) {
 	cfg.Scopes = scopes
 	var sent []alert.Alert
 	sink := alert.SinkFunc(func(_ context.Context, a alert.Alert) error { sent = append(sent, a); return nil })
-	h := New(cfg, cw, healthyAccount(), sink, quiet)
+	h := mustNew(t, cfg, Deps{CloudWatch: cw, Account: healthyAccount(), Alerts: sink, Log: quiet})
 	h.now = clock
 	ctx := context.Background()
 
@@ -348,7 +348,7 @@ func BenchmarkSQSBatch10000(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		h := New(testConfig(), cw, nil, nil, quiet) // a fresh container: empty dedup memory
+		h := mustNew(b, testConfig(), Deps{CloudWatch: cw, Log: quiet}) // a fresh container: empty dedup memory
 		b.StopTimer()
 		runtime.GC()
 		stop, done := make(chan struct{}), make(chan uint64)
@@ -398,7 +398,7 @@ func TestRetriedBatchCountsOnce(t *testing.T) {
 		return sum
 	}
 	want := newMemCloudWatch(time.Now)
-	if _, err := New(testConfig(), want, nil, nil, quiet).Handle(context.Background(), event); err != nil {
+	if _, err := mustNew(t, testConfig(), Deps{CloudWatch: want, Log: quiet}).Handle(context.Background(), event); err != nil {
 		t.Fatal(err)
 	}
 	if total(want) == 0 {
@@ -406,7 +406,7 @@ func TestRetriedBatchCountsOnce(t *testing.T) {
 	}
 
 	cw := newMemCloudWatch(time.Now)
-	h := New(testConfig(), cw, nil, nil, quiet)
+	h := mustNew(t, testConfig(), Deps{CloudWatch: cw, Log: quiet})
 	cw.putErr = errors.New("throttled")
 	if _, err := h.Handle(context.Background(), event); err == nil {
 		t.Fatal("want the publish failure")

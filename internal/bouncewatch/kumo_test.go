@@ -42,7 +42,7 @@ func TestKumoEndToEnd(t *testing.T) {
 	cfg.Namespace = testkit.Unique("SESGuardKumo")
 	cfg.Window = time.Hour
 	cfg.Rates.MinSends = 100
-	h := New(cfg, cw, healthyAccount(), sink, quiet) // GetAccount faked: kumo lacks it
+	h := mustNew(t, cfg, Deps{CloudWatch: cw, Account: healthyAccount(), Alerts: sink, Log: quiet}) // GetAccount faked: kumo lacks it
 	// 1,000 sends, 30 hard bounces: 3%, a warning.
 	res, err := h.Handle(ctx, scenarioBatch(0, 1000, 30))
 	if err != nil || res == nil {

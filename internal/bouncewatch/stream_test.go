@@ -19,7 +19,7 @@ const sendRecord = `{"messageId":"c","eventSource":"aws:sqs","body":"{\"Type\":\
 // would count them as duplicates.
 func TestSyntaxErrorCountsNothing(t *testing.T) {
 	cw := newMemCloudWatch(time.Now)
-	h := New(testConfig(), cw, nil, nil, quiet)
+	h := mustNew(t, testConfig(), Deps{CloudWatch: cw, Log: quiet})
 	full := readEvent(t, "bouncewatch-sqs-batch.json")
 	_, err := h.Handle(context.Background(), full[:len(full)-20])
 	if err == nil || !strings.Contains(err.Error(), "decode invocation") {
@@ -40,7 +40,7 @@ func TestSyntaxErrorCountsNothing(t *testing.T) {
 // counted, acknowledged, and the records around it are counted.
 func TestWrongShapeRecordIsPoison(t *testing.T) {
 	cw := newMemCloudWatch(time.Now)
-	h := New(testConfig(), cw, nil, nil, quiet)
+	h := mustNew(t, testConfig(), Deps{CloudWatch: cw, Log: quiet})
 	ev := `{"Records":[1, {"messageId":"b","eventSource":"aws:sqs","body":5}, ` + sendRecord + `, {"messageId":"d","Sns":"x"}]}`
 	out, err := h.Handle(context.Background(), json.RawMessage(ev))
 	if err != nil {
@@ -60,7 +60,7 @@ func TestWrongShapeRecordIsPoison(t *testing.T) {
 func TestInvocationKeys(t *testing.T) {
 	ctx := context.Background()
 	cw := newMemCloudWatch(time.Now)
-	h := New(testConfig(), cw, nil, nil, quiet)
+	h := mustNew(t, testConfig(), Deps{CloudWatch: cw, Log: quiet})
 	ev := `{"source":"aws.events","detail":{"a":[1,2]},"records":[` + sendRecord + `],"time":"2026-01-05T10:00:00Z"}`
 	if out, err := h.Handle(ctx, json.RawMessage(ev)); err != nil {
 		t.Fatal(err)
