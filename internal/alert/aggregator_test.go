@@ -31,6 +31,9 @@ func newTestAggregator(maxKeys int) (*Aggregator, *recorder, *clock) {
 	return NewAggregator(r, AggregatorOptions{Window: 15 * time.Minute, MaxKeys: maxKeys, Now: c.now}), r, c
 }
 
+// mem is g's default store.
+func mem(g *Aggregator) *MemoryWindows { return g.store.(*MemoryWindows) }
+
 func TestAggregatorStorm(t *testing.T) {
 	ctx := context.Background()
 	g, r, c := newTestAggregator(0)
@@ -49,8 +52,8 @@ func TestAggregatorStorm(t *testing.T) {
 	if len(r.sent) != 1 || r.sent[0].Summary != "occurrence 0" || r.sent[0].count() != 1 {
 		t.Fatalf("sent %d alerts, want only the first: %+v", len(r.sent), r.sent)
 	}
-	if g.Pending() != 9999 {
-		t.Errorf("Pending() = %d, want 9999", g.Pending())
+	if mem(g).Pending() != 9999 {
+		t.Errorf("Pending() = %d, want 9999", mem(g).Pending())
 	}
 
 	// Flush before the window closes sends nothing.
@@ -71,8 +74,8 @@ func TestAggregatorStorm(t *testing.T) {
 	if s.Count != 9999 || !s.Since.Equal(t0.Add(time.Second)) || s.Summary != "occurrence 9999" {
 		t.Errorf("summary: count %d since %v summary %q; want 9999 since %v, latest content", s.Count, s.Since, s.Summary, t0.Add(time.Second))
 	}
-	if g.Len() != 0 || g.Pending() != 0 {
-		t.Errorf("after Flush: %d keys, %d pending", g.Len(), g.Pending())
+	if mem(g).Len() != 0 || mem(g).Pending() != 0 {
+		t.Errorf("after Flush: %d keys, %d pending", mem(g).Len(), mem(g).Pending())
 	}
 	if err := g.Flush(ctx); err != nil || len(r.sent) != 2 {
 		t.Errorf("second Flush sent again")
@@ -107,8 +110,8 @@ func TestAggregatorSendAfterWindowCarriesCount(t *testing.T) {
 	// That send opened a new window.
 	c.advance(time.Minute)
 	_ = g.Send(ctx, a)
-	if len(r.sent) != 2 || g.Pending() != 1 {
-		t.Errorf("new window: sent %d, pending %d", len(r.sent), g.Pending())
+	if len(r.sent) != 2 || mem(g).Pending() != 1 {
+		t.Errorf("new window: sent %d, pending %d", len(r.sent), mem(g).Pending())
 	}
 }
 
@@ -130,8 +133,8 @@ func TestAggregatorKeys(t *testing.T) {
 		_ = g.Send(ctx, a)
 		_ = g.Send(ctx, a)
 	}
-	if len(r.sent) != len(variants) || g.Pending() != len(variants) {
-		t.Errorf("sent %d, pending %d; want %d each", len(r.sent), g.Pending(), len(variants))
+	if len(r.sent) != len(variants) || mem(g).Pending() != len(variants) {
+		t.Errorf("sent %d, pending %d; want %d each", len(r.sent), mem(g).Pending(), len(variants))
 	}
 	// Title, summary and level are content, not identity.
 	a := base
@@ -153,8 +156,8 @@ func TestAggregatorBoundedEvictsOldest(t *testing.T) {
 	_ = g.Send(ctx, mk(0)) // held back on the oldest key
 	_ = g.Send(ctx, mk(0))
 	_ = g.Send(ctx, mk(3)) // evicts id0, whose held-back count must not be lost
-	if g.Len() != 3 {
-		t.Errorf("Len() = %d, want 3", g.Len())
+	if mem(g).Len() != 3 {
+		t.Errorf("Len() = %d, want 3", mem(g).Len())
 	}
 	if len(r.sent) != 5 {
 		t.Fatalf("sent %d, want 3 firsts + id0's summary + id3", len(r.sent))
@@ -173,8 +176,8 @@ func TestAggregatorBoundedEvictsOldest(t *testing.T) {
 	for i := range 10000 { // memory stays bounded
 		_ = g.Send(ctx, mk(100+i))
 	}
-	if g.Len() != 3 || len(g.order) != 3 {
-		t.Errorf("Len() = %d, order %d after 10000 keys", g.Len(), len(g.order))
+	if mem(g).Len() != 3 || len(mem(g).order) != 3 {
+		t.Errorf("Len() = %d, order %d after 10000 keys", mem(g).Len(), len(mem(g).order))
 	}
 }
 
@@ -193,8 +196,8 @@ func TestAggregatorFailedSendStillOpensWindow(t *testing.T) {
 
 func TestAggregatorDefaults(t *testing.T) {
 	g := NewAggregator(&recorder{}, AggregatorOptions{})
-	if g.window != DefaultWindow || g.maxKeys != DefaultMaxKeys || g.now == nil {
-		t.Errorf("defaults: %v %d", g.window, g.maxKeys)
+	if g.window != DefaultWindow || mem(g).maxKeys != DefaultMaxKeys || g.now == nil {
+		t.Errorf("defaults: %v %d", g.window, mem(g).maxKeys)
 	}
 }
 
@@ -240,11 +243,76 @@ func TestAggregatorFlushAll(t *testing.T) {
 	if got := r.sent[len(r.sent)-1]; got.Identity != a.Identity || got.Count != 4 {
 		t.Errorf("summary = %s ×%d, want %s ×4", got.Identity, got.Count, a.Identity)
 	}
-	if g.Len() != 0 || g.Pending() != 0 {
-		t.Errorf("after FlushAll: Len %d, Pending %d; want 0, 0", g.Len(), g.Pending())
+	if mem(g).Len() != 0 || mem(g).Pending() != 0 {
+		t.Errorf("after FlushAll: Len %d, Pending %d; want 0, 0", mem(g).Len(), mem(g).Pending())
 	}
 	sent := len(r.sent)
 	if err := g.Send(ctx, a); err != nil || len(r.sent) != sent+1 {
 		t.Errorf("the next identical alert was not sent at once (err %v)", err)
+	}
+}
+
+// windowsFunc is a WindowStore of functions, as a shared store is seen
+// by the Aggregator.
+type windowsFunc struct {
+	observe func(Alert, time.Time, time.Duration) ([]Alert, error)
+	close   func(time.Time, time.Duration, bool) ([]Alert, error)
+}
+
+func (w windowsFunc) Observe(_ context.Context, a Alert, now time.Time, window time.Duration) ([]Alert, error) {
+	return w.observe(a, now, window)
+}
+
+func (w windowsFunc) Close(_ context.Context, now time.Time, window time.Duration, all bool) ([]Alert, error) {
+	return w.close(now, window, all)
+}
+
+// TestAggregatorStore: the Aggregator sends what its store decides, with
+// its own clock and window, and sends an alert anyway when the store fails.
+func TestAggregatorStore(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{t: t0}
+	r := &recorder{}
+	var calls []string
+	first, summary := diagnosisAlert(), diagnosisAlert()
+	summary.Count = 7
+	storeErr := errors.New("table unavailable")
+	fail := false
+	store := windowsFunc{
+		observe: func(a Alert, now time.Time, w time.Duration) ([]Alert, error) {
+			calls = append(calls, fmt.Sprintf("observe %s %v", now.Sub(t0), w))
+			if fail {
+				return nil, storeErr
+			}
+			if len(calls) == 1 {
+				return []Alert{a}, nil
+			}
+			return nil, nil // another environment announced it
+		},
+		close: func(now time.Time, w time.Duration, all bool) ([]Alert, error) {
+			calls = append(calls, fmt.Sprintf("close %s %v %t", now.Sub(t0), w, all))
+			return []Alert{summary}, nil
+		},
+	}
+	g := NewAggregator(r, AggregatorOptions{Window: time.Hour, Now: c.now, Store: store})
+	_ = g.Send(ctx, first)
+	c.advance(time.Minute)
+	_ = g.Send(ctx, first)
+	if err := g.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := g.FlushAll(ctx); n != 1 || err != nil {
+		t.Fatalf("FlushAll = %d, %v", n, err)
+	}
+	want := []string{"observe 0s 1h0m0s", "observe 1m0s 1h0m0s", "close 1m0s 1h0m0s false", "close 1m0s 1h0m0s true"}
+	if fmt.Sprint(calls) != fmt.Sprint(want) {
+		t.Errorf("store calls %q, want %q", calls, want)
+	}
+	if len(r.sent) != 3 || r.sent[0].Count != first.Count || r.sent[1].Count != 7 || r.sent[2].Count != 7 {
+		t.Fatalf("sent %+v", r.sent)
+	}
+	fail = true
+	if err := g.Send(ctx, first); !errors.Is(err, storeErr) || len(r.sent) != 4 {
+		t.Errorf("store failure: err %v, %d sent; want the store's error and the alert sent", err, len(r.sent))
 	}
 }

@@ -6,7 +6,10 @@
 // content as Block Kit (SlackMessage) with RenderText as its plain-text twin.
 // Sinks deliver an Alert: SNSSink publishes to a topic, SlackSink posts to an
 // incoming webhook, Fanout sends to several sinks, and Aggregator collapses a
-// storm of identical alerts into one alert with a count.
+// storm of identical alerts into one alert with a count. The Aggregator's
+// windows live behind WindowStore: MemoryWindows keeps them in one
+// execution environment; a shared store (package internal/state, DynamoDB,
+// coming) will make one environment announce each storm.
 //
 // The Slack webhook URL is a secret: LoadWebhookURL reads it from Secrets
 // Manager, and no error or log line produced by this

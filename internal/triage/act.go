@@ -59,16 +59,24 @@ func (h *Handler) suppress(ctx context.Context, d ruleset.Diagnosis, region stri
 		return false, nil
 	}
 
-	key := region + "\x00" + d.Suppress + "\x00" + addr
-	if !h.claim(key) {
+	key := SuppressionKey{Region: region, Reason: d.Suppress, Address: addr}
+	claimed, err := h.d.Suppressed.Claim(ctx, key)
+	if err != nil {
+		// The call is idempotent: a duplicate costs one request.
+		h.d.Log.WarnContext(ctx, "suppression memory unavailable; calling anyway", "region", region, "recipient", Masked(addr), "err", err)
+		claimed = true
+	}
+	if !claimed {
 		return false, nil
 	}
-	_, err := h.d.Suppressors(region).PutSuppressedDestination(ctx, &sesv2.PutSuppressedDestinationInput{
+	_, err = h.d.Suppressors(region).PutSuppressedDestination(ctx, &sesv2.PutSuppressedDestinationInput{
 		EmailAddress: aws.String(addr),
 		Reason:       types.SuppressionListReason(d.Suppress),
 	})
+	if serr := h.d.Suppressed.Settle(ctx, key, err == nil); serr != nil {
+		h.d.Log.WarnContext(ctx, "suppression memory not settled", "region", region, "recipient", Masked(addr), "err", serr)
+	}
 	if err != nil {
-		h.release(key)
 		if !retryableAWS(err) {
 			// A refusal (validation, access denied) will not change on
 			// retry; the alert still carries the fix.
@@ -79,27 +87,6 @@ func (h *Handler) suppress(ctx context.Context, d ruleset.Diagnosis, region stri
 	}
 	h.d.Log.InfoContext(ctx, "suppressed", "region", region, "recipient", Masked(addr), "reason", d.Suppress, "rule", d.Rule)
 	return true, nil
-}
-
-// claim marks key as suppressed unless it already is; concurrent records
-// naming the same address make one call.
-func (h *Handler) claim(key string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if _, ok := h.suppressed[key]; ok {
-		return false
-	}
-	if len(h.suppressed) >= maxRemembered {
-		clear(h.suppressed)
-	}
-	h.suppressed[key] = struct{}{}
-	return true
-}
-
-func (h *Handler) release(key string) {
-	h.mu.Lock()
-	delete(h.suppressed, key)
-	h.mu.Unlock()
 }
 
 // retryableAWS reports whether an AWS error may go away on a later try:

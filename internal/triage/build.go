@@ -71,15 +71,15 @@ func Build(ctx context.Context, cfg Config, awsCfg aws.Config, log *slog.Logger)
 }
 
 // NewWith is New with the alert sinks put behind a storm aggregator
-// (Config.AlertWindow); no sinks means alerts are only logged.
+// (Config.AlertWindow, windows kept in Deps.Windows); no sinks means alerts
+// are only logged.
 func NewWith(cfg Config, d Deps, sinks alert.Fanout) (*Handler, error) {
 	if len(sinks) > 0 {
 		var next alert.Sink = sinks
 		if len(sinks) == 1 {
 			next = sinks[0]
 		}
-		now := d.Now
-		d.Alerts = alert.NewAggregator(next, cfg.aggregatorOptions(now))
+		d.Alerts = alert.NewAggregator(next, alert.AggregatorOptions{Window: cfg.AlertWindow, Now: d.Now, Store: d.Windows})
 	}
 	return New(cfg, d)
 }

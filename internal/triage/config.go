@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sesguard/sesguard/internal/alert"
 	"github.com/sesguard/sesguard/internal/facts"
 	"github.com/sesguard/sesguard/internal/metrics"
 	"github.com/sesguard/sesguard/pkg/ruleset"
@@ -219,9 +218,4 @@ func validRegion(r string) bool {
 		}
 	}
 	return true
-}
-
-// aggregatorOptions builds the alert aggregator's options from c.
-func (c Config) aggregatorOptions(now func() time.Time) alert.AggregatorOptions {
-	return alert.AggregatorOptions{Window: c.AlertWindow, Now: now}
 }

@@ -14,9 +14,14 @@
 // it. Account facts never fail a record; a look-up that fails leaves the
 // fact unknown.
 //
-// What is remembered across invocations of a warm container: the facts
-// cache (facts.Gatherer), the alert storm windows (alert.Aggregator) and the
-// addresses already suppressed.
+// What is remembered across invocations: the facts cache (facts.Gatherer),
+// the alert storm windows (alert.WindowStore, behind alert.Aggregator) and
+// the addresses already suppressed (SuppressionMemory). Today all three
+// live in the warm container, one copy per execution environment; the
+// storm windows and the suppression memory are interfaces so that a
+// shared implementation (package internal/state, DynamoDB, coming) can
+// make each storm announced and each address suppressed once across
+// environments: see their docs for who announces and what is counted.
 package triage
 
 import (
@@ -80,8 +85,14 @@ type Deps struct {
 	// Suppressors returns the SES client for a Region (suppression lists
 	// are per Region); nil means never suppress.
 	Suppressors func(region string) Suppressor
+	// Suppressed remembers the recipients already suppressed; nil is
+	// NewMemorySuppressions.
+	Suppressed SuppressionMemory
 	// Alerts is nil when alerts are only logged.
-	Alerts  AlertSink
+	Alerts AlertSink
+	// Windows keeps the storm windows of the aggregator NewWith puts in
+	// front of the sinks; nil is an alert.MemoryWindows.
+	Windows alert.WindowStore
 	Metrics MetricsPublisher
 	// Region is the function's own Region, assumed for failures that name
 	// none (SNS and SQS records usually carry one).
@@ -90,19 +101,11 @@ type Deps struct {
 	Now    func() time.Time
 }
 
-// maxRemembered bounds the suppressed-address memory of a warm container
-// (about 10 MB at worst); past it the memory starts again, which costs one
-// idempotent call per address.
-const maxRemembered = 100_000
-
 // Handler handles triage invocations. Build it with New; it is safe for
 // concurrent use.
 type Handler struct {
 	cfg Config
 	d   Deps
-
-	mu         sync.Mutex
-	suppressed map[string]struct{} // region, reason, address
 }
 
 // New returns a Handler.
@@ -125,7 +128,10 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	if cfg.SuppressMode == "" {
 		cfg.SuppressMode = DefaultSuppressMode
 	}
-	return &Handler{cfg: cfg, d: d, suppressed: map[string]struct{}{}}, nil
+	if d.Suppressed == nil {
+		d.Suppressed = NewMemorySuppressions()
+	}
+	return &Handler{cfg: cfg, d: d}, nil
 }
 
 // Result summarises one invocation (logged; tests read it).

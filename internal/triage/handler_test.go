@@ -612,6 +612,58 @@ func TestSuppress(t *testing.T) {
 	})
 }
 
+// suppressionsFunc is a SuppressionMemory of functions, as a shared one is
+// seen by the handler.
+type suppressionsFunc struct {
+	claim  func(SuppressionKey) (bool, error)
+	settle func(SuppressionKey, bool) error
+}
+
+func (s suppressionsFunc) Claim(_ context.Context, k SuppressionKey) (bool, error) { return s.claim(k) }
+func (s suppressionsFunc) Settle(_ context.Context, k SuppressionKey, ok bool) error {
+	return s.settle(k, ok)
+}
+
+// TestSuppressionMemory: the call is made only on a won claim (or when the
+// memory fails), and every call is settled with its outcome.
+func TestSuppressionMemory(t *testing.T) {
+	bounce := ruleset.Diagnosis{Rule: "bounce.hard.no-such-user", Identity: "jane@example.com", Region: "us-east-1", Suppress: "BOUNCE"}
+	for _, tc := range []struct {
+		name      string
+		claim     bool
+		claimErr  error
+		putErr    error
+		wantCalls int // successful calls
+		wantLog   string
+	}{
+		{name: "claimed", claim: true, wantCalls: 1, wantLog: "settle us-east-1/BOUNCE/jane@example.com true"},
+		{name: "claimed elsewhere", claim: false},
+		{name: "memory down: call anyway", claimErr: errors.New("table down"), wantCalls: 1, wantLog: "settle us-east-1/BOUNCE/jane@example.com true"},
+		{name: "call failed: released", claim: true, putErr: serverError(), wantLog: "settle us-east-1/BOUNCE/jane@example.com false"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log []string
+			mem := suppressionsFunc{
+				claim: func(SuppressionKey) (bool, error) { return tc.claim, tc.claimErr },
+				settle: func(k SuppressionKey, ok bool) error {
+					log = append(log, fmt.Sprintf("settle %s/%s/%s %t", k.Region, k.Reason, k.Address, ok))
+					return nil
+				},
+			}
+			sup := &fakeSuppressor{errFn: func(string) error { return tc.putErr }}
+			h, _ := New(handlerCfg(SuppressAlways), Deps{Rules: ruleset.Default(), Suppressors: sup.factory(), Suppressed: mem,
+				Metrics: metrics.NewPublisher(&countingCW{}, "T"), Log: discard()})
+			ok, err := h.suppress(t.Context(), bounce, "us-east-1", nil)
+			if got := len(sup.got()); got != tc.wantCalls || ok != (tc.wantCalls == 1) || (err != nil) != (tc.putErr != nil) {
+				t.Fatalf("calls %d, ok %v, err %v; want %d calls", got, ok, err, tc.wantCalls)
+			}
+			if strings.Join(log, ";") != tc.wantLog {
+				t.Errorf("settled %q, want %q", log, tc.wantLog)
+			}
+		})
+	}
+}
+
 // TestBurst is the call-counting test: 10,000 failures through the handler
 // in SQS batches of ten cost at most one SES look-up per (operation,
 // identity, Region) per facts TTL, and at most one PutMetricData per
