@@ -309,13 +309,10 @@ func wrapRecord(r json.RawMessage) []byte {
 // time), then flushes the alert aggregator and publishes the metrics with
 // one PutMetricData call. The error joins the transient failures.
 //
-// A record is counted only once its outcome is known: one that fails
-// transiently comes back and is counted then, so counting it now too would
-// count it twice. retryAll says a failure brings the whole invocation back
-// (SNS, direct invocation) rather than the failed records alone (SQS with
-// batch item failures); then nothing is counted when anything failed.
+// retryAll says a failure brings the whole invocation back (SNS, direct
+// invocation) rather than the failed records alone (SQS with batch item
+// failures). What is counted and what is retried is settle's decision.
 func (h *Handler) process(ctx context.Context, recs []record, retryAll bool) (Result, error) {
-	res := Result{Records: len(recs)}
 	outs := make([]recordOutcome, len(recs))
 	sem := make(chan struct{}, h.cfg.Concurrency)
 	var wg sync.WaitGroup
@@ -330,36 +327,33 @@ func (h *Handler) process(ctx context.Context, recs []record, retryAll bool) (Re
 	wg.Wait()
 
 	var errs []error
-	failed := make([]bool, len(recs))
 	for i, o := range outs {
-		res.Diagnoses += o.diagnoses
-		res.Poison += o.poison
-		res.Suppressed += o.suppressed
-		res.Alerts += o.alerts
 		if o.err != nil {
-			failed[i] = true
 			errs = append(errs, fmt.Errorf("record %d (%s): %w", i, recs[i].source, o.err))
 		}
 	}
-	if !(retryAll && len(errs) > 0) {
-		poison := 0
-		for i, o := range outs {
-			if failed[i] {
-				continue
-			}
-			poison += o.poison
-			for _, c := range o.counts {
-				if err := h.d.Metrics.Add(metrics.Failures, 1, c.rule, c.region); err != nil {
-					// A malformed dimension (an operator's rule ID with
-					// '@'?) must not cost the other counts: log and go on.
-					h.d.Log.ErrorContext(ctx, "count failure", "rule", c.rule, "err", err)
-				}
+	ids := make([]string, len(recs))
+	for i := range recs {
+		ids[i] = recs[i].id
+	}
+	res, counted := settle(ids, outs, retryAll, false)
+	poison := 0
+	for i, o := range outs {
+		if !counted[i] {
+			continue
+		}
+		poison += o.poison
+		for _, c := range o.counts {
+			if err := h.d.Metrics.Add(metrics.Failures, 1, c.rule, c.region); err != nil {
+				// A malformed dimension (an operator's rule ID with
+				// '@'?) must not cost the other counts: log and go on.
+				h.d.Log.ErrorContext(ctx, "count failure", "rule", c.rule, "err", err)
 			}
 		}
-		if poison > 0 {
-			if err := h.d.Metrics.Add(metrics.PoisonRecords, float64(poison), metrics.FunctionTriage); err != nil {
-				h.d.Log.ErrorContext(ctx, "count poison records", "err", err)
-			}
+	}
+	if poison > 0 {
+		if err := h.d.Metrics.Add(metrics.PoisonRecords, float64(poison), metrics.FunctionTriage); err != nil {
+			h.d.Log.ErrorContext(ctx, "count poison records", "err", err)
 		}
 	}
 	if h.d.Alerts != nil {
@@ -370,26 +364,59 @@ func (h *Handler) process(ctx context.Context, recs []record, retryAll bool) (Re
 		}
 	}
 	calls, err := h.d.Metrics.Flush(ctx)
-	res.MetricCalls = calls
 	if err != nil {
-		// The counts of every record are lost with the call: retry them
-		// all (alerts and suppression are idempotent across the retry).
 		errs = append(errs, fmt.Errorf("publish metrics: %w", err))
-		for i, o := range outs {
-			if o.diagnoses > 0 {
-				failed[i] = true
-			}
-		}
+		res, _ = settle(ids, outs, retryAll, true)
 	}
-	for i, f := range failed {
-		if f {
-			res.Failed++
-			if recs[i].id != "" {
-				res.Failures = append(res.Failures, recs[i].id)
-			}
-		}
-	}
+	res.MetricCalls = calls
 	return res, errors.Join(errs...)
+}
+
+// settle is process's bookkeeping, without side effects. From each
+// record's outcome (ids[i] is record i's SQS message ID, "" if none) it
+// sums the Result and says which records' counts (Failures, poison) are
+// published now (counted[i]). metricsLost says the PutMetricData carrying
+// them failed.
+//
+//   - A record that failed transiently is not counted: it comes back and is
+//     counted then.
+//   - With retryAll (SNS, direct invocation: a failure brings the whole
+//     invocation back) nothing is counted when any record failed.
+//   - When the metrics are lost, every record that made a diagnosis is
+//     failed too, so it comes back and its counts with it (its alerts and
+//     suppression are idempotent across the retry); poison-only records
+//     are not retried for their count.
+//
+// Result.Failed counts the failed records, Result.Failures lists their
+// IDs (records without one are left out).
+func settle(ids []string, outs []recordOutcome, retryAll, metricsLost bool) (res Result, counted []bool) {
+	res.Records = len(outs)
+	failed := make([]bool, len(outs))
+	anyFailed := false
+	for i, o := range outs {
+		res.Diagnoses += o.diagnoses
+		res.Poison += o.poison
+		res.Suppressed += o.suppressed
+		res.Alerts += o.alerts
+		failed[i] = o.err != nil
+		anyFailed = anyFailed || failed[i]
+	}
+	counted = make([]bool, len(outs))
+	for i := range outs {
+		counted[i] = !failed[i] && !(retryAll && anyFailed)
+	}
+	for i, o := range outs {
+		if metricsLost && o.diagnoses > 0 {
+			failed[i] = true
+		}
+		if failed[i] {
+			res.Failed++
+			if ids[i] != "" {
+				res.Failures = append(res.Failures, ids[i])
+			}
+		}
+	}
+	return res, counted
 }
 
 type recordOutcome struct {
