@@ -312,7 +312,7 @@ func (g *Gatherer) call(ctx context.Context, k key) result {
 	}
 	if res.err != nil {
 		g.log.WarnContext(ctx, "ses look-up failed", "op", k.op.String(), "region", k.region,
-			"identity", maskIdentity(k.identity), "unsupported", errors.Is(res.err, ErrUnsupported), "err", MaskAddresses(res.err.Error()))
+			"identity", MaskAddress(k.identity), "unsupported", errors.Is(res.err, ErrUnsupported), "err", MaskAddresses(res.err.Error()))
 	}
 	return res
 }
@@ -394,15 +394,33 @@ func IdentityVariants(id string) []string {
 	return out
 }
 
-// maskIdentity keeps the domain and the first character of an address's
-// local part, so logs can be correlated without carrying addresses.
-func maskIdentity(id string) string {
+// MaskAddress masks an identity value that may be an address: it keeps
+// the first character of the local part and the domain
+// ("j***@example.com"), so logs can be correlated without carrying
+// addresses. Domains and empty values are returned as they are; an empty
+// local part shows as "***@example.com". MaskAddresses does the same to
+// every address in free text.
+func MaskAddress(id string) string {
 	at := strings.LastIndexByte(id, '@')
-	if at <= 0 {
+	if at < 0 {
 		return id
 	}
-	return id[:1] + "***" + id[at:]
+	return maskLocal(id[:at]) + id[at:]
 }
+
+// maskLocal is how a local part shows in logs: its first character.
+func maskLocal(local string) string {
+	if local == "" {
+		return "***"
+	}
+	return local[:1] + "***"
+}
+
+// Masked is an identity value logged through MaskAddress.
+type Masked string
+
+// LogValue implements slog.LogValuer.
+func (m Masked) LogValue() slog.Value { return slog.StringValue(MaskAddress(string(m))) }
 
 // localPart matches the local part of an address in free text, up to its
 // '@'. The class is narrower than RFC 5322 allows so that the text around
@@ -419,6 +437,6 @@ func MaskAddresses(s string) string {
 	}
 	return localPart.ReplaceAllStringFunc(s, func(m string) string {
 		at := strings.IndexByte(m, '@')
-		return m[:1] + "***" + m[at:]
+		return maskLocal(m[:at]) + m[at:]
 	})
 }

@@ -427,6 +427,14 @@ func TestAddressesMasked(t *testing.T) {
 	}
 }
 
+func TestMaskAddress(t *testing.T) {
+	for in, want := range map[string]string{"jane.doe@example.com": "j***@example.com", "example.com": "example.com", "@x.com": "***@x.com", "": ""} {
+		if got := MaskAddress(in); got != want {
+			t.Errorf("MaskAddress(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestMaskAddresses(t *testing.T) {
 	for in, want := range map[string]string{
 		"":                          "",

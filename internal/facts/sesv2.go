@@ -165,7 +165,7 @@ func classify(err error) error {
 func describe(k key, err error) string {
 	what := k.op.String()
 	if k.identity != "" {
-		what += " " + maskIdentity(k.identity)
+		what += " " + MaskAddress(k.identity)
 	}
 	var be *budgetError
 	switch {

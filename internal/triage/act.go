@@ -13,6 +13,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/sesguard/sesguard/internal/alert"
+	"github.com/sesguard/sesguard/internal/facts"
 	"github.com/sesguard/sesguard/pkg/ruleset"
 )
 
@@ -36,7 +37,7 @@ func (h *Handler) suppress(ctx context.Context, d ruleset.Diagnosis, region stri
 		region = d.Region
 	}
 	if region == "" {
-		h.d.Log.WarnContext(ctx, "suppression skipped: Region unknown", "rule", d.Rule, "recipient", Masked(addr))
+		h.d.Log.WarnContext(ctx, "suppression skipped: Region unknown", "rule", d.Rule, "recipient", facts.Masked(addr))
 		return false, nil
 	}
 	var rf *ruleset.RegionFacts
@@ -46,7 +47,7 @@ func (h *Handler) suppress(ctx context.Context, d ruleset.Diagnosis, region stri
 	if h.cfg.SuppressMode == SuppressAuto {
 		if rf == nil || rf.SuppressedReasons == nil {
 			h.d.Log.InfoContext(ctx, "suppression skipped: account suppression settings unknown", "rule", d.Rule,
-				"recipient", Masked(addr), "region", region, "reason", d.Suppress)
+				"recipient", facts.Masked(addr), "region", region, "reason", d.Suppress)
 			return false, nil
 		}
 		if slices.Contains(rf.SuppressedReasons, d.Suppress) {
@@ -55,7 +56,7 @@ func (h *Handler) suppress(ctx context.Context, d ruleset.Diagnosis, region stri
 	}
 	if rf != nil && rf.ProductionAccess != nil && !*rf.ProductionAccess {
 		// SES refuses PutSuppressedDestination in the sandbox.
-		h.d.Log.InfoContext(ctx, "suppression skipped: account in the sandbox", "region", region, "recipient", Masked(addr))
+		h.d.Log.InfoContext(ctx, "suppression skipped: account in the sandbox", "region", region, "recipient", facts.Masked(addr))
 		return false, nil
 	}
 
@@ -63,7 +64,7 @@ func (h *Handler) suppress(ctx context.Context, d ruleset.Diagnosis, region stri
 	claimed, err := h.d.Suppressed.Claim(ctx, key)
 	if err != nil {
 		// The call is idempotent: a duplicate costs one request.
-		h.d.Log.WarnContext(ctx, "suppression memory unavailable; calling anyway", "region", region, "recipient", Masked(addr), "err", err)
+		h.d.Log.WarnContext(ctx, "suppression memory unavailable; calling anyway", "region", region, "recipient", facts.Masked(addr), "err", err)
 		claimed = true
 	}
 	if !claimed {
@@ -74,18 +75,18 @@ func (h *Handler) suppress(ctx context.Context, d ruleset.Diagnosis, region stri
 		Reason:       types.SuppressionListReason(d.Suppress),
 	})
 	if serr := h.d.Suppressed.Settle(ctx, key, err == nil); serr != nil {
-		h.d.Log.WarnContext(ctx, "suppression memory not settled", "region", region, "recipient", Masked(addr), "err", serr)
+		h.d.Log.WarnContext(ctx, "suppression memory not settled", "region", region, "recipient", facts.Masked(addr), "err", serr)
 	}
 	if err != nil {
 		if !retryableAWS(err) {
 			// A refusal (validation, access denied) will not change on
 			// retry; the alert still carries the fix.
-			h.d.Log.WarnContext(ctx, "suppression refused", "region", region, "recipient", Masked(addr), "reason", d.Suppress, "err", err)
+			h.d.Log.WarnContext(ctx, "suppression refused", "region", region, "recipient", facts.Masked(addr), "reason", d.Suppress, "err", err)
 			return false, nil
 		}
-		return false, fmt.Errorf("put %s on the %s suppression list (%s): %w", mask(addr), region, d.Suppress, err)
+		return false, fmt.Errorf("put %s on the %s suppression list (%s): %w", facts.MaskAddress(addr), region, d.Suppress, err)
 	}
-	h.d.Log.InfoContext(ctx, "suppressed", "region", region, "recipient", Masked(addr), "reason", d.Suppress, "rule", d.Rule)
+	h.d.Log.InfoContext(ctx, "suppressed", "region", region, "recipient", facts.Masked(addr), "reason", d.Suppress, "rule", d.Rule)
 	return true, nil
 }
 

@@ -515,25 +515,6 @@ func countFor(d ruleset.Diagnosis, region string) countKey {
 }
 
 func (h *Handler) logDiagnosis(ctx context.Context, d ruleset.Diagnosis) {
-	h.d.Log.InfoContext(ctx, "classified", "rule", d.Rule, "severity", string(d.Severity), "identity", Masked(d.Identity),
+	h.d.Log.InfoContext(ctx, "classified", "rule", d.Rule, "severity", string(d.Severity), "identity", facts.Masked(d.Identity),
 		"region", d.Region, "confidence", d.Confidence, "factsKnown", d.FactsKnown, "source", d.Source)
-}
-
-// Masked keeps an address's first character and domain, so logs can be
-// correlated without carrying addresses ("j***@example.com"). Domains and
-// empty values are returned as they are.
-type Masked string
-
-// LogValue implements slog.LogValuer.
-func (m Masked) LogValue() slog.Value { return slog.StringValue(mask(string(m))) }
-
-func mask(s string) string {
-	at := strings.LastIndexByte(s, '@')
-	if at < 0 {
-		return s
-	}
-	if at == 0 {
-		return "***" + s
-	}
-	return s[:1] + "***" + s[at:]
 }
