@@ -12,10 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/sesguard/sesguard/internal/alert"
 	"github.com/sesguard/sesguard/internal/awsconfig"
@@ -76,27 +73,14 @@ func newHandler(ctx context.Context, getenv func(string) string) (*bouncewatch.H
 	if err != nil {
 		return nil, err
 	}
-	cw := cloudwatch.NewFromConfig(awsCfg, func(o *cloudwatch.Options) {
-		// kumo (the local stack, reached through AWS_ENDPOINT_URL) cannot
-		// read gzip-compressed PutMetricData bodies.
-		o.DisableRequestCompression = getenv("AWS_ENDPOINT_URL") != ""
+	sinks, err := alert.NewSinks(ctx, cfg.Alerts, awsCfg, slog.Default())
+	if err != nil {
+		return nil, err
+	}
+	return bouncewatch.New(cfg, bouncewatch.Deps{
+		CloudWatch: awsconfig.NewCloudWatch(awsCfg),
+		Account:    sesv2.NewFromConfig(awsCfg),
+		Alerts:     sinks.Sink(),
+		Log:        slog.Default(),
 	})
-	var sinks alert.Fanout
-	if cfg.AlertTopicARN != "" {
-		s, err := alert.NewSNSSink(sns.NewFromConfig(awsCfg), cfg.AlertTopicARN)
-		if err != nil {
-			return nil, err
-		}
-		sinks = append(sinks, s)
-	}
-	if cfg.SlackWebhookSecret != "" {
-		// Loaded in the background from cold start on; a secret that cannot
-		// be read turns Slack off, alerts still go to the SNS topic.
-		sinks = append(sinks, alert.NewSecretSlackSink(cfg.SlackWebhookSecret, secretsmanager.NewFromConfig(awsCfg), slog.Default()))
-	}
-	var sink alert.Sink
-	if len(sinks) > 0 {
-		sink = sinks
-	}
-	return bouncewatch.New(cfg, bouncewatch.Deps{CloudWatch: cw, Account: sesv2.NewFromConfig(awsCfg), Alerts: sink, Log: slog.Default()})
 }

@@ -183,7 +183,7 @@ func TestBootstrapEndToEnd(t *testing.T) {
 
 	ns := testkit.Unique("SESGuardE2E")
 	env := []string{
-		triage.EnvAlertsTopicARN + "=" + tap.TopicARN,
+		alert.EnvAlertsTopicARN + "=" + tap.TopicARN,
 		"METRICS_NAMESPACE=" + ns,
 		triage.EnvCandidateRegions + "=us-west-2",
 	}

@@ -24,3 +24,15 @@ func (f Fanout) Send(ctx context.Context, a Alert) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Sink returns f as one Sink: nil when f is empty (alerts are then only
+// logged), the sink itself when there is one.
+func (f Fanout) Sink() Sink {
+	switch len(f) {
+	case 0:
+		return nil
+	case 1:
+		return f[0]
+	}
+	return f
+}

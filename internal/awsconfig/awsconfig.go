@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 )
 
 // MaxAttempts is how many times a call is tried, the first included.
@@ -48,4 +49,14 @@ func Load(ctx context.Context, opts ...func(*config.LoadOptions) error) (aws.Con
 		return aws.Config{}, fmt.Errorf("load AWS config: %w", err)
 	}
 	return cfg, nil
+}
+
+// NewCloudWatch returns the CloudWatch client of both functions. Pointed at
+// an emulator (AWS_ENDPOINT_URL, which the SDK loads as cfg.BaseEndpoint)
+// it sends PutMetricData uncompressed: kumo, the local stack, cannot read
+// gzip-compressed bodies, which the SDK sends once a body passes 10 KB.
+func NewCloudWatch(cfg aws.Config) *cloudwatch.Client {
+	return cloudwatch.NewFromConfig(cfg, func(o *cloudwatch.Options) {
+		o.DisableRequestCompression = cfg.BaseEndpoint != nil
+	})
 }

@@ -20,29 +20,32 @@
 package bouncewatch
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/sesguard/sesguard/internal/alert"
+	"github.com/sesguard/sesguard/internal/envvar"
 	"github.com/sesguard/sesguard/internal/metrics"
 	"github.com/sesguard/sesguard/internal/reputation"
 )
 
 // Environment variables read by LoadConfig (besides those of package
-// reputation and metrics.EnvNamespace).
+// reputation, metrics.EnvNamespace and the alert destinations' variables
+// shared with triage, alert.EnvAlertsTopicARN and
+// alert.EnvSlackWebhookSecret).
 const (
-	EnvRegion             = "AWS_REGION"
-	EnvAlertTopicARN      = "ALERTS_TOPIC_ARN"
-	EnvSlackWebhookSecret = "SLACK_WEBHOOK_SECRET" // Secrets Manager secret name or ARN
-	EnvWindow             = "EVALUATION_WINDOW"    // Go duration, MinWindow to MaxWindow, default 24h
-	EnvDivergenceMargin   = "DIVERGENCE_MARGIN_PERCENT"
-	EnvWatchScopes        = "WATCH_SCOPES" // "configuration-set:name,domain:example.com"
+	EnvRegion           = "AWS_REGION"
+	EnvWindow           = "EVALUATION_WINDOW" // Go duration, MinWindow to MaxWindow, default 24h
+	EnvDivergenceMargin = "DIVERGENCE_MARGIN_PERCENT"
+	EnvWatchScopes      = "WATCH_SCOPES" // "configuration-set:name,domain:example.com"
 )
 
 // EnvVars lists every environment variable the bouncewatch function reads.
 var EnvVars = slices.Concat(
-	[]string{EnvRegion, metrics.EnvNamespace, EnvAlertTopicARN, EnvSlackWebhookSecret, EnvWindow, EnvDivergenceMargin, EnvWatchScopes},
+	[]string{EnvRegion, metrics.EnvNamespace, alert.EnvAlertsTopicARN, alert.EnvSlackWebhookSecret, EnvWindow, EnvDivergenceMargin, EnvWatchScopes},
 	reputation.EnvVars,
 )
 
@@ -89,53 +92,59 @@ func (s Scope) String() string {
 
 // Config is the function's configuration, read once at cold start.
 type Config struct {
-	Region             string
-	Namespace          string
-	AlertTopicARN      string
-	SlackWebhookSecret string
-	Window             time.Duration
-	DivergenceMargin   reputation.PPM
-	Scopes             []Scope // evaluated besides the account
-	Rates              reputation.Config
+	Region           string
+	Namespace        string
+	Alerts           alert.Destinations // none: alerts are only logged
+	Window           time.Duration
+	DivergenceMargin reputation.PPM
+	Scopes           []Scope // evaluated besides the account
+	Rates            reputation.Config
 }
 
-// LoadConfig reads Config from getenv. Errors name the variable.
+// LoadConfig reads Config from getenv. The error names every bad variable
+// (envvar's format).
 func LoadConfig(getenv func(string) string) (Config, error) {
 	c := Config{
-		Region:             strings.TrimSpace(getenv(EnvRegion)),
-		AlertTopicARN:      strings.TrimSpace(getenv(EnvAlertTopicARN)),
-		SlackWebhookSecret: strings.TrimSpace(getenv(EnvSlackWebhookSecret)),
-		Window:             DefaultWindow,
-		DivergenceMargin:   DefaultDivergenceMargin,
+		Region:           strings.TrimSpace(getenv(EnvRegion)),
+		Window:           DefaultWindow,
+		DivergenceMargin: DefaultDivergenceMargin,
 	}
+	var errs []error
+	c.Alerts, errs = alert.LoadDestinations(getenv)
 	if c.Region == "" {
-		return c, fmt.Errorf("%s is required (the account scope is the Region)", EnvRegion)
+		errs = append(errs, envvar.Bad(EnvRegion, "", "required (the account scope is the Region)"))
 	}
 	var err error
 	if c.Namespace, err = metrics.Namespace(getenv); err != nil {
-		return c, err
+		errs = append(errs, err)
 	}
 	if s := strings.TrimSpace(getenv(EnvWindow)); s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil || d < MinWindow || d > MaxWindow {
-			return c, fmt.Errorf("%s=%q: want a duration between 1h and 336h (e.g. 24h); the previous run's alert level is read back from this window", EnvWindow, s)
+			errs = append(errs, envvar.Bad(EnvWindow, s, "want a duration between 1h and 336h (e.g. 24h); the previous run's alert level is read back from this window"))
+		} else {
+			c.Window = d
 		}
-		c.Window = d
 	}
 	if s := getenv(EnvDivergenceMargin); s != "" {
 		m, err := reputation.ParsePercent(s)
 		if err != nil || m == 0 {
-			return c, fmt.Errorf("%s: want percentage points above 0, e.g. 1: %v", EnvDivergenceMargin, err)
+			errs = append(errs, envvar.Bad(EnvDivergenceMargin, s, "want percentage points above 0, e.g. 1"))
+		} else {
+			c.DivergenceMargin = m
 		}
-		c.DivergenceMargin = m
 	}
-	if c.Scopes, err = ParseScopes(getenv(EnvWatchScopes)); err != nil {
-		return c, fmt.Errorf("%s: %w", EnvWatchScopes, err)
+	if s := getenv(EnvWatchScopes); s != "" {
+		if c.Scopes, err = ParseScopes(s); err != nil {
+			// ParseScopes's error shows the scope without its name, which
+			// may be an address.
+			errs = append(errs, envvar.BadHidden(EnvWatchScopes, err.Error()))
+		}
 	}
 	if c.Rates, err = reputation.ConfigFromEnv(getenv); err != nil {
-		return c, err
+		errs = append(errs, err)
 	}
-	return c, nil
+	return c, errors.Join(errs...)
 }
 
 // ParseScopes parses a comma-separated list of "configuration-set:NAME" and

@@ -426,3 +426,23 @@ func TestRetriedBatchCountsOnce(t *testing.T) {
 		t.Errorf("after a duplicate delivery: Sends = %v, want %v", got, total(want))
 	}
 }
+
+// TestLoadConfigEveryError: one cold start names every bad variable, in
+// one format.
+func TestLoadConfigEveryError(t *testing.T) {
+	env := map[string]string{EnvWindow: "5m", EnvDivergenceMargin: "x", reputation.EnvMinSends: "-3",
+		EnvWatchScopes: "domain:jane@example.com", alert.EnvAlertsTopicARN: "alerts", mx.EnvNamespace: "AWS/SES"}
+	_, err := LoadConfig(func(k string) string { return env[k] })
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	for _, want := range []string{EnvRegion + `="": required`, EnvWindow + `="5m": want`, EnvDivergenceMargin + `="x": want`,
+		reputation.EnvMinSends + `="-3": want`, alert.EnvAlertsTopicARN + `="alerts": want`, mx.EnvNamespace + `="AWS/SES": `, EnvWatchScopes + ": "} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "jane@") {
+		t.Errorf("error repeats an address:\n%v", err)
+	}
+}

@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+
+	"github.com/sesguard/sesguard/internal/envvar"
 )
 
 // EnvNamespace names the environment variable that overrides the namespace.
@@ -30,7 +32,7 @@ func Namespace(getenv func(string) string) (string, error) {
 		return DefaultNamespace, nil
 	}
 	if strings.HasPrefix(ns, "AWS/") || len(ns) > 255 {
-		return "", fmt.Errorf("%s=%q: a custom namespace must not start with AWS/ and must be at most 255 characters", EnvNamespace, ns)
+		return "", envvar.Bad(EnvNamespace, ns, "a custom namespace must not start with AWS/ and must be at most 255 characters")
 	}
 	return ns, nil
 }

@@ -16,10 +16,13 @@
 package reputation
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/sesguard/sesguard/internal/envvar"
 )
 
 // PPM is a rate in parts per million: 50000 = 5%.
@@ -166,6 +169,7 @@ func (c Config) ConfidencePercent() float64 {
 // DefaultConfig. Errors name the variable.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := DefaultConfig()
+	var errs []error
 	for _, p := range []struct {
 		env string
 		dst *PPM
@@ -179,31 +183,37 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		}
 		v, err := ParsePercent(s)
 		if err != nil {
-			return c, fmt.Errorf("%s: %w", p.env, err)
+			errs = append(errs, envvar.Bad(p.env, s, "want a percentage between 0 and 100, like 5 or 0.05 (at most 4 decimals)"))
+			continue
 		}
 		*p.dst = v
 	}
 	if s := getenv(EnvMinSends); s != "" {
 		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
 		if err != nil || n < 1 {
-			return c, fmt.Errorf("%s=%q: want a whole number of sends >= 1", EnvMinSends, s)
+			errs = append(errs, envvar.Bad(EnvMinSends, s, "want a whole number of sends >= 1"))
+		} else {
+			c.MinSends = n
 		}
-		c.MinSends = n
 	}
 	if s := getenv(EnvConfidenceZ); s != "" {
 		z, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 		if err != nil || !(z >= 0 && z <= 10) {
-			return c, fmt.Errorf("%s=%q: want a number between 0 and 10 (1.645 = 95%% one-sided)", EnvConfidenceZ, s)
+			errs = append(errs, envvar.Bad(EnvConfidenceZ, s, "want a number between 0 and 10 (1.645 = 95% one-sided)"))
+		} else {
+			c.Z = z
 		}
-		c.Z = z
 	}
-	if err := c.Bounce.validate("bounce"); err != nil {
-		return c, fmt.Errorf("%s/%s/%s: %w", EnvBounceWarning, EnvBounceCritical, EnvBouncePauseRisk, err)
+	if len(errs) == 0 {
+		// Only thresholds that all parsed can be compared.
+		if err := c.Bounce.validate("bounce"); err != nil {
+			errs = append(errs, fmt.Errorf("%s/%s/%s: %w", EnvBounceWarning, EnvBounceCritical, EnvBouncePauseRisk, err))
+		}
+		if err := c.Complaint.validate("complaint"); err != nil {
+			errs = append(errs, fmt.Errorf("%s/%s/%s: %w", EnvComplaintWarning, EnvComplaintCritical, EnvComplaintPauseRisk, err))
+		}
 	}
-	if err := c.Complaint.validate("complaint"); err != nil {
-		return c, fmt.Errorf("%s/%s/%s: %w", EnvComplaintWarning, EnvComplaintCritical, EnvComplaintPauseRisk, err)
-	}
-	return c, nil
+	return c, errors.Join(errs...)
 }
 
 // ParsePercent parses "5", "0.05" or "0.1%" as a percentage, exactly to

@@ -2,15 +2,13 @@ package triage
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/sesguard/sesguard/internal/alert"
+	"github.com/sesguard/sesguard/internal/awsconfig"
+	"github.com/sesguard/sesguard/internal/envvar"
 	"github.com/sesguard/sesguard/internal/facts"
 	"github.com/sesguard/sesguard/internal/metrics"
 	"github.com/sesguard/sesguard/pkg/ruleset"
@@ -34,7 +32,7 @@ func Build(ctx context.Context, cfg Config, awsCfg aws.Config, log *slog.Logger)
 	if cfg.ExtraRules != nil {
 		var err error
 		if rules, err = ruleset.New(*cfg.ExtraRules); err != nil {
-			return nil, fmt.Errorf("%s: %w", EnvExtraRulesFile, err)
+			return nil, envvar.Bad(EnvExtraRulesFile, cfg.ExtraRules.Name, err.Error())
 		}
 	}
 	g := facts.NewGatherer(facts.Config{
@@ -45,26 +43,15 @@ func Build(ctx context.Context, cfg Config, awsCfg aws.Config, log *slog.Logger)
 		Logger:           log,
 	})
 
-	var sinks alert.Fanout
-	if cfg.AlertsTopicARN != "" {
-		s, err := alert.NewSNSSink(sns.NewFromConfig(awsCfg), cfg.AlertsTopicARN)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", EnvAlertsTopicARN, err)
-		}
-		sinks = append(sinks, s)
-	}
-	if cfg.SlackWebhookSecret != "" {
-		// Loaded in the background from cold start on; see SecretSlackSink.
-		sinks = append(sinks, alert.NewSecretSlackSink(cfg.SlackWebhookSecret, secretsmanager.NewFromConfig(awsCfg), log))
-	}
-	if len(sinks) == 0 {
-		log.WarnContext(ctx, "no alert sink configured: alerts are only logged", "variable", EnvAlertsTopicARN)
+	sinks, err := alert.NewSinks(ctx, cfg.Alerts, awsCfg, log)
+	if err != nil {
+		return nil, err
 	}
 	return NewWith(cfg, Deps{
 		Rules:       rules,
 		Facts:       g,
 		Suppressors: newSuppressors(awsCfg),
-		Metrics:     metrics.NewPublisher(cloudwatch.NewFromConfig(awsCfg), cfg.Namespace),
+		Metrics:     metrics.NewPublisher(awsconfig.NewCloudWatch(awsCfg), cfg.Namespace),
 		Region:      awsCfg.Region,
 		Log:         log,
 	}, sinks)
@@ -74,11 +61,7 @@ func Build(ctx context.Context, cfg Config, awsCfg aws.Config, log *slog.Logger)
 // (Config.AlertWindow, windows kept in Deps.Windows); no sinks means alerts
 // are only logged.
 func NewWith(cfg Config, d Deps, sinks alert.Fanout) (*Handler, error) {
-	if len(sinks) > 0 {
-		var next alert.Sink = sinks
-		if len(sinks) == 1 {
-			next = sinks[0]
-		}
+	if next := sinks.Sink(); next != nil {
 		d.Alerts = alert.NewAggregator(next, alert.AggregatorOptions{Window: cfg.AlertWindow, Now: d.Now, Store: d.Windows})
 	}
 	return New(cfg, d)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sesguard/sesguard/internal/alert"
+	"github.com/sesguard/sesguard/internal/envvar"
 	"github.com/sesguard/sesguard/internal/facts"
 	"github.com/sesguard/sesguard/internal/metrics"
 	"github.com/sesguard/sesguard/pkg/ruleset"
@@ -15,23 +17,23 @@ import (
 
 // Environment variables the triage function reads (LoadConfig). Lambda's
 // reserved variables (AWS_REGION, ...) are read by the SDK, not here.
+// The alert destinations' variables are alert.EnvAlertsTopicARN and
+// alert.EnvSlackWebhookSecret, shared with bouncewatch.
 const (
-	EnvAlertsTopicARN     = "ALERTS_TOPIC_ARN"
-	EnvSlackWebhookSecret = "SLACK_WEBHOOK_SECRET"
-	EnvCandidateRegions   = "CANDIDATE_REGIONS"
-	EnvFactsTTL           = "FACTS_TTL"
-	EnvFactsMaxCalls      = "FACTS_MAX_CALLS"
-	EnvSuppressMode       = "SUPPRESS_MODE"
-	EnvAlertWindow        = "ALERT_WINDOW"
-	EnvExtraRulesFile     = "EXTRA_RULES_FILE"
-	EnvConcurrency        = "TRIAGE_CONCURRENCY"
+	EnvCandidateRegions = "CANDIDATE_REGIONS"
+	EnvFactsTTL         = "FACTS_TTL"
+	EnvFactsMaxCalls    = "FACTS_MAX_CALLS"
+	EnvSuppressMode     = "SUPPRESS_MODE"
+	EnvAlertWindow      = "ALERT_WINDOW"
+	EnvExtraRulesFile   = "EXTRA_RULES_FILE"
+	EnvConcurrency      = "TRIAGE_CONCURRENCY"
 )
 
 // EnvVars lists every environment variable the function reads; a template
 // test compares it with template.yaml.
 var EnvVars = []string{
-	EnvAlertsTopicARN,
-	EnvSlackWebhookSecret,
+	alert.EnvAlertsTopicARN,
+	alert.EnvSlackWebhookSecret,
 	EnvCandidateRegions,
 	EnvFactsTTL,
 	EnvFactsMaxCalls,
@@ -79,12 +81,9 @@ const (
 
 // Config is the function's configuration, read once at cold start.
 type Config struct {
-	// AlertsTopicARN receives warning and critical diagnoses; empty means
+	// Alerts says where warning and critical diagnoses go; none means
 	// alerts are only logged.
-	AlertsTopicARN string
-	// SlackWebhookSecret names the secret holding
-	// the Slack webhook URL; empty means no Slack.
-	SlackWebhookSecret string
+	Alerts alert.Destinations
 	// CandidateRegions are asked about identities besides the sending
 	// Region. nil means facts.DefaultCandidateRegions; empty (the value
 	// "none") means the sending Region only.
@@ -104,19 +103,11 @@ type Config struct {
 // function). Errors name the variable at fault.
 func LoadConfig(getenv func(string) string) (Config, error) {
 	c := Config{
-		AlertsTopicARN:     strings.TrimSpace(getenv(EnvAlertsTopicARN)),
-		SlackWebhookSecret: strings.TrimSpace(getenv(EnvSlackWebhookSecret)),
-		SuppressMode:       DefaultSuppressMode,
-		Concurrency:        DefaultConcurrency,
+		SuppressMode: DefaultSuppressMode,
+		Concurrency:  DefaultConcurrency,
 	}
 	var errs []error
-	if c.AlertsTopicARN != "" && !strings.HasPrefix(c.AlertsTopicARN, "arn:") {
-		errs = append(errs, fmt.Errorf("%s: %q is not an SNS topic ARN", EnvAlertsTopicARN, c.AlertsTopicARN))
-	}
-	if strings.Contains(c.SlackWebhookSecret, "://") {
-		// Never echo it: it is probably the webhook URL itself.
-		errs = append(errs, fmt.Errorf("%s: give the name or ARN of the secret holding the webhook URL, not the URL", EnvSlackWebhookSecret))
-	}
+	c.Alerts, errs = alert.LoadDestinations(getenv)
 	if v := strings.TrimSpace(getenv(EnvCandidateRegions)); v != "" {
 		c.CandidateRegions = []string{}
 		if !strings.EqualFold(v, "none") {
@@ -126,7 +117,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 					continue
 				}
 				if !validRegion(r) {
-					errs = append(errs, fmt.Errorf("%s: %q is not a Region name", EnvCandidateRegions, r))
+					errs = append(errs, envvar.Bad(EnvCandidateRegions, v, fmt.Sprintf("%q is not a Region name", r)))
 					continue
 				}
 				c.CandidateRegions = append(c.CandidateRegions, r)
@@ -151,16 +142,16 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if v := strings.ToLower(strings.TrimSpace(getenv(EnvSuppressMode))); v != "" {
 		c.SuppressMode = SuppressMode(v)
 		if !validMode(c.SuppressMode) {
-			errs = append(errs, fmt.Errorf("%s: %q is not one of off, auto, always", EnvSuppressMode, v))
+			errs = append(errs, envvar.Bad(EnvSuppressMode, v, "want off, auto or always"))
 		}
 	}
 	if c.Namespace, err = metrics.Namespace(getenv); err != nil {
-		errs = append(errs, fmt.Errorf("%s: %w", metrics.EnvNamespace, err))
+		errs = append(errs, err)
 	}
 	if path := strings.TrimSpace(getenv(EnvExtraRulesFile)); path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", EnvExtraRulesFile, err))
+			errs = append(errs, envvar.Bad(EnvExtraRulesFile, path, err.Error()))
 		} else {
 			c.ExtraRules = &ruleset.RuleFile{Name: path, Data: data}
 		}
@@ -175,7 +166,7 @@ func duration(getenv func(string) string, name string) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%s: %q is not a positive duration such as 5m or 90s", name, v)
+		return 0, envvar.Bad(name, v, "want a positive duration such as 5m or 90s")
 	}
 	return d, nil
 }
@@ -187,7 +178,7 @@ func integer(getenv func(string) string, name string, def int) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%s: %q is not a whole number >= 0", name, v)
+		return 0, envvar.Bad(name, v, "want a whole number >= 0")
 	}
 	return n, nil
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sesguard/sesguard/internal/alert"
 	"github.com/sesguard/sesguard/internal/facts"
 )
 
@@ -38,21 +39,21 @@ func TestLoadConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, err := LoadConfig(env(map[string]string{
-		EnvAlertsTopicARN:     "arn:aws:sns:us-east-1:123456789012:alerts",
-		EnvSlackWebhookSecret: "ssm:/sesguard/slack",
-		EnvCandidateRegions:   " US-West-2, eu-west-1 ,",
-		EnvFactsTTL:           "90s",
-		EnvFactsMaxCalls:      "20",
-		EnvSuppressMode:       "Always",
-		EnvAlertWindow:        "5m",
-		"METRICS_NAMESPACE":   "Mail",
-		EnvExtraRulesFile:     rules,
-		EnvConcurrency:        "2",
+		alert.EnvAlertsTopicARN:     "arn:aws:sns:us-east-1:123456789012:alerts",
+		alert.EnvSlackWebhookSecret: "ssm:/sesguard/slack",
+		EnvCandidateRegions:         " US-West-2, eu-west-1 ,",
+		EnvFactsTTL:                 "90s",
+		EnvFactsMaxCalls:            "20",
+		EnvSuppressMode:             "Always",
+		EnvAlertWindow:              "5m",
+		"METRICS_NAMESPACE":         "Mail",
+		EnvExtraRulesFile:           rules,
+		EnvConcurrency:              "2",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.AlertsTopicARN == "" || c.SlackWebhookSecret != "ssm:/sesguard/slack" || !slices.Equal(c.CandidateRegions, []string{"us-west-2", "eu-west-1"}) ||
+	if c.Alerts.TopicARN == "" || c.Alerts.SlackWebhookSecret != "ssm:/sesguard/slack" || !slices.Equal(c.CandidateRegions, []string{"us-west-2", "eu-west-1"}) ||
 		c.FactsTTL != 90*time.Second || c.FactsMaxCalls != 20 || c.SuppressMode != SuppressAlways || c.AlertWindow != 5*time.Minute ||
 		c.Namespace != "Mail" || c.ExtraRules == nil || c.ExtraRules.Name != rules || c.Concurrency != 2 {
 		t.Errorf("LoadConfig = %+v", c)
@@ -68,8 +69,8 @@ func TestLoadConfigErrors(t *testing.T) {
 	tests := []struct {
 		name, value string
 	}{
-		{EnvAlertsTopicARN, "alerts"},
-		{EnvSlackWebhookSecret, "https://hooks.slack.com/services/T/B/tok3nXYZ"},
+		{alert.EnvAlertsTopicARN, "alerts"},
+		{alert.EnvSlackWebhookSecret, "https://hooks.slack.com/services/T/B/tok3nXYZ"},
 		{EnvCandidateRegions, "us-east-1,mars"},
 		{EnvFactsTTL, "5"},
 		{EnvFactsTTL, "-1m"},
