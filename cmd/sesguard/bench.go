@@ -121,23 +121,15 @@ func bench(ctx context.Context, coldRuns, records int, log io.Writer) ([]benchRo
 		add("rule set: classify / sesguard's own decode", fmt.Sprintf("%.2fx", ns["BenchmarkClassify"]/own), "", true)
 	}
 
-	tmp, err := os.MkdirTemp("", "sesguard-bench-")
+	// 2. Sizes: linux/arm64, stripped, as make build.
+	fmt.Fprintln(log, "building bootstraps ...")
+	arm, err := localstack.BuildBootstraps(ctx, root, "arm64", map[string]string{
+		"TriageFunction": bootstrapPackages["TriageFunction"], "BouncewatchFunction": bootstrapPackages["BouncewatchFunction"]})
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(tmp)
-
-	// 2. Sizes: linux/arm64, stripped, as make build.
-	fmt.Fprintln(log, "building bootstraps ...")
 	for _, id := range []string{"TriageFunction", "BouncewatchFunction"} {
-		bin := filepath.Join(tmp, "arm64", id)
-		c := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", bin, bootstrapPackages[id])
-		c.Dir = root
-		c.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64")
-		if msg, err := c.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("build %s: %w\n%s", id, err, msg)
-		}
-		fi, err := os.Stat(bin)
+		fi, err := os.Stat(arm[id])
 		if err != nil {
 			return nil, err
 		}
@@ -148,8 +140,8 @@ func bench(ctx context.Context, coldRuns, records int, log io.Writer) ([]benchRo
 	// Host builds for running, and the Runtime Interface Emulator that
 	// runs them.
 	pkgs := map[string]string{"TriageFunction": bootstrapPackages["TriageFunction"], "BouncewatchFunction": bootstrapPackages["BouncewatchFunction"],
-		"Hello": "./internal/localstack/testdata/hello", "HelloSDK": "./internal/localstack/testdata/hellosdk"}
-	bins, err := localstack.Build(ctx, root, filepath.Join(tmp, "host"), pkgs)
+		"Hello": localstack.HelloPackage, "HelloSDK": "./internal/localstack/testdata/hellosdk"}
+	bins, err := localstack.Build(ctx, root, pkgs)
 	if err != nil {
 		return nil, err
 	}

@@ -118,23 +118,18 @@ func local(ctx context.Context, f localFlags, out io.Writer) (*localResult, erro
 		sc = scenario.Default(scenario.Options{Seed: f.seed, Short: f.short})
 	}
 
-	tmp, err := os.MkdirTemp("", "sesguard-local-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
 	bins := map[string]string{}
 	if f.binDir != "" {
 		for id := range bootstrapPackages {
 			bins[id] = filepath.Join(f.binDir, id, "bootstrap")
 		}
 		fmt.Fprintf(out, "building the Lambda Runtime Interface Emulator ...\n")
-		if bins[localstack.RIE], err = localstack.BuildRIE(ctx, root, tmp); err != nil {
+		if bins[localstack.RIE], err = localstack.BuildRIE(ctx, root); err != nil {
 			return nil, err
 		}
 	} else {
-		fmt.Fprintf(out, "building the bootstraps (linux, -tags lambda.norpc) and the Lambda Runtime Interface Emulator ...\n")
-		if bins, err = localstack.Build(ctx, root, tmp, bootstrapPackages); err != nil {
+		fmt.Fprintf(out, "building the bootstraps (linux, the Makefile's flags) and the Lambda Runtime Interface Emulator ...\n")
+		if bins, err = localstack.Build(ctx, root, bootstrapPackages); err != nil {
 			return nil, err
 		}
 	}

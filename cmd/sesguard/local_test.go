@@ -27,6 +27,15 @@ func TestLocalEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Log("-short: the end-to-end test still runs; it takes a few seconds")
 	}
+	// The bootstraps and the emulator first, with no deadline: on a cold
+	// build cache they take minutes, and local finds them built.
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := localstack.Build(t.Context(), root, bootstrapPackages); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	dir := t.TempDir()

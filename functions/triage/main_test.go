@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -28,27 +27,34 @@ import (
 	"github.com/sivchari/kumo"
 
 	"github.com/sesguard/sesguard/internal/alert"
+	"github.com/sesguard/sesguard/internal/localstack"
 	"github.com/sesguard/sesguard/internal/testkit"
 	"github.com/sesguard/sesguard/internal/triage"
 )
 
 var creds = credentials.NewStaticCredentialsProvider("test", "test", "")
 
-// buildBootstrap builds pkg the way `make build-TriageFunction` does, for
-// linux and the host's architecture so that it runs here.
-func buildBootstrap(t *testing.T, pkg string) (path string, size int64) {
+// buildBootstraps builds the triage bootstrap and the hello-world baseline
+// the way `make build-TriageFunction` does (localstack.BuildBootstraps:
+// the Makefile's flags, once per test run), for linux and the host's
+// architecture so that they run here.
+func buildBootstraps(t *testing.T) (triageBin, helloBin string) {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "bootstrap")
-	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
-	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+runtime.GOARCH, "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-	}
-	fi, err := os.Stat(out)
+	bins, err := localstack.BuildBootstraps(t.Context(), filepath.Join("..", ".."), runtime.GOARCH,
+		map[string]string{"triage": "./functions/triage", "hello": localstack.HelloPackage})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return out, fi.Size()
+	return bins["triage"], bins["hello"]
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
 }
 
 // lambdaAPI calls kumo's Lambda API with SigV4-signed requests (kumo
@@ -165,10 +171,9 @@ func start(t *testing.T, bin, kumoURL, fn string, extraEnv ...string) (*exec.Cmd
 // cold start (process start to first response) against a hello-world
 // aws-lambda-go bootstrap built the same way.
 func TestBootstrapEndToEnd(t *testing.T) {
-	triageBin, triageSize := buildBootstrap(t, ".")
-	helloBin, helloSize := buildBootstrap(t, "../../internal/triage/testdata/hello")
+	triageBin, helloBin := buildBootstraps(t)
 	t.Logf("bootstrap sizes (linux/%s, -s -w): triage %.1f MiB, hello %.1f MiB", runtime.GOARCH,
-		float64(triageSize)/(1<<20), float64(helloSize)/(1<<20))
+		float64(fileSize(t, triageBin))/(1<<20), float64(fileSize(t, helloBin))/(1<<20))
 
 	srv := kumo.NewServer()
 	// A cleanup, not a defer: it must run after the bootstraps (whose
@@ -188,10 +193,10 @@ func TestBootstrapEndToEnd(t *testing.T) {
 		triage.EnvCandidateRegions + "=us-west-2",
 	}
 
-	// Cold starts: a fresh function and process each time.
-	const runs = 5
-	coldStart := func(bin, name string, i int) time.Duration {
-		fn := testkit.Unique(fmt.Sprintf("%s-cold-%d", name, i))
+	// Cold starts: a fresh function and process each, once (the medians
+	// of many are `make bench`'s, on the local stack).
+	coldStart := func(bin, name string) time.Duration {
+		fn := testkit.Unique(name + "-cold")
 		api.createFunction(t, fn)
 		payload := []byte(`{"hello":"world"}`)
 		switch name {
@@ -211,19 +216,9 @@ func TestBootstrapEndToEnd(t *testing.T) {
 		}
 		return d
 	}
-	var triageMS, noopMS, helloMS []float64
-	for i := range runs {
-		helloMS = append(helloMS, float64(coldStart(helloBin, "hello", i).Microseconds())/1000)
-		triageMS = append(triageMS, float64(coldStart(triageBin, "triage", i).Microseconds())/1000)
-		noopMS = append(noopMS, float64(coldStart(triageBin, "triage-noop", i).Microseconds())/1000)
-	}
-	sort.Float64s(triageMS)
-	sort.Float64s(noopMS)
-	sort.Float64s(helloMS)
-	t.Logf("cold start, process start to first response, median of %d (min..max): triage with a sandbox reject %.1f ms (%.1f..%.1f), "+
-		"triage with a no-op %.1f ms (%.1f..%.1f), hello %.1f ms (%.1f..%.1f); ratios %.2f and %.2f",
-		runs, triageMS[runs/2], triageMS[0], triageMS[runs-1], noopMS[runs/2], noopMS[0], noopMS[runs-1],
-		helloMS[runs/2], helloMS[0], helloMS[runs-1], triageMS[runs/2]/helloMS[runs/2], noopMS[runs/2]/helloMS[runs/2])
+	hello, triageCold, noop := coldStart(helloBin, "hello"), coldStart(triageBin, "triage"), coldStart(triageBin, "triage-noop")
+	t.Logf("cold start, process start to first response: triage with a sandbox reject %s, triage with a no-op %s, hello %s",
+		triageCold.Round(100*time.Microsecond), noop.Round(100*time.Microsecond), hello.Round(100*time.Microsecond))
 	readAlerts(t, tap) // drop the cold-start runs' alerts
 
 	// Every sample payload through one warm process.

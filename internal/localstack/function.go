@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,69 +24,6 @@ import (
 	"syscall"
 	"time"
 )
-
-// RIE is the key under which Build returns the Runtime Interface Emulator.
-const RIE = "aws-lambda-rie"
-
-// riePackage is the emulator's command, a tool of this module (go.mod pins
-// its version).
-const riePackage = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"
-
-// Build compiles the named Lambda packages (e.g. "./functions/triage") of
-// the module in moduleDir into dir/<name>/bootstrap, for linux on the host's
-// architecture, the way the Makefile builds them for Lambda (-tags
-// lambda.norpc, stripped), and the Runtime Interface Emulator that runs
-// them. It returns the paths by name, the emulator's under RIE.
-func Build(ctx context.Context, moduleDir, dir string, pkgs map[string]string) (map[string]string, error) {
-	out := map[string]string{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	errs := make([]error, 0, len(pkgs)+1)
-	record := func(name, bin string, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if err != nil {
-			errs = append(errs, err)
-			return
-		}
-		out[name] = bin
-	}
-	for name, pkg := range pkgs {
-		bin := filepath.Join(dir, name, "bootstrap")
-		wg.Go(func() {
-			cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", bin, pkg)
-			cmd.Dir = moduleDir
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
-			if msg, err := cmd.CombinedOutput(); err != nil {
-				record(name, "", fmt.Errorf("build %s (%s): %w\n%s", name, pkg, err, msg))
-				return
-			}
-			record(name, bin, nil)
-		})
-	}
-	wg.Go(func() {
-		bin, err := BuildRIE(ctx, moduleDir, dir)
-		record(RIE, bin, err)
-	})
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// BuildRIE compiles the Runtime Interface Emulator into dir and returns its
-// path.
-func BuildRIE(ctx context.Context, moduleDir, dir string) (string, error) {
-	bin := filepath.Join(dir, RIE)
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, riePackage)
-	cmd.Dir = moduleDir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build the Runtime Interface Emulator (%s): %w\n%s", riePackage, err, msg)
-	}
-	return bin, nil
-}
 
 // Function is one Lambda function: one execution environment, the real
 // bootstrap run by the Lambda Runtime Interface Emulator (aws-lambda-rie,

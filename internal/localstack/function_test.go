@@ -52,11 +52,7 @@ func TestStopEndsBootstrapMidInvocation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	bins, err := Build(ctx, filepath.Join(wd, "..", ".."), dir, map[string]string{"flaky": "./internal/localstack/testdata/flaky"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bins := buildFlaky(t)
 	rel, err := filepath.Rel(wd, bins["flaky"])
 	if err != nil {
 		t.Fatal(err)
@@ -93,6 +89,17 @@ func TestStopEndsBootstrapMidInvocation(t *testing.T) {
 			t.Errorf("bootstrap %d still running after Stop (state %s)", pid, f[0])
 		}
 	}
+}
+
+// buildFlaky builds the test function testdata/flaky and the emulator (once
+// for every test process: see Build).
+func buildFlaky(t *testing.T) map[string]string {
+	t.Helper()
+	bins, err := Build(t.Context(), filepath.Join("..", ".."), map[string]string{"flaky": "./internal/localstack/testdata/flaky"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bins
 }
 
 func TestStartRefusesMissingBootstrap(t *testing.T) {
