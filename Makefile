@@ -5,7 +5,7 @@ GOFLAGS_LAMBDA := -tags lambda.norpc -trimpath -ldflags="-s -w"
 LAMBDA_ENV := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
 BIN       := bin
 
-.PHONY: all build generate test test-short vet fmt-check fuzz bench demo invoke-triage invoke-bouncewatch clean \
+.PHONY: all build generate test test-short vet fmt-check fuzz fuzz-ci bench demo invoke-triage invoke-bouncewatch clean \
 	build-TriageFunction build-BouncewatchFunction
 
 all: vet test
@@ -47,6 +47,11 @@ fmt-check:
 # Fuzz decode+classify for 60 s (seeded from the corpus).
 fuzz:
 	$(GO) test ./pkg/ruleset -run '^$$' -fuzz FuzzClassify -fuzztime 60s
+
+# CI's short run of the fast decoder's differential fuzz target (.ci/run):
+# the hand-written scanner must decode as encoding/json does.
+fuzz-ci:
+	$(GO) test ./pkg/ruleset -run '^$$' -fuzz '^FuzzFastDecodeMatchesSlow$$' -fuzztime 30s
 
 bench:
 	CGO_ENABLED=0 $(GO) run -trimpath ./cmd/sesguard bench

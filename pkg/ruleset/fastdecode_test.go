@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -344,5 +345,69 @@ func BenchmarkDecodeFast(b *testing.B) {
 		if d := Decode(payloads[i%len(payloads)], "bench"); d[0].Failure == nil {
 			b.Fatal(d[0].Err)
 		}
+	}
+}
+
+// jsonKeys returns the keys json.Unmarshal fills in a value of type t (the
+// fields of embedded structs without a tag included), sorted.
+func jsonKeys(t reflect.Type) []string {
+	var keys []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if f.Anonymous && tag == "" {
+			keys = append(keys, jsonKeys(f.Type)...)
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		switch {
+		case name == "-" || !f.IsExported():
+			continue
+		case name == "":
+			name = f.Name
+		}
+		keys = append(keys, name)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// TestFastKeyTablesMatchStructTags: each key table of the fast scanner
+// lists exactly the JSON keys of the struct it mirrors (the slow path's),
+// so that no key is read under a wrong name (a misspelt one is never
+// read) and no key that json.Unmarshal would fill goes unchecked.
+func TestFastKeyTablesMatchStructTags(t *testing.T) {
+	for _, c := range fastKeyTables() {
+		got := slices.Sorted(slices.Values(c.names))
+		if want := jsonKeys(c.mirrors); !slices.Equal(got, want) {
+			t.Errorf("%s: the fast scanner's keys\n %q\nthe json tags of %s\n %q", c.table, got, c.mirrors, want)
+		}
+		if len(slices.Compact(got)) != len(c.names) {
+			t.Errorf("%s: a key is listed twice: %q", c.table, c.names)
+		}
+	}
+}
+
+type keyTable struct {
+	table   string
+	names   []string
+	mirrors reflect.Type
+}
+
+func fastKeyTables() []keyTable {
+	return []keyTable{
+		{"wireNames", wireNames, reflect.TypeFor[wire]()},
+		{"recordNames", recordNames, reflect.TypeFor[wireRecord]()},
+		{"snsNames", snsNames, reflect.TypeFor[wireSNS]()},
+		{"mailNames", mailNames, reflect.TypeFor[SESMail]()},
+		{"commonHeaderNames", commonHeaderNames, reflect.TypeFor[SESCommonHeaders]()},
+		{"bounceNames", bounceNames, reflect.TypeFor[SESBounce]()},
+		{"recipientNames", recipientNames, reflect.TypeFor[SESBouncedRecipient]()},
+		{"complaintNames", complaintNames, reflect.TypeFor[SESComplaint]()},
+		{"addressNames", addressNames, reflect.TypeFor[SESAddress]()},
+		{"deliveryNames", deliveryNames, reflect.TypeFor[SESDelivery]()},
+		{"rejectNames", rejectNames, reflect.TypeFor[SESReject]()},
+		{"renderingNames", renderingNames, reflect.TypeFor[SESRendering]()},
+		{"delayNames", delayNames, reflect.TypeFor[SESDeliveryDelay]()},
 	}
 }
