@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 //go:embed rules/*.yaml
@@ -18,7 +19,7 @@ var embeddedRules embed.FS
 // source people edit; TestEmbeddedSnapshot fails while the snapshot is
 // stale, and this regenerates it:
 //
-//go:generate go test -run ^TestEmbeddedSnapshot$ -count=1 . -args -update-snapshot
+//go:generate go run -tags rulesetgen gen_snapshot.go
 
 // snapshot is set by rules_snapshot.go's init. Without that file (deleted,
 // say, because it no longer compiles) the package still builds and parses
@@ -87,4 +88,18 @@ func rulesDigest(files []RuleFile) uint32 {
 		h.Write(f.Data)
 	}
 	return h.Sum32()
+}
+
+// phrasesOf returns the interned phrase list of set, by phrase ID.
+func phrasesOf(set *Set) []string {
+	phrases := make([]string, set.phrases.nPhrases)
+	for _, r := range set.rules {
+		for i, id := range r.phraseIDs {
+			phrases[id] = strings.ToLower(r.spec.Phrases[i])
+		}
+		for i, id := range r.notPhraseIDs {
+			phrases[id] = strings.ToLower(r.spec.NotPhrases[i])
+		}
+	}
+	return phrases
 }
