@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/sesguard/sesguard/internal/stack"
 )
 
 // Source feeds a function from a queue, as a Lambda event source mapping
@@ -36,7 +38,7 @@ type Source struct {
 	SubscriptionARN string
 	// Filter is the subscription's FilterPolicy on the message body (nil:
 	// everything passes).
-	Filter any
+	Filter stack.FilterPolicy
 
 	stack *Stack
 
@@ -497,10 +499,10 @@ func (src *Source) delete(ctx context.Context, msgs []sqstypes.Message) error {
 }
 
 // bodyMatches applies an SNS filter policy (MessageBody scope) to an SNS
-// envelope's Message: the operators template.yaml uses — "$or", nested
-// keys, and lists of exact strings. A Message that is not a JSON object
-// matches nothing, as on SNS.
-func bodyMatches(policy any, envelope string) bool {
+// envelope's Message, with internal/stack's evaluator (the one the
+// template's tests use too). A Message that is not a JSON object matches
+// nothing, as on SNS.
+func bodyMatches(policy stack.FilterPolicy, envelope string) bool {
 	var env struct {
 		Message string `json:"Message"`
 	}
@@ -508,57 +510,8 @@ func bodyMatches(policy any, envelope string) bool {
 	if json.Unmarshal([]byte(envelope), &env) == nil && env.Message != "" {
 		msg = env.Message
 	}
-	var doc map[string]any
-	if json.Unmarshal([]byte(msg), &doc) != nil {
-		return false
-	}
-	return policyMatches(policy, doc)
-}
-
-func policyMatches(policy any, doc map[string]any) bool {
-	p, ok := policy.(map[string]any)
-	if !ok {
-		return false
-	}
-	for key, cond := range p {
-		if key == "$or" {
-			alts, _ := cond.([]any)
-			any := false
-			for _, a := range alts {
-				if policyMatches(a, doc) {
-					any = true
-					break
-				}
-			}
-			if !any {
-				return false
-			}
-			continue
-		}
-		v, present := doc[key]
-		switch c := cond.(type) {
-		case map[string]any:
-			sub, ok := v.(map[string]any)
-			if !present || !ok || !policyMatches(c, sub) {
-				return false
-			}
-		case []any:
-			s, isStr := v.(string)
-			hit := false
-			for _, want := range c {
-				if w, ok := want.(string); ok && isStr && present && s == w {
-					hit = true
-					break
-				}
-			}
-			if !hit {
-				return false
-			}
-		default:
-			return false
-		}
-	}
-	return true
+	ok, err := policy.Match([]byte(msg))
+	return ok && err == nil // Up validated the policy
 }
 
 // Depth returns the messages waiting or in flight in a queue.

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/sesguard/sesguard/internal/stack"
 )
 
 // retryTemplate wires one topic to a function by an SNS subscription (two
@@ -196,5 +198,37 @@ func TestFailingRecordIsDeadLettered(t *testing.T) {
 	}
 	if len(out.Messages) != 1 || !strings.Contains(aws.ToString(out.Messages[0].Body), `"Message":"fail-1"`) {
 		t.Errorf("redrive dead-letter queue holds %d messages, want the envelope of fail-1", len(out.Messages))
+	}
+}
+
+// The pump filters with internal/stack's evaluator: numbers, booleans,
+// null and array elements match as on SNS, not only strings.
+func TestBodyMatchesAsSNS(t *testing.T) {
+	policy := stack.FilterPolicy{
+		"eventType": []any{"Bounce", "Complaint"},
+		"size":      []any{301.5, float64(7)},
+		"ok":        []any{true},
+		"mail":      map[string]any{"tags": []any{"x"}},
+	}
+	envelope := func(msg string) string {
+		b, _ := json.Marshal(map[string]string{"Type": "Notification", "Message": msg})
+		return string(b)
+	}
+	for _, c := range []struct {
+		msg  string
+		want bool
+	}{
+		{`{"eventType":"Bounce","size":301.5,"ok":true,"mail":{"tags":["y","x"]}}`, true},
+		{`{"eventType":"Complaint","size":7.0,"ok":true,"mail":{"tags":"x"}}`, true},
+		{`{"eventType":["Open","Bounce"],"size":7,"ok":true,"mail":{"tags":["x"]}}`, true},
+		{`{"eventType":"Bounce","size":"301.5","ok":true,"mail":{"tags":["x"]}}`, false}, // a string is not the number
+		{`{"eventType":"Bounce","size":301.5,"ok":"true","mail":{"tags":["x"]}}`, false},
+		{`{"eventType":"Bounce","size":301.5,"mail":{"tags":["x"]}}`, false},
+		{`{"eventType":"Delivery","size":301.5,"ok":true,"mail":{"tags":["x"]}}`, false},
+		{`not json`, false},
+	} {
+		if got := bodyMatches(policy, envelope(c.msg)); got != c.want {
+			t.Errorf("bodyMatches(%s) = %v, want %v", c.msg, got, c.want)
+		}
 	}
 }

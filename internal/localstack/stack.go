@@ -443,7 +443,14 @@ func (s *Stack) createFunctions(ctx context.Context, t *stack.Template, o Option
 					if scope != "MessageBody" {
 						return fmt.Errorf("function %s event %s: only FilterPolicyScope MessageBody is emulated", id, name)
 					}
-					src.Filter = fp
+					m, _ := fp.(map[string]any)
+					if m == nil {
+						return fmt.Errorf("function %s event %s: FilterPolicy is not an object", id, name)
+					}
+					if err := stack.FilterPolicy(m).Validate(); err != nil {
+						return fmt.Errorf("function %s event %s: %w", id, name, err)
+					}
+					src.Filter = m
 				}
 				s.Sources = append(s.Sources, src)
 			case "Schedule":
