@@ -135,19 +135,19 @@ func fastDoc(data []byte, source string, h hints, depth int, out []Decoded) ([]D
 		case wEventType:
 			ev.EventType = s.str()
 		case wMail:
-			ev.Mail = s.mail()
+			ev.Mail = object(&s, mailFields, func(s *scanner) *SESMail { return &s.arena().mail })
 		case wBounce:
-			ev.Bounce = s.bounce()
+			ev.Bounce = object(&s, bounceFields, func(s *scanner) *SESBounce { return &s.arena().bounce })
 		case wComplaint:
-			ev.Complaint = s.complaint()
+			ev.Complaint = object(&s, complaintFields, func(s *scanner) *SESComplaint { return &s.arena().complaint })
 		case wDelivery:
-			ev.Delivery = s.delivery()
+			ev.Delivery = object(&s, deliveryFields, nil)
 		case wReject:
-			ev.Reject = s.reject()
+			ev.Reject = object(&s, rejectFields, nil)
 		case wFailure:
-			ev.Failure = s.rendering()
+			ev.Failure = object(&s, renderingFields, nil)
 		case wDeliveryDelay:
-			ev.DeliveryDelay = s.deliveryDelay()
+			ev.DeliveryDelay = object(&s, delayFields, func(s *scanner) *SESDeliveryDelay { return &s.arena().delay })
 		default:
 			s.fail()
 		}
@@ -260,57 +260,82 @@ func (s *scanner) record(src string, h hints, depth int, out []Decoded) []Decode
 	return out
 }
 
-var mailNames = []string{"timestamp", "messageId", "source", "sourceArn", "sourceIp", "sendingAccountId", "callerIdentity", "destination", "commonHeaders", "tags"}
+// The SES record's objects are read by key tables: each key of the struct
+// json.Unmarshal fills on the slow path (TestFastKeyTablesMatchStructTags
+// holds the tables to the json tags), with what reading its value means.
 
-func (s *scanner) mail() *SESMail {
-	if s.null() {
-		return nil
+// field is one key of a struct the scanner fills. read consumes the value
+// into *T; nil is a string field fromSESEvent never reads, which is only
+// validated.
+type field[T any] struct {
+	name string
+	read func(s *scanner, v *T)
+}
+
+// fields is a struct's key table, in the form scanner.obj takes.
+type fields[T any] struct {
+	names []string
+	reads []func(*scanner, *T)
+}
+
+func table[T any](fs ...field[T]) *fields[T] {
+	t := &fields[T]{}
+	for _, f := range fs {
+		t.names = append(t.names, f.name)
+		t.reads = append(t.reads, f.read)
 	}
-	m := &s.arena().mail
-	s.obj(mailNames, 0, func(i int) {
-		switch i {
-		case 1:
-			m.MessageID = s.str()
-		case 2:
-			m.Source = s.str()
-		case 3:
-			m.SourceArn = s.str()
-		case 5:
-			m.SendingAccountID = s.str()
-		case 7:
-			m.Destination = s.strs(s.arena().destination[:0])
-		case 8:
-			m.CommonHeaders = s.commonHeaders()
-		case 9:
-			m.Tags = s.tags()
-		default:
+	return t
+}
+
+// into reads an object into v by t.
+func into[T any](s *scanner, t *fields[T], v *T) {
+	s.obj(t.names, 0, func(i int) {
+		if read := t.reads[i]; read != nil {
+			read(s, v)
+		} else {
 			s.ignoreStr()
 		}
 	})
-	return m
 }
 
-var commonHeaderNames = []string{"from", "to", "returnPath", "subject", "messageId"}
-
-func (s *scanner) commonHeaders() *SESCommonHeaders {
+// object reads a value of a *T field: null, or an object read into a fresh
+// (or, for new nil, an arena) T.
+func object[T any](s *scanner, t *fields[T], alloc func(*scanner) *T) *T {
 	if s.null() {
 		return nil
 	}
-	ch := &s.arena().headers
-	s.obj(commonHeaderNames, 0, func(i int) {
-		switch i {
-		case 0:
-			ch.From = s.strs(s.arena().from[:0])
-		case 1:
-			s.ignoreStrs()
-		case 2:
-			ch.ReturnPath = s.str()
-		default:
-			s.ignoreStr()
-		}
-	})
-	return ch
+	var v *T
+	if alloc != nil {
+		v = alloc(s)
+	} else {
+		v = new(T)
+	}
+	into(s, t, v)
+	return v
 }
+
+var mailFields = table(
+	field[SESMail]{"timestamp", nil},
+	field[SESMail]{"messageId", func(s *scanner, m *SESMail) { m.MessageID = s.str() }},
+	field[SESMail]{"source", func(s *scanner, m *SESMail) { m.Source = s.str() }},
+	field[SESMail]{"sourceArn", func(s *scanner, m *SESMail) { m.SourceArn = s.str() }},
+	field[SESMail]{"sourceIp", nil},
+	field[SESMail]{"sendingAccountId", func(s *scanner, m *SESMail) { m.SendingAccountID = s.str() }},
+	field[SESMail]{"callerIdentity", nil},
+	field[SESMail]{"destination", func(s *scanner, m *SESMail) { m.Destination = s.strs(s.arena().destination[:0]) }},
+	field[SESMail]{"commonHeaders", func(s *scanner, m *SESMail) {
+		m.CommonHeaders = object(s, commonHeaderFields, func(s *scanner) *SESCommonHeaders { return &s.arena().headers })
+	}},
+	field[SESMail]{"tags", func(s *scanner, m *SESMail) { m.Tags = s.tags() }},
+)
+
+var commonHeaderFields = table(
+	field[SESCommonHeaders]{"from", func(s *scanner, h *SESCommonHeaders) { h.From = s.strs(s.arena().from[:0]) }},
+	field[SESCommonHeaders]{"to", func(s *scanner, _ *SESCommonHeaders) { s.ignoreStrs() }},
+	field[SESCommonHeaders]{"returnPath", func(s *scanner, h *SESCommonHeaders) { h.ReturnPath = s.str() }},
+	field[SESCommonHeaders]{"subject", nil},
+	field[SESCommonHeaders]{"messageId", nil},
+)
 
 // tags keeps only the tag fromSESEvent reads. A map takes the last of
 // duplicate keys, as json.Unmarshal does.
@@ -333,29 +358,22 @@ func (s *scanner) tags() map[string][]string {
 	return map[string][]string{"ses:configuration-set": cs}
 }
 
-var bounceNames = []string{"bounceType", "bounceSubType", "bouncedRecipients", "timestamp", "feedbackId", "reportingMTA", "remoteMtaIp"}
+var bounceFields = table(
+	field[SESBounce]{"bounceType", func(s *scanner, b *SESBounce) { b.BounceType = s.str() }},
+	field[SESBounce]{"bounceSubType", func(s *scanner, b *SESBounce) { b.BounceSubType = s.str() }},
+	field[SESBounce]{"bouncedRecipients", func(s *scanner, b *SESBounce) { b.BouncedRecipients = s.recipients(s.arena().bounced[:0]) }},
+	field[SESBounce]{"timestamp", nil},
+	field[SESBounce]{"feedbackId", nil},
+	field[SESBounce]{"reportingMTA", nil},
+	field[SESBounce]{"remoteMtaIp", nil},
+)
 
-func (s *scanner) bounce() *SESBounce {
-	if s.null() {
-		return nil
-	}
-	b := &s.arena().bounce
-	s.obj(bounceNames, 0, func(i int) {
-		switch i {
-		case 0:
-			b.BounceType = s.str()
-		case 1:
-			b.BounceSubType = s.str()
-		case 2:
-			b.BouncedRecipients = s.recipients(s.arena().bounced[:0])
-		default:
-			s.ignoreStr()
-		}
-	})
-	return b
-}
-
-var recipientNames = []string{"emailAddress", "action", "status", "diagnosticCode"}
+var recipientFields = table(
+	field[SESBouncedRecipient]{"emailAddress", func(s *scanner, r *SESBouncedRecipient) { r.EmailAddress = s.str() }},
+	field[SESBouncedRecipient]{"action", func(s *scanner, r *SESBouncedRecipient) { r.Action = s.str() }},
+	field[SESBouncedRecipient]{"status", func(s *scanner, r *SESBouncedRecipient) { r.Status = s.str() }},
+	field[SESBouncedRecipient]{"diagnosticCode", func(s *scanner, r *SESBouncedRecipient) { r.DiagnosticCode = s.str() }},
+)
 
 // recipients decodes []SESBouncedRecipient, appending to out (empty, not
 // nil); a null element is a zero recipient, as json.Unmarshal leaves it.
@@ -366,122 +384,62 @@ func (s *scanner) recipients(out []SESBouncedRecipient) []SESBouncedRecipient {
 	s.array(func() {
 		var r SESBouncedRecipient
 		if !s.null() {
-			s.obj(recipientNames, 0, func(i int) {
-				switch i {
-				case 0:
-					r.EmailAddress = s.str()
-				case 1:
-					r.Action = s.str()
-				case 2:
-					r.Status = s.str()
-				case 3:
-					r.DiagnosticCode = s.str()
-				}
-			})
+			into(s, recipientFields, &r)
 		}
 		out = append(out, r)
 	})
 	return out
 }
 
-var complaintNames = []string{"complainedRecipients", "timestamp", "feedbackId", "complaintSubType", "complaintFeedbackType", "userAgent", "arrivalDate"}
-var addressNames = []string{"emailAddress"}
-
-func (s *scanner) complaint() *SESComplaint {
-	if s.null() {
-		return nil
-	}
-	c := &s.arena().complaint
-	s.obj(complaintNames, 0, func(i int) {
-		switch i {
-		case 0:
-			if s.null() {
-				return
+var complaintFields = table(
+	field[SESComplaint]{"complainedRecipients", func(s *scanner, c *SESComplaint) {
+		if s.null() {
+			return
+		}
+		c.ComplainedRecipients = []SESAddress{}
+		s.array(func() {
+			var a SESAddress
+			if !s.null() {
+				into(s, addressFields, &a)
 			}
-			c.ComplainedRecipients = []SESAddress{}
-			s.array(func() {
-				var a SESAddress
-				if !s.null() {
-					s.obj(addressNames, 0, func(int) { a.EmailAddress = s.str() })
-				}
-				c.ComplainedRecipients = append(c.ComplainedRecipients, a)
-			})
-		case 3:
-			c.ComplaintSubType = s.str()
-		case 4:
-			c.ComplaintFeedbackType = s.str()
-		default:
-			s.ignoreStr()
-		}
-	})
-	return c
-}
+			c.ComplainedRecipients = append(c.ComplainedRecipients, a)
+		})
+	}},
+	field[SESComplaint]{"timestamp", nil},
+	field[SESComplaint]{"feedbackId", nil},
+	field[SESComplaint]{"complaintSubType", func(s *scanner, c *SESComplaint) { c.ComplaintSubType = s.str() }},
+	field[SESComplaint]{"complaintFeedbackType", func(s *scanner, c *SESComplaint) { c.ComplaintFeedbackType = s.str() }},
+	field[SESComplaint]{"userAgent", nil},
+	field[SESComplaint]{"arrivalDate", nil},
+)
 
-var deliveryNames = []string{"timestamp", "recipients"}
+var addressFields = table(
+	field[SESAddress]{"emailAddress", func(s *scanner, a *SESAddress) { a.EmailAddress = s.str() }},
+)
 
-// delivery only checks types: fromSESEvent does not read it, but a wrong
-// type there fails json.Unmarshal.
-func (s *scanner) delivery() *SESDelivery {
-	if s.null() {
-		return nil
-	}
-	s.obj(deliveryNames, 0, func(i int) {
-		if i == 0 {
-			s.ignoreStr()
-		} else {
-			s.ignoreStrs()
-		}
-	})
-	return &SESDelivery{}
-}
+// deliveryFields only check types: fromSESEvent does not read a delivery,
+// but a wrong type there fails json.Unmarshal.
+var deliveryFields = table(
+	field[SESDelivery]{"timestamp", nil},
+	field[SESDelivery]{"recipients", func(s *scanner, _ *SESDelivery) { s.ignoreStrs() }},
+)
 
-var rejectNames = []string{"reason"}
+var rejectFields = table(
+	field[SESReject]{"reason", func(s *scanner, r *SESReject) { r.Reason = s.str() }},
+)
 
-func (s *scanner) reject() *SESReject {
-	if s.null() {
-		return nil
-	}
-	r := &SESReject{}
-	s.obj(rejectNames, 0, func(int) { r.Reason = s.str() })
-	return r
-}
+var renderingFields = table(
+	field[SESRendering]{"templateName", func(s *scanner, r *SESRendering) { r.TemplateName = s.str() }},
+	field[SESRendering]{"errorMessage", func(s *scanner, r *SESRendering) { r.ErrorMessage = s.str() }},
+)
 
-var renderingNames = []string{"templateName", "errorMessage"}
-
-func (s *scanner) rendering() *SESRendering {
-	if s.null() {
-		return nil
-	}
-	r := &SESRendering{}
-	s.obj(renderingNames, 0, func(i int) {
-		if i == 0 {
-			r.TemplateName = s.str()
-		} else {
-			r.ErrorMessage = s.str()
-		}
-	})
-	return r
-}
-
-var delayNames = []string{"delayType", "delayedRecipients", "expirationTime", "reportingMTA", "timestamp"}
-
-func (s *scanner) deliveryDelay() *SESDeliveryDelay {
-	if s.null() {
-		return nil
-	}
-	d := &s.arena().delay
-	s.obj(delayNames, 0, func(i int) {
-		switch i {
-		case 0:
-			d.DelayType = s.str()
-		case 1:
-			d.DelayedRecipients = s.recipients(s.arena().delayed[:0])
-		default:
-			s.ignoreStr()
-		}
-	})
-	return d
-}
+var delayFields = table(
+	field[SESDeliveryDelay]{"delayType", func(s *scanner, d *SESDeliveryDelay) { d.DelayType = s.str() }},
+	field[SESDeliveryDelay]{"delayedRecipients", func(s *scanner, d *SESDeliveryDelay) { d.DelayedRecipients = s.recipients(s.arena().delayed[:0]) }},
+	field[SESDeliveryDelay]{"expirationTime", nil},
+	field[SESDeliveryDelay]{"reportingMTA", nil},
+	field[SESDeliveryDelay]{"timestamp", nil},
+)
 
 // scanner is a strict JSON scanner over valid UTF-8. Any error sets bad
 // and moves to the end of the input, so every loop ends and the caller

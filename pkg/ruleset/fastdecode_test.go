@@ -372,6 +372,17 @@ func jsonKeys(t reflect.Type) []string {
 	return keys
 }
 
+// fieldByKey returns the field of t that JSON key fills.
+func fieldByKey(t reflect.Type, key string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name == key || name == "" && f.Name == key {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
 // TestFastKeyTablesMatchStructTags: each key table of the fast scanner
 // lists exactly the JSON keys of the struct it mirrors (the slow path's),
 // so that no key is read under a wrong name (a misspelt one is never
@@ -385,6 +396,13 @@ func TestFastKeyTablesMatchStructTags(t *testing.T) {
 		if len(slices.Compact(got)) != len(c.names) {
 			t.Errorf("%s: a key is listed twice: %q", c.table, c.names)
 		}
+		// A key the scanner does not read is validated as a string (or
+		// null): that is right only for a string field.
+		for _, k := range c.unread {
+			if f, ok := fieldByKey(c.mirrors, k); ok && f.Type.Kind() != reflect.String {
+				t.Errorf("%s: %q is only validated as a string, but %s.%s is a %s", c.table, k, c.mirrors, f.Name, f.Type)
+			}
+		}
 	}
 }
 
@@ -392,22 +410,34 @@ type keyTable struct {
 	table   string
 	names   []string
 	mirrors reflect.Type
+	// unread are the keys whose values are only validated as strings.
+	unread []string
+}
+
+func fieldsTable[T any](name string, t *fields[T]) keyTable {
+	kt := keyTable{table: name, names: t.names, mirrors: reflect.TypeFor[T]()}
+	for i, read := range t.reads {
+		if read == nil {
+			kt.unread = append(kt.unread, t.names[i])
+		}
+	}
+	return kt
 }
 
 func fastKeyTables() []keyTable {
 	return []keyTable{
-		{"wireNames", wireNames, reflect.TypeFor[wire]()},
-		{"recordNames", recordNames, reflect.TypeFor[wireRecord]()},
-		{"snsNames", snsNames, reflect.TypeFor[wireSNS]()},
-		{"mailNames", mailNames, reflect.TypeFor[SESMail]()},
-		{"commonHeaderNames", commonHeaderNames, reflect.TypeFor[SESCommonHeaders]()},
-		{"bounceNames", bounceNames, reflect.TypeFor[SESBounce]()},
-		{"recipientNames", recipientNames, reflect.TypeFor[SESBouncedRecipient]()},
-		{"complaintNames", complaintNames, reflect.TypeFor[SESComplaint]()},
-		{"addressNames", addressNames, reflect.TypeFor[SESAddress]()},
-		{"deliveryNames", deliveryNames, reflect.TypeFor[SESDelivery]()},
-		{"rejectNames", rejectNames, reflect.TypeFor[SESReject]()},
-		{"renderingNames", renderingNames, reflect.TypeFor[SESRendering]()},
-		{"delayNames", delayNames, reflect.TypeFor[SESDeliveryDelay]()},
+		{table: "wireNames", names: wireNames, mirrors: reflect.TypeFor[wire]()},
+		{table: "recordNames", names: recordNames, mirrors: reflect.TypeFor[wireRecord]()},
+		{table: "snsNames", names: snsNames, mirrors: reflect.TypeFor[wireSNS]()},
+		fieldsTable("mailFields", mailFields),
+		fieldsTable("commonHeaderFields", commonHeaderFields),
+		fieldsTable("bounceFields", bounceFields),
+		fieldsTable("recipientFields", recipientFields),
+		fieldsTable("complaintFields", complaintFields),
+		fieldsTable("addressFields", addressFields),
+		fieldsTable("deliveryFields", deliveryFields),
+		fieldsTable("rejectFields", rejectFields),
+		fieldsTable("renderingFields", renderingFields),
+		fieldsTable("delayFields", delayFields),
 	}
 }
