@@ -1,6 +1,6 @@
-// Command hello is the cold-start baseline for `sesguard bench`: the
-// smallest aws-lambda-go function, built exactly like the sesguard
-// bootstraps.
+// Command hello is the cold-start baseline (localstack.HelloPackage) for
+// `sesguard bench` and the triage bootstrap's test: the smallest
+// aws-lambda-go function, built exactly like the sesguard bootstraps.
 package main
 
 import (
