@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // RIE is the key under which Build returns the Runtime Interface Emulator.
@@ -134,26 +135,28 @@ func goBuild(ctx context.Context, moduleDir, dir string, env []string, args ...s
 }
 
 // lockDir takes an exclusive lock on dir (a file in it), waiting for
-// another process to let it go, or ctx to end.
+// another process to let it go, or ctx to end. It polls: a blocking flock
+// cannot be given up when ctx ends.
 func lockDir(ctx context.Context, dir string) (unlock func(), err error) {
 	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	done := make(chan error, 1)
-	go func() { done <- syscall.Flock(int(f.Fd()), syscall.LOCK_EX) }()
-	select {
-	case err := <-done:
-		if err != nil {
+	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil // closing the file releases the lock
+		}
+		if err != syscall.EWOULDBLOCK && err != syscall.EINTR {
 			f.Close()
 			return nil, fmt.Errorf("lock %s: %w", dir, err)
 		}
-		return func() { f.Close() }, nil // closing the file releases the lock
-	case <-ctx.Done():
-		// Closing the file ends the wait too (the goroutine's Flock then
-		// fails or, having just won, releases it).
-		go func() { <-done; f.Close() }()
-		return nil, fmt.Errorf("wait for the build lock of %s: %w", dir, ctx.Err())
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("wait for the build lock of %s: %w", dir, ctx.Err())
+		case <-time.After(wait):
+		}
 	}
 }
 

@@ -1,10 +1,13 @@
 package localstack
 
 import (
+	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -62,5 +65,32 @@ func TestShellWords(t *testing.T) {
 		if got, err := shellWords(bad); err == nil {
 			t.Errorf("shellWords(%q) = %q, want an error", bad, got)
 		}
+	}
+}
+
+// A second taker of the build lock waits for the first (another test
+// process building the same binaries), or gives up when its context ends.
+func TestLockDirExcludes(t *testing.T) {
+	dir := t.TempDir()
+	unlock, err := lockDir(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(dir, ".lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != syscall.EWOULDBLOCK {
+		t.Fatalf("another taker of the held lock: %v, want EWOULDBLOCK", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := lockDir(ctx, dir); err == nil {
+		t.Fatal("lockDir with an ended context took the held lock")
+	}
+	unlock()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatalf("the lock after unlock: %v", err)
 	}
 }
