@@ -338,14 +338,19 @@ func (h *Handler) persist(ctx context.Context, rep *Report, announced map[LevelK
 }
 
 // send delivers a and reports whether it went out (without a sink, it is
-// only logged and counts as announced). A failed alert leaves the level
-// unannounced, so the next run tries again.
+// only logged and counts as announced). An alert that failed for a
+// temporary reason (alert.Temporary) leaves the level unannounced, so the
+// next run tries again; one refused for good (a Slack 404) is logged and
+// counts as announced, as in triage, rather than tried every run.
 func (h *Handler) send(ctx context.Context, rep *Report, a alert.Alert) bool {
 	h.log.InfoContext(ctx, "alert", "kind", a.Kind, "level", a.Level, "scope", a.Scope, "title", a.Title)
 	if h.alerts != nil {
 		if err := h.alerts.Send(ctx, a); err != nil {
-			h.log.ErrorContext(ctx, "alert not delivered; will retry next run", "scope", a.Scope, "kind", a.Kind, "err", err)
-			return false
+			if alert.Temporary(err) {
+				h.log.ErrorContext(ctx, "alert not delivered; will retry next run", "scope", a.Scope, "kind", a.Kind, "err", err)
+				return false
+			}
+			h.log.ErrorContext(ctx, "alert refused (permanent); not retried", "scope", a.Scope, "kind", a.Kind, "err", err)
 		}
 	}
 	rep.Alerts = append(rep.Alerts, a)

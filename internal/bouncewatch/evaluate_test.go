@@ -87,6 +87,16 @@ func TestFailedAlertRetried(t *testing.T) {
 	}
 }
 
+// TestRefusedAlertNotRetried: an alert refused for good (a Slack 404) is
+// not tried again every run (alert.Temporary, as in triage).
+func TestRefusedAlertNotRetried(t *testing.T) {
+	refuse := alert.SinkFunc(func(context.Context, alert.Alert) error { return &alert.WebhookError{StatusCode: 404} })
+	rep, cw := evalOnce(t, testConfig(), 1000, 30, nil, refuse)
+	if len(rep.Alerts) != 1 || cw.datums()["AlertLevel/account/us-east-1/bounce"] != 1 {
+		t.Fatalf("refused alert not counted as announced: %+v %v", rep.Alerts, cw.datums())
+	}
+}
+
 // TestTinySampleNoWarning: one hard bounce out of three sends is a 33% rate
 // from a sample too small to mean anything: no alert (and so no recovery
 // alert a run later), and the level recorded stays ok.

@@ -2,7 +2,6 @@ package triage
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -10,7 +9,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/sesguard/sesguard/internal/alert"
 	"github.com/sesguard/sesguard/internal/facts"
@@ -78,7 +76,7 @@ func (h *Handler) suppress(ctx context.Context, d ruleset.Diagnosis, region stri
 		h.d.Log.WarnContext(ctx, "suppression memory not settled", "region", region, "recipient", facts.Masked(addr), "err", serr)
 	}
 	if err != nil {
-		if !retryableAWS(err) {
+		if !alert.Temporary(err) {
 			// A refusal (validation, access denied) will not change on
 			// retry; the alert still carries the fix.
 			h.d.Log.WarnContext(ctx, "suppression refused", "region", region, "recipient", facts.Masked(addr), "reason", d.Suppress, "err", err)
@@ -88,24 +86,6 @@ func (h *Handler) suppress(ctx context.Context, d ruleset.Diagnosis, region stri
 	}
 	h.d.Log.InfoContext(ctx, "suppressed", "region", region, "recipient", facts.Masked(addr), "reason", d.Suppress, "rule", d.Rule)
 	return true, nil
-}
-
-// retryableAWS reports whether an AWS error may go away on a later try:
-// server faults, throttling, and errors with no API answer (network,
-// timeouts). A client fault such as a validation error will not.
-func retryableAWS(err error) bool {
-	var ae smithy.APIError
-	if !errors.As(err, &ae) {
-		return true
-	}
-	if ae.ErrorFault() == smithy.FaultServer {
-		return true
-	}
-	switch ae.ErrorCode() {
-	case "Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "LimitExceededException":
-		return true
-	}
-	return false
 }
 
 // alertLevel maps a severity to an alert level; info diagnoses are not
@@ -132,7 +112,7 @@ func (h *Handler) alert(ctx context.Context, d ruleset.Diagnosis, region string)
 	}
 	a.Time = h.d.Now()
 	if err := h.d.Alerts.Send(ctx, a); err != nil {
-		if !transientAlertError(err) {
+		if !alert.Temporary(err) {
 			h.d.Log.WarnContext(ctx, "alert not delivered (permanent)", "rule", d.Rule, "region", a.Region, "err", err)
 			return true, nil
 		}
@@ -204,23 +184,4 @@ func toAlert(d ruleset.Diagnosis, region string) (a alert.Alert, ok bool) {
 		a.Title += " (" + region + ")"
 	}
 	return a, true
-}
-
-// transientAlertError reports whether any part of an alert error may go
-// away on retry. A Slack webhook that answers 4xx will not; SNS errors are
-// treated as transient (the SDK has already retried them).
-func transientAlertError(err error) bool {
-	if multi, ok := err.(interface{ Unwrap() []error }); ok {
-		for _, e := range multi.Unwrap() {
-			if transientAlertError(e) {
-				return true
-			}
-		}
-		return false
-	}
-	var we *alert.WebhookError
-	if errors.As(err, &we) {
-		return we.Retryable()
-	}
-	return true
 }

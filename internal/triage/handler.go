@@ -7,9 +7,9 @@
 //
 // Every record is independent. A record that cannot be decoded is poison:
 // it is logged with the reason, counted as PoisonRecords and acknowledged,
-// never retried. Only transient failures (SNS Publish, PutMetricData or
-// PutSuppressedDestination still failing after the SDK's retries) fail a
-// record: an SQS record is then reported in the batch response's
+// never retried. Only temporary failures (alert.Temporary: SNS Publish,
+// PutMetricData or PutSuppressedDestination still throttled, failing on
+// the server side or unanswered after the SDK's retries) fail a record: an SQS record is then reported in the batch response's
 // BatchItemFailures, an SNS invocation returns an error so Lambda retries
 // it. Account facts never fail a record; a look-up that fails leaves the
 // fact unknown.
