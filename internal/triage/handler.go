@@ -62,11 +62,14 @@ type Suppressor interface {
 	PutSuppressedDestination(ctx context.Context, in *sesv2.PutSuppressedDestinationInput, opts ...func(*sesv2.Options)) (*sesv2.PutSuppressedDestinationOutput, error)
 }
 
-// AlertSink delivers alerts and, at the end of an invocation, flushes what
-// it held back; *alert.Aggregator satisfies it.
+// AlertSink delivers alerts and announces what it held back: Flush, at
+// the end of every invocation and on ActionFlush, the counts whose window
+// has closed; FlushAll, on ActionFlushAll, every count held, returning how
+// many summaries it sent. *alert.Aggregator satisfies it.
 type AlertSink interface {
 	Send(ctx context.Context, a alert.Alert) error
 	Flush(ctx context.Context) error
+	FlushAll(ctx context.Context) (int, error)
 }
 
 // MetricsPublisher collects datums and sends them once per invocation;
@@ -224,19 +227,14 @@ func actionOf(raw json.RawMessage) (string, bool) {
 	return p.Action, p.Action == ActionFlush || p.Action == ActionFlushAll
 }
 
-// allFlusher is the optional FlushAll of an AlertSink (*alert.Aggregator).
-type allFlusher interface {
-	FlushAll(ctx context.Context) (int, error)
-}
-
 func (h *Handler) runAction(ctx context.Context, act string) (ActionResult, error) {
 	res := ActionResult{Action: act}
 	if h.d.Alerts == nil {
 		return res, nil
 	}
 	var err error
-	if f, ok := h.d.Alerts.(allFlusher); ok && act == ActionFlushAll {
-		res.Announced, err = f.FlushAll(ctx)
+	if act == ActionFlushAll {
+		res.Announced, err = h.d.Alerts.FlushAll(ctx)
 	} else {
 		err = h.d.Alerts.Flush(ctx)
 	}

@@ -548,6 +548,8 @@ type alertSink struct{ alert.Sink }
 
 func (alertSink) Flush(context.Context) error { return nil }
 
+func (alertSink) FlushAll(context.Context) (int, error) { return 0, nil }
+
 // TestSuppress covers the suppression decision.
 func TestSuppress(t *testing.T) {
 	bounce := ruleset.Diagnosis{Rule: "bounce.hard.no-such-user", Identity: "Jane@Example.com", Region: "us-east-1", Suppress: "BOUNCE"}
