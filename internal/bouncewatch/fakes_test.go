@@ -14,7 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
-	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+
+	"github.com/sesguard/sesguard/internal/testkit"
 )
 
 // memCloudWatch is an in-memory CloudWatch at our interface, for tests that
@@ -222,17 +223,8 @@ func (m *memCloudWatch) dimensionValues() []string {
 	return slices.Compact(vs)
 }
 
-// accountFunc fakes sesv2 GetAccount, which kumo does not implement.
-type accountFunc func(context.Context, *sesv2.GetAccountInput, ...func(*sesv2.Options)) (*sesv2.GetAccountOutput, error)
-
-func (f accountFunc) GetAccount(ctx context.Context, in *sesv2.GetAccountInput, o ...func(*sesv2.Options)) (*sesv2.GetAccountOutput, error) {
-	return f(ctx, in, o...)
-}
-
-func healthyAccount() accountFunc {
-	return func(context.Context, *sesv2.GetAccountInput, ...func(*sesv2.Options)) (*sesv2.GetAccountOutput, error) {
-		return &sesv2.GetAccountOutput{EnforcementStatus: aws.String("HEALTHY"), SendingEnabled: true, ProductionAccessEnabled: true}, nil
-	}
+func healthyAccount() testkit.WithAccount {
+	return testkit.WithAccount{Account: testkit.Account(true)}
 }
 
 func mustNew(tb testing.TB, cfg Config, d Deps) *Handler {

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/sesguard/sesguard/internal/testkit"
 	"github.com/sesguard/sesguard/pkg/ruleset"
 )
 
@@ -62,7 +63,7 @@ func TestGatherKumo(t *testing.T) {
 	g := NewGatherer(Config{
 		Clients: func(region string) API {
 			if region == "us-east-1" {
-				return withAccount{Client: kumoClient(region), account: sandboxAccount()}
+				return testkit.WithAccount{Client: kumoClient(region), Account: sandboxAccount()}
 			}
 			return kumoClient(region)
 		},
@@ -115,7 +116,7 @@ func TestGatherKumo(t *testing.T) {
 func TestGatherCaseVariantOnly(t *testing.T) {
 	dom := testDomain(t)
 	createIdentities(t, "Sender@"+dom)
-	g := NewGatherer(Config{Clients: func(r string) API { return withAccount{kumoClient(r), sandboxAccount()} }, CandidateRegions: []string{}})
+	g := NewGatherer(Config{Clients: func(r string) API { return testkit.WithAccount{Client: kumoClient(r), Account: sandboxAccount()} }, CandidateRegions: []string{}})
 	f := g.Gather(t.Context(), "us-west-2", []string{"Sender@" + dom})
 	if len(f.Regions) != 1 {
 		t.Fatalf("want only the sending Region, got %v", f.Regions)
@@ -130,7 +131,7 @@ func TestGatherCaseVariantOnly(t *testing.T) {
 // identities exists here".
 func TestGatherNothingExists(t *testing.T) {
 	dom := testDomain(t)
-	g := NewGatherer(Config{Clients: func(r string) API { return withAccount{kumoClient(r), sandboxAccount()} }, CandidateRegions: []string{}})
+	g := NewGatherer(Config{Clients: func(r string) API { return testkit.WithAccount{Client: kumoClient(r), Account: sandboxAccount()} }, CandidateRegions: []string{}})
 	f := g.Gather(t.Context(), "us-east-1", []string{"x@" + dom})
 	rf := f.Regions["us-east-1"]
 	if rf.Identities == nil || len(rf.Identities) != 0 || len(rf.Errors) != 0 {
@@ -154,7 +155,7 @@ func TestBurstCallCount(t *testing.T) {
 	clk := newClock()
 	cnt := newCounter()
 	g := NewGatherer(Config{
-		Clients: cnt.wrap(func(r string) API { return withAccount{kumoClient(r), sandboxAccount()} }),
+		Clients: cnt.wrap(func(r string) API { return testkit.WithAccount{Client: kumoClient(r), Account: sandboxAccount()} }),
 		Now:     clk.Now,
 	})
 	// About a thousand failures (the 10,000-failure runs are make

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 	"github.com/sesguard/sesguard/internal/testkit"
@@ -21,40 +20,11 @@ var kumoURL string
 
 func TestMain(m *testing.M) { testkit.RunWithKumo(m, &kumoURL) }
 
-// kumoClient is a real SES v2 client talking to the emulator. kumo ignores
-// the Region, so clients for different Regions see the same identities.
-func kumoClient(region string) *sesv2.Client {
-	return sesv2.New(sesv2.Options{
-		Region:       region,
-		BaseEndpoint: aws.String(kumoURL),
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-	})
-}
+// kumoClient is a real SES v2 client talking to the emulator.
+func kumoClient(region string) *sesv2.Client { return testkit.SES(kumoURL, region) }
 
 func createIdentities(t *testing.T, ids ...string) {
-	t.Helper()
-	c := kumoClient("us-east-1")
-	for _, id := range ids {
-		if _, err := c.CreateEmailIdentity(t.Context(), &sesv2.CreateEmailIdentityInput{EmailIdentity: aws.String(id)}); err != nil {
-			t.Fatalf("create identity %q in kumo: %v", id, err)
-		}
-		t.Cleanup(func() {
-			if _, err := c.DeleteEmailIdentity(context.Background(), &sesv2.DeleteEmailIdentityInput{EmailIdentity: aws.String(id)}); err != nil {
-				t.Errorf("delete identity %q in kumo: %v", id, err)
-			}
-		})
-	}
-}
-
-// withAccount is the kumo-backed client with GetAccount faked at our
-// interface: kumo v0.33.1 has no GetAccount route (it answers 404).
-type withAccount struct {
-	*sesv2.Client
-	account *sesv2.GetAccountOutput
-}
-
-func (w withAccount) GetAccount(context.Context, *sesv2.GetAccountInput, ...func(*sesv2.Options)) (*sesv2.GetAccountOutput, error) {
-	return w.account, nil
+	testkit.CreateIdentities(t, kumoClient("us-east-1"), ids...)
 }
 
 // fakeAPI is API built from functions.
@@ -132,21 +102,12 @@ func newClock() *testkit.Clock { return testkit.NewClock(time.Date(2026, 1, 2, 3
 
 // sandboxAccount is a GetAccount answer for a sandboxed account.
 func sandboxAccount() *sesv2.GetAccountOutput {
-	return &sesv2.GetAccountOutput{
-		ProductionAccessEnabled: false,
-		SendingEnabled:          true,
-		EnforcementStatus:       aws.String("HEALTHY"),
-		SuppressionAttributes: &types.SuppressionAttributes{
-			SuppressedReasons: []types.SuppressionListReason{types.SuppressionListReasonBounce, types.SuppressionListReasonComplaint},
-		},
-	}
+	return testkit.Account(false, types.SuppressionListReasonBounce, types.SuppressionListReasonComplaint)
 }
 
 // testDomain returns a domain no other test uses, since kumo's identities
 // are shared by the whole process.
-func testDomain(t *testing.T) string {
-	return strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())) + ".example"
-}
+func testDomain(t *testing.T) string { return testkit.Name(t) + ".example" }
 
 func hasLine(lines []string, substr string) bool {
 	for _, l := range lines {

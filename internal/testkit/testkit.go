@@ -1,6 +1,8 @@
 // Package testkit is test support shared by sesguard's packages: the kumo
 // emulator with an SDK configuration pointed at it, an SQS tap on an SNS
-// topic to read back what was published, and a settable clock.
+// topic to read back what was published, a settable clock, and the SES
+// helpers several packages' tests need (identities in kumo, GetAccount
+// faked where kumo lacks it, names that keep tests apart).
 package testkit
 
 import (

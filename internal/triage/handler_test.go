@@ -70,13 +70,13 @@ func TestBatchKumo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns := testkit.Unique("SESGuardTest-" + testName(t)) // kumo's registry outlives the test (-count=N)
+	ns := testkit.Unique("SESGuardTest-" + testkit.Name(t)) // kumo's registry outlives the test (-count=N)
 	cw := &countingCW{next: kumoCloudWatch()}
 	sup := &fakeSuppressor{}
 	clk := newClock()
 	h, err := NewWith(handlerCfg(SuppressAuto), Deps{
 		Rules:       ruleset.Default(),
-		Facts:       factsFor(account(true), clk.Now), // account-level suppression off
+		Facts:       factsFor(testkit.Account(true), clk.Now), // account-level suppression off
 		Suppressors: sup.factory(),
 		Metrics:     metrics.NewPublisher(cw, ns),
 		Region:      "us-east-1",
@@ -187,7 +187,7 @@ func TestBatchKumo(t *testing.T) {
 
 // hideIdentities answers NotFound for every identity: kumo ignores the
 // Region, so a Region where an identity does not exist is made here.
-type hideIdentities struct{ withAccount }
+type hideIdentities struct{ testkit.WithAccount }
 
 func (hideIdentities) GetEmailIdentity(context.Context, *sesv2.GetEmailIdentityInput, ...func(*sesv2.Options)) (*sesv2.GetEmailIdentityOutput, error) {
 	return nil, &sestypes.NotFoundException{Message: aws.String("not found")}
@@ -201,15 +201,15 @@ func TestFactsKumo(t *testing.T) {
 		hideSending     bool
 		want            string
 	}{
-		{"triage-sns-sandbox-reject", "yourapp.example", account(false), false, "reject.sandbox-recipient-unverified"},
-		{"triage-sns-region-mismatch", "noreply@yourapp.example", account(true), true, "reject.region-mismatch"},
+		{"triage-sns-sandbox-reject", "yourapp.example", testkit.Account(false), false, "reject.sandbox-recipient-unverified"},
+		{"triage-sns-region-mismatch", "noreply@yourapp.example", testkit.Account(true), true, "reject.region-mismatch"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.event, func(t *testing.T) {
 			createIdentities(t, tc.identity)
 			g := facts.NewGatherer(facts.Config{
 				Clients: func(region string) facts.API {
-					c := withAccount{Client: kumoSES(region), account: tc.account}
+					c := testkit.WithAccount{Client: kumoSES(region), Account: tc.account}
 					if tc.hideSending && region == "us-east-1" {
 						return hideIdentities{c}
 					}
@@ -671,7 +671,7 @@ func TestSuppressionMemory(t *testing.T) {
 // identity, Region) per facts TTL, and at most one PutMetricData per
 // invocation; identical alerts collapse into one per storm window.
 func TestBurst(t *testing.T) {
-	dom := testName(t) + ".example"
+	dom := testkit.Name(t) + ".example"
 	createIdentities(t, dom)
 	clk := newClock()
 	var mu sync.Mutex
@@ -683,7 +683,7 @@ func TestBurst(t *testing.T) {
 	}
 	g := facts.NewGatherer(facts.Config{
 		Clients: func(region string) facts.API {
-			return countingAPI{inner: withAccount{Client: kumoSES(region), account: account(true)}, region: region, count: count}
+			return countingAPI{inner: testkit.WithAccount{Client: kumoSES(region), Account: testkit.Account(true)}, region: region, count: count}
 		},
 		CandidateRegions: []string{"us-west-2", "eu-west-1"},
 		Now:              clk.Now,

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
-	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -35,11 +33,7 @@ func TestMain(m *testing.M) { testkit.RunWithKumo(m, &kumoURL) }
 
 func kumoAWSConfig() aws.Config { return testkit.ConfigFor(kumoURL) }
 
-func kumoSES(region string) *sesv2.Client {
-	cfg := kumoAWSConfig()
-	cfg.Region = region
-	return sesv2.NewFromConfig(cfg)
-}
+func kumoSES(region string) *sesv2.Client { return testkit.SES(kumoURL, region) }
 
 // kumoCloudWatch returns a CloudWatch client for kumo, which cannot read
 // the gzip bodies the SDK sends PutMetricData with by default.
@@ -49,43 +43,8 @@ func kumoCloudWatch() *cloudwatch.Client {
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-// testName turns the test's name into something usable as a domain label,
-// topic or queue name.
-func testName(t *testing.T) string {
-	return strings.ToLower(strings.NewReplacer("/", "-", "_", "-", " ", "-").Replace(t.Name()))
-}
-
 func createIdentities(t *testing.T, ids ...string) {
-	t.Helper()
-	c := kumoSES("us-east-1")
-	for _, id := range ids {
-		if _, err := c.CreateEmailIdentity(t.Context(), &sesv2.CreateEmailIdentityInput{EmailIdentity: aws.String(id)}); err != nil {
-			t.Fatalf("create identity %q in kumo: %v", id, err)
-		}
-		t.Cleanup(func() {
-			_, _ = c.DeleteEmailIdentity(context.Background(), &sesv2.DeleteEmailIdentityInput{EmailIdentity: aws.String(id)})
-		})
-	}
-}
-
-// withAccount is a kumo SES client with GetAccount faked at our interface:
-// kumo v0.33.1 has no GetAccount route.
-type withAccount struct {
-	*sesv2.Client
-	account *sesv2.GetAccountOutput
-}
-
-func (w withAccount) GetAccount(context.Context, *sesv2.GetAccountInput, ...func(*sesv2.Options)) (*sesv2.GetAccountOutput, error) {
-	return w.account, nil
-}
-
-func account(production bool, reasons ...sestypes.SuppressionListReason) *sesv2.GetAccountOutput {
-	return &sesv2.GetAccountOutput{
-		ProductionAccessEnabled: production,
-		SendingEnabled:          true,
-		EnforcementStatus:       aws.String("HEALTHY"),
-		SuppressionAttributes:   &sestypes.SuppressionAttributes{SuppressedReasons: reasons},
-	}
+	testkit.CreateIdentities(t, kumoSES("us-east-1"), ids...)
 }
 
 // fakeSuppressor records PutSuppressedDestination calls. kumo v0.33.1 has
@@ -239,7 +198,7 @@ func alertTap(t *testing.T) (topicARN string, read func() []alert.Alert) {
 	ctx := t.Context()
 	cfg := kumoAWSConfig()
 	snsc, sqsc := sns.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
-	name := testkit.Unique(testName(t)) // kumo's registry outlives the test (-count=N)
+	name := testkit.Unique(testkit.Name(t)) // kumo's registry outlives the test (-count=N)
 	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(name + "-alerts")})
 	if err != nil {
 		t.Fatal(err)
@@ -317,7 +276,7 @@ func metricSum(t *testing.T, namespace string, name metrics.Name, dims map[strin
 // lacks) answers acct in every Region.
 func factsFor(acct *sesv2.GetAccountOutput, now func() time.Time) *facts.Gatherer {
 	return facts.NewGatherer(facts.Config{
-		Clients:          func(region string) facts.API { return withAccount{Client: kumoSES(region), account: acct} },
+		Clients:          func(region string) facts.API { return testkit.WithAccount{Client: kumoSES(region), Account: acct} },
 		CandidateRegions: []string{"us-west-2"},
 		Now:              now,
 		Logger:           discard(),
