@@ -47,24 +47,15 @@ func Build(ctx context.Context, cfg Config, awsCfg aws.Config, log *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
-	return NewWith(cfg, Deps{
+	return New(cfg, Deps{
 		Rules:       rules,
 		Facts:       g,
 		Suppressors: newSuppressors(awsCfg),
 		Metrics:     metrics.NewPublisher(awsconfig.NewCloudWatch(awsCfg), cfg.Namespace),
 		Region:      awsCfg.Region,
 		Log:         log,
-	}, sinks)
-}
-
-// NewWith is New with the alert sinks put behind a storm aggregator
-// (Config.AlertWindow, windows kept in Deps.Windows); no sinks means alerts
-// are only logged.
-func NewWith(cfg Config, d Deps, sinks alert.Fanout) (*Handler, error) {
-	if next := sinks.Sink(); next != nil {
-		d.Alerts = alert.NewAggregator(next, alert.AggregatorOptions{Window: cfg.AlertWindow, Now: d.Now, Store: d.Windows})
-	}
-	return New(cfg, d)
+		Sinks:       sinks,
+	})
 }
 
 // newSuppressors returns one cached SES v2 client per Region.

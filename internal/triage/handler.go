@@ -91,11 +91,16 @@ type Deps struct {
 	// Suppressed remembers the recipients already suppressed; nil is
 	// NewMemorySuppressions.
 	Suppressed SuppressionMemory
-	// Alerts is nil when alerts are only logged.
-	Alerts AlertSink
-	// Windows keeps the storm windows of the aggregator NewWith puts in
-	// front of the sinks; nil is an alert.MemoryWindows.
+	// Sinks are where alerts go; New puts them behind a storm aggregator
+	// (Config.AlertWindow, its windows kept in Windows). None means alerts
+	// are only logged.
+	Sinks alert.Fanout
+	// Windows keeps the aggregator's storm windows; nil is an
+	// alert.MemoryWindows.
 	Windows alert.WindowStore
+	// Alerts, when set, is used as is instead of Sinks behind an
+	// aggregator (tests that must see every alert).
+	Alerts  AlertSink
 	Metrics MetricsPublisher
 	// Region is the function's own Region, assumed for failures that name
 	// none (SNS and SQS records usually carry one).
@@ -130,6 +135,9 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	}
 	if cfg.SuppressMode == "" {
 		cfg.SuppressMode = DefaultSuppressMode
+	}
+	if next := d.Sinks.Sink(); next != nil && d.Alerts == nil {
+		d.Alerts = alert.NewAggregator(next, alert.AggregatorOptions{Window: cfg.AlertWindow, Now: d.Now, Store: d.Windows})
 	}
 	if d.Suppressed == nil {
 		d.Suppressed = NewMemorySuppressions()

@@ -74,7 +74,7 @@ func TestBatchKumo(t *testing.T) {
 	cw := &countingCW{next: kumoCloudWatch()}
 	sup := &fakeSuppressor{}
 	clk := newClock()
-	h, err := NewWith(handlerCfg(SuppressAuto), Deps{
+	h, err := New(handlerCfg(SuppressAuto), Deps{
 		Rules:       ruleset.Default(),
 		Facts:       factsFor(testkit.Account(true), clk.Now), // account-level suppression off
 		Suppressors: sup.factory(),
@@ -82,7 +82,8 @@ func TestBatchKumo(t *testing.T) {
 		Region:      "us-east-1",
 		Log:         discard(),
 		Now:         clk.Now,
-	}, alert.Fanout{snsSink, slackSink})
+		Sinks:       alert.Fanout{snsSink, slackSink},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,8 +220,8 @@ func TestFactsKumo(t *testing.T) {
 				Logger:           discard(),
 			})
 			rec := &sinkRecorder{}
-			h, err := NewWith(handlerCfg(SuppressAuto), Deps{Rules: ruleset.Default(), Facts: g, Metrics: metrics.NewPublisher(&countingCW{}, "T"),
-				Log: discard()}, alert.Fanout{rec})
+			h, err := New(handlerCfg(SuppressAuto), Deps{Rules: ruleset.Default(), Facts: g, Metrics: metrics.NewPublisher(&countingCW{}, "T"),
+				Log: discard(), Sinks: alert.Fanout{rec}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -359,8 +360,8 @@ func TestTransient(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			sup := &fakeSuppressor{errFn: func(string) error { return tc.supErr }}
 			rec := &sinkRecorder{err: tc.alertErr}
-			h, err := NewWith(handlerCfg(SuppressAlways), Deps{Rules: ruleset.Default(), Suppressors: sup.factory(),
-				Metrics: metrics.NewPublisher(&countingCW{err: tc.metricErr}, "T"), Log: discard()}, alert.Fanout{rec})
+			h, err := New(handlerCfg(SuppressAlways), Deps{Rules: ruleset.Default(), Suppressors: sup.factory(),
+				Metrics: metrics.NewPublisher(&countingCW{err: tc.metricErr}, "T"), Log: discard(), Sinks: alert.Fanout{rec}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -381,7 +382,7 @@ func TestTransient(t *testing.T) {
 
 	t.Run("SNS transient returns an error", func(t *testing.T) {
 		rec := &sinkRecorder{err: errors.New("sns: throttled")}
-		h, _ := NewWith(handlerCfg(SuppressOff), Deps{Rules: ruleset.Default(), Metrics: metrics.NewPublisher(&countingCW{}, "T"), Log: discard()}, alert.Fanout{rec})
+		h, _ := New(handlerCfg(SuppressOff), Deps{Rules: ruleset.Default(), Metrics: metrics.NewPublisher(&countingCW{}, "T"), Log: discard(), Sinks: alert.Fanout{rec}})
 		if _, err := h.Handle(t.Context(), readEvent(t, "triage-sns-hard-bounce")); err == nil {
 			t.Error("Handle = nil error, want the transient alert failure")
 		}
@@ -692,8 +693,8 @@ func TestBurst(t *testing.T) {
 	cw := &countingCW{}
 	rec := &sinkRecorder{}
 	sup := &fakeSuppressor{}
-	h, err := NewWith(handlerCfg(SuppressAuto), Deps{Rules: ruleset.Default(), Facts: g, Suppressors: sup.factory(),
-		Metrics: metrics.NewPublisher(cw, "T"), Region: "us-east-1", Log: discard(), Now: clk.Now}, alert.Fanout{rec})
+	h, err := New(handlerCfg(SuppressAuto), Deps{Rules: ruleset.Default(), Facts: g, Suppressors: sup.factory(),
+		Metrics: metrics.NewPublisher(cw, "T"), Region: "us-east-1", Log: discard(), Now: clk.Now, Sinks: alert.Fanout{rec}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -803,8 +804,7 @@ func TestFlushActions(t *testing.T) {
 	clk := newClock()
 	cfg := handlerCfg(SuppressOff)
 	cfg.AlertWindow = 15 * time.Minute
-	h, err := NewWith(cfg, Deps{Rules: ruleset.Default(), Metrics: metrics.NewPublisher(&countingCW{}, "T"), Log: discard(), Now: clk.Now},
-		alert.Fanout{rec})
+	h, err := New(cfg, Deps{Rules: ruleset.Default(), Metrics: metrics.NewPublisher(&countingCW{}, "T"), Log: discard(), Now: clk.Now, Sinks: alert.Fanout{rec}})
 	if err != nil {
 		t.Fatal(err)
 	}
