@@ -1,13 +1,11 @@
 package bouncewatch
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/sesguard/sesguard/internal/alert"
 	"github.com/sesguard/sesguard/internal/metrics"
+	"github.com/sesguard/sesguard/pkg/lambdaevent"
 )
 
 // CloudWatchAPI is the part of *cloudwatch.Client bouncewatch uses.
@@ -76,20 +75,6 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	return &Handler{cfg: cfg, cw: d.CloudWatch, ses: d.Account, alerts: d.Alerts, levels: d.Levels, log: d.Log, now: d.Now, seen: newDedup(dedupCapacity)}, nil
 }
 
-// rawRecord decodes an SQS message and an SNS record alike (their keys do
-// not collide), so each record is decoded once.
-type rawRecord struct {
-	EventSource string     `json:"eventSource"` // "aws:sqs"; SNS spells it EventSource, which json matches too
-	MessageID   string     `json:"messageId"`   // SQS
-	Body        *string    `json:"body"`        // SQS
-	SNS         *snsRecord `json:"Sns"`
-}
-
-type snsRecord struct {
-	MessageID string `json:"MessageId"`
-	Message   string `json:"Message"`
-}
-
 // ErrUnknownEvent is returned for an invocation that is neither an SQS
 // event, an SNS event nor a scheduled event.
 var ErrUnknownEvent = errors.New("bouncewatch: unrecognized invocation (want an SQS event, an SNS event or a scheduled event)")
@@ -102,56 +87,31 @@ var ErrUnknownEvent = errors.New("bouncewatch: unrecognized invocation (want an 
 // counted and dropped before the next, so a 10,000-record batch (6 MB)
 // never exists as 10,000 decoded records at once.
 func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) {
-	// Records are counted, and remembered for dedup, as they stream by, so
-	// a syntax error must be found before the first one is.
-	if !json.Valid(raw) {
-		err := json.Unmarshal(raw, new(json.RawMessage)) // for the error's text and offset
-		if err == nil {
-			err = errors.New("invalid JSON")
-		}
-		return nil, fmt.Errorf("decode invocation: %w", err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if tok, err := dec.Token(); err != nil {
-		return nil, fmt.Errorf("decode invocation: %w", err)
-	} else if tok == nil {
-		return nil, ErrUnknownEvent // as json.Unmarshal into a struct takes null
-	} else if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, fmt.Errorf("decode invocation: want a JSON object, got %s", tokenKind(tok))
-	}
+	// Records are counted, and remembered for dedup, as they stream by;
+	// lambdaevent.Scan finds a syntax error before the first one is.
 	var (
-		b                          *batch
-		source, detailType, action string
+		inv lambdaevent.Invocation
+		b   *batch
 	)
-	for dec.More() {
-		tok, err := dec.Token()
+	for r, err := range lambdaevent.Scan(raw, &inv) {
+		if r == nil {
+			if b != nil {
+				h.seen.rollback() // nothing of this batch was published
+			}
+			return nil, err
+		}
+		if b == nil {
+			b = h.newBatch()
+		}
+		b.res.Records++
 		if err != nil {
-			return nil, fmt.Errorf("decode invocation: %w", err)
-		}
-		key, _ := tok.(string)
-		// Keys match as encoding/json matches struct fields: ignoring case.
-		var dst any
-		switch {
-		case strings.EqualFold(key, "Records"):
-			if b == nil {
-				b = h.newBatch()
-			}
-			if err := b.decode(ctx, dec); err != nil {
-				return nil, fmt.Errorf("decode invocation: field %q: %w", key, err)
-			}
+			h.poison(ctx, b.t, r.Index, r.MessageID, fmt.Errorf("decode record: %w", err))
 			continue
-		case strings.EqualFold(key, "source"):
-			dst = &source
-		case strings.EqualFold(key, "detail-type"):
-			dst = &detailType
-		case strings.EqualFold(key, "action"): // {"action":"evaluate"} from a Scheduler Input
-			dst = &action
-		default:
-			dst = new(json.RawMessage) // skipped; scheduled events carry small ones ("detail", "time")
 		}
-		if err := dec.Decode(dst); err != nil {
-			return nil, fmt.Errorf("decode invocation: field %q: %w", key, err)
+		if r.Index == 0 {
+			b.firstSNS = r.SNS != nil
 		}
+		b.add(ctx, r)
 	}
 	switch {
 	case b != nil && b.res.Records > 0:
@@ -170,7 +130,7 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 		// Poison records are acknowledged, and a failed publish fails the
 		// whole batch, so there are never partial failures to report.
 		return events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}, nil
-	case source == "aws.events" || source == "aws.scheduler" || detailType == "Scheduled Event" || action == "evaluate":
+	case inv.Source == "aws.events" || inv.Source == "aws.scheduler" || inv.DetailType == "Scheduled Event" || inv.Action == "evaluate":
 		rep, err := h.Evaluate(ctx)
 		if err != nil {
 			return nil, err
@@ -178,18 +138,6 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 		return rep, nil
 	}
 	return nil, ErrUnknownEvent
-}
-
-func tokenKind(tok json.Token) string {
-	switch t := tok.(type) {
-	case json.Delim:
-		return string(t)
-	case string:
-		return "a string"
-	case nil:
-		return "null"
-	}
-	return fmt.Sprintf("a %T", tok)
 }
 
 // BatchResult summarises one counted batch.
@@ -214,7 +162,6 @@ type batch struct {
 	firstSNS bool // the first record came from SNS directly: Lambda wants no response
 
 	// Reused from record to record.
-	rec    rawRecord
 	env    snsEnvelope
 	doc    []byte
 	scopes []*Counts
@@ -224,45 +171,9 @@ func (h *Handler) newBatch() *batch {
 	return &batch{h: h, t: newTally(h.cfg.Region)}
 }
 
-// decode reads a "Records" value from dec: an array of records (or null),
-// each counted as soon as it is decoded.
-func (b *batch) decode(ctx context.Context, dec *json.Decoder) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	if tok == nil {
-		return nil
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '[' {
-		return fmt.Errorf("want an array, got %s", tokenKind(tok))
-	}
-	for dec.More() {
-		i := b.res.Records
-		b.res.Records++
-		b.rec = rawRecord{} // Decode leaves absent fields as they were
-		if err := dec.Decode(&b.rec); err != nil {
-			// A record of the wrong shape is poison, and dec has moved past
-			// it. Any other error (none, as the input was checked first)
-			// leaves dec where it was: stop rather than retry forever.
-			var te *json.UnmarshalTypeError
-			if !errors.As(err, &te) {
-				return fmt.Errorf("record %d: %w", i, err)
-			}
-			b.h.poison(ctx, b.t, i, b.rec.MessageID, fmt.Errorf("decode record: %w", err))
-			continue
-		}
-		if i == 0 {
-			b.firstSNS = b.rec.SNS != nil
-		}
-		b.add(ctx, i, &b.rec)
-	}
-	_, err = dec.Token() // ']'
-	return err
-}
-
-// add counts record i.
-func (b *batch) add(ctx context.Context, i int, r *rawRecord) {
+// add counts record r.
+func (b *batch) add(ctx context.Context, r *lambdaevent.Record) {
+	i := r.Index
 	h, t := b.h, b.t
 	var snsID, msg string
 	switch {
