@@ -41,6 +41,7 @@ import (
 	"github.com/sesguard/sesguard/internal/alert"
 	"github.com/sesguard/sesguard/internal/facts"
 	"github.com/sesguard/sesguard/internal/metrics"
+	"github.com/sesguard/sesguard/pkg/lambdaevent"
 	"github.com/sesguard/sesguard/pkg/ruleset"
 )
 
@@ -263,43 +264,37 @@ type maskedError struct{ err error }
 func (e maskedError) Error() string { return facts.MaskAddresses(e.err.Error()) }
 func (e maskedError) Unwrap() error { return e.err }
 
-// peek is the little of a Lambda event record Handle needs to tell SNS
-// from SQS and to name the record. json matches keys case-insensitively,
-// so EventSource (SNS) and eventSource (SQS) both land in EventSource.
-type peek struct {
-	EventSource string  `json:"eventSource"`
-	MessageID   string  `json:"messageId"`
-	Body        *string `json:"body"`
-	SNS         *struct {
-		MessageID string `json:"MessageId"`
-	} `json:"Sns"`
-}
-
 // splitRecords turns an invocation into independent records, each wrapped
 // as a one-record event so that ruleset.Decode still sees the envelope
-// (the topic ARN and awsRegion tell it the Region).
+// (the topic ARN and awsRegion tell it the Region). Anything that is not
+// an SQS or SNS event with records is one direct input.
 func splitRecords(raw json.RawMessage) (recs []record, isSQS bool) {
-	var inv struct {
-		Records []json.RawMessage `json:"Records"`
-	}
-	if err := json.Unmarshal(raw, &inv); err != nil || len(inv.Records) == 0 {
-		return []record{{source: "invocation", data: raw}}, false
-	}
-	recs = make([]record, len(inv.Records))
-	for i, r := range inv.Records {
-		var p peek
-		_ = json.Unmarshal(r, &p) // a record that is not an object is poison, found by Decode
-		rec := record{index: i, data: wrapRecord(r)}
-		switch {
-		case strings.EqualFold(p.EventSource, "aws:sqs") || p.Body != nil:
-			isSQS = true
-			rec.id, rec.source = p.MessageID, "sqs:"+p.MessageID
-		case p.SNS != nil:
-			rec.id, rec.source = p.SNS.MessageID, "sns:"+p.SNS.MessageID
-		default:
-			rec.source = fmt.Sprintf("record %d", i)
+	var inv lambdaevent.Invocation
+	for r := range lambdaevent.Scan(raw, &inv) {
+		if r == nil {
+			// Not a Lambda batch; or a top-level field after the records
+			// (none that triage reads) is malformed.
+			if len(recs) > 0 {
+				break
+			}
+			return []record{{source: "invocation", data: raw}}, false
 		}
-		recs[i] = rec
+		// A record of the wrong shape keeps what was read of it (its
+		// error is not read here: Decode finds it poison).
+		rec := record{index: r.Index, data: wrapRecord(r.Raw)}
+		switch {
+		case strings.EqualFold(r.EventSource, "aws:sqs") || r.Body != nil:
+			isSQS = true
+			rec.id, rec.source = r.MessageID, "sqs:"+r.MessageID
+		case r.SNS != nil:
+			rec.id, rec.source = r.SNS.MessageID, "sns:"+r.SNS.MessageID
+		default:
+			rec.source = fmt.Sprintf("record %d", r.Index)
+		}
+		recs = append(recs, rec)
+	}
+	if len(recs) == 0 {
+		return []record{{source: "invocation", data: raw}}, false
 	}
 	return recs, isSQS
 }
