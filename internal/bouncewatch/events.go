@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/sesguard/sesguard/internal/metrics"
+	"github.com/sesguard/sesguard/pkg/ruleset"
 )
 
 // counter indexes Counts.
@@ -47,46 +48,6 @@ func (c *Counts) Get(name metrics.Name) int64 {
 // on the account-level suppression list (SES counts neither the send nor
 // its bounce). Simulator recipients are never in Sends.
 func (c *Counts) Eligible() int64 { return max(0, c[cSends]-c[cSuppressedBounces]) }
-
-// sesEvent is the part of an SES event-publishing record (eventType) or
-// identity notification (notificationType) that bouncewatch counts. Unknown
-// fields, headers included, are skipped.
-type sesEvent struct {
-	EventType        string `json:"eventType"`
-	NotificationType string `json:"notificationType"`
-	Mail             struct {
-		MessageID   string   `json:"messageId"`
-		Source      string   `json:"source"`
-		Destination []string `json:"destination"`
-		Tags        struct {
-			ConfigurationSet []string `json:"ses:configuration-set"`
-			FromDomain       []string `json:"ses:from-domain"`
-		} `json:"tags"`
-	} `json:"mail"`
-	Bounce *struct {
-		BounceType        string      `json:"bounceType"`
-		BounceSubType     string      `json:"bounceSubType"`
-		BouncedRecipients []recipient `json:"bouncedRecipients"`
-	} `json:"bounce"`
-	Complaint *struct {
-		ComplaintSubType     *string     `json:"complaintSubType"`
-		ComplainedRecipients []recipient `json:"complainedRecipients"`
-	} `json:"complaint"`
-	Delivery *struct {
-		Recipients []string `json:"recipients"`
-	} `json:"delivery"`
-}
-
-type recipient struct {
-	EmailAddress string `json:"emailAddress"`
-}
-
-func (e *sesEvent) kind() string {
-	if e.EventType != "" {
-		return e.EventType
-	}
-	return e.NotificationType
-}
 
 // snsEnvelope is the SNS message as an SQS body carries it (no raw
 // delivery). Only the fields bouncewatch uses.
@@ -145,19 +106,25 @@ func (t *tally) scope(s Scope) *Counts {
 	return c
 }
 
+// The tags SES adds to every event's mail object that name its scopes.
+const (
+	tagConfigurationSet = "ses:configuration-set"
+	tagFromDomain       = "ses:from-domain"
+)
+
 // scopes returns the counters an event adds to: the account, its
 // configuration set and its sending domain (when known and usable as a
 // dimension value).
-func (t *tally) scopes(e *sesEvent, buf []*Counts) []*Counts {
+func (t *tally) scopes(m *ruleset.SESMail, buf []*Counts) []*Counts {
 	buf = append(buf[:0], t.scope(Scope{metrics.ScopeAccount, t.region}))
-	if cs := e.Mail.Tags.ConfigurationSet; len(cs) > 0 && metrics.ValidateDimension(metrics.DimScope, cs[0]) == nil {
+	if cs := m.Tags[tagConfigurationSet]; len(cs) > 0 && metrics.ValidateDimension(metrics.DimScope, cs[0]) == nil {
 		buf = append(buf, t.scope(Scope{metrics.ScopeConfigurationSet, cs[0]}))
 	}
 	d := ""
-	if fd := e.Mail.Tags.FromDomain; len(fd) > 0 {
+	if fd := m.Tags[tagFromDomain]; len(fd) > 0 {
 		d = strings.ToLower(fd[0])
 	} else {
-		d = domainOf(e.Mail.Source)
+		d = domainOf(m.Source)
 	}
 	if d != "" && metrics.ValidateDimension(metrics.DimScope, d) == nil {
 		buf = append(buf, t.scope(Scope{metrics.ScopeDomain, d}))
@@ -255,18 +222,23 @@ func bounceCounter(bounceType, subType string) counter {
 	return cHardBounces
 }
 
-// addRecord counts one SES JSON document. It returns an error only when
+// addRecord counts one SES JSON document, read into pkg/ruleset's SES
+// event model (the one set of SES event types). It returns an error only when
 // the document is not an SES event (poison).
 func (t *tally) addRecord(body []byte, seen *dedup, buf []*Counts) ([]*Counts, error) {
-	var e sesEvent
+	var e ruleset.SESEvent
 	if err := json.Unmarshal(body, &e); err != nil {
 		return buf, fmt.Errorf("decode SES event: %w", err)
 	}
-	kind := e.kind()
+	kind := e.Type()
 	if kind == "" {
 		return buf, fmt.Errorf("decode SES event: neither eventType nor notificationType is set")
 	}
-	id := e.Mail.MessageID
+	mail := e.Mail
+	if mail == nil {
+		mail = &ruleset.SESMail{}
+	}
+	id := mail.MessageID
 	add := func(c counter, rcpt string) {
 		if id != "" && !seen.first(id, rcpt, kind) {
 			t.duplicates++
@@ -275,24 +247,24 @@ func (t *tally) addRecord(body []byte, seen *dedup, buf []*Counts) ([]*Counts, e
 		if isSimulator(rcpt) {
 			c = cSimulator
 		}
-		buf = t.scopes(&e, buf)
+		buf = t.scopes(mail, buf)
 		for _, s := range buf {
 			s[c]++
 		}
 		t.counted++
 	}
 	switch kind {
-	case "Send":
-		for _, r := range e.Mail.Destination {
+	case ruleset.EventSend:
+		for _, r := range mail.Destination {
 			add(cSends, r)
 		}
-	case "Delivery":
+	case ruleset.EventDelivery:
 		if e.Delivery != nil {
 			for _, r := range e.Delivery.Recipients {
 				add(cDeliveries, r)
 			}
 		}
-	case "Bounce":
+	case ruleset.EventBounce:
 		if e.Bounce == nil {
 			return buf, fmt.Errorf("decode SES event: Bounce without a bounce object")
 		}
@@ -300,19 +272,19 @@ func (t *tally) addRecord(body []byte, seen *dedup, buf []*Counts) ([]*Counts, e
 		for _, r := range e.Bounce.BouncedRecipients {
 			add(c, r.EmailAddress)
 		}
-	case "Complaint":
+	case ruleset.EventComplaint:
 		if e.Complaint == nil {
 			return buf, fmt.Errorf("decode SES event: Complaint without a complaint object")
 		}
 		// OnAccountSuppressionList: SES did not send, so nobody complained.
-		if st := e.Complaint.ComplaintSubType; st != nil && *st == "OnAccountSuppressionList" {
+		if e.Complaint.ComplaintSubType == "OnAccountSuppressionList" {
 			t.ignored++
 			return buf, nil
 		}
 		for _, r := range e.Complaint.ComplainedRecipients {
 			add(cComplaints, r.EmailAddress)
 		}
-	case "Reject":
+	case ruleset.EventReject:
 		add(cRejects, "")
 	default: // Open, Click, DeliveryDelay, Rendering Failure, Subscription
 		t.ignored++
