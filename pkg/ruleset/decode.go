@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/sesguard/sesguard/pkg/lambdaevent"
 )
 
 // MaxInputBytes bounds one input. SNS and SQS messages are at most 256 KiB
@@ -171,23 +173,25 @@ func startsLikeJSON(b []byte) bool {
 	return json.Valid(b) || len(rest) == 0 || rest[0] == '{' || rest[0] == '"'
 }
 
+// decodeRecordsOneByOne splits a Lambda event with lambdaevent.Scan, the
+// reader both functions use, and decodes each record on its own.
 func decodeRecordsOneByOne(data []byte, source string, h hints, depth int, out []Decoded) ([]Decoded, bool) {
-	var outer struct {
-		Records []json.RawMessage `json:"Records"`
-	}
-	if err := json.Unmarshal(data, &outer); err != nil || len(outer.Records) == 0 {
-		return out, false
-	}
-	for i, raw := range outer.Records {
+	n := len(out)
+	var inv lambdaevent.Invocation
+	for rec := range lambdaevent.Scan(data, &inv) {
+		if rec == nil { // not a Lambda event with records, or a bad key after them
+			break
+		}
+		i := rec.Index
 		src := fmt.Sprintf("%s#%d", source, i)
 		var r wireRecord
-		if err := json.Unmarshal(raw, &r); err != nil {
+		if err := json.Unmarshal(rec.Raw, &r); err != nil {
 			out = append(out, Decoded{Source: src, Err: fmt.Errorf("decode record %d: %w", i, describeJSONError(err))})
 			continue
 		}
 		out = decodeRecord(&r, src, i, h, depth, out)
 	}
-	return out, true
+	return out, len(out) > n
 }
 
 func decodeWire(w *wire, raw []byte, source string, h hints, depth int, out []Decoded) []Decoded {
