@@ -49,14 +49,6 @@ func (c *Counts) Get(name metrics.Name) int64 {
 // its bounce). Simulator recipients are never in Sends.
 func (c *Counts) Eligible() int64 { return max(0, c[cSends]-c[cSuppressedBounces]) }
 
-// snsEnvelope is the SNS message as an SQS body carries it (no raw
-// delivery). Only the fields bouncewatch uses.
-type snsEnvelope struct {
-	Type      string  `json:"Type"`
-	MessageID string  `json:"MessageId"`
-	Message   *string `json:"Message"`
-}
-
 // simulatorDomain is the mailbox simulator; SES leaves its recipients out of
 // every reputation metric, so we count them apart.
 const simulatorDomain = "@simulator.amazonses.com"

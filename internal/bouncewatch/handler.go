@@ -162,7 +162,7 @@ type batch struct {
 	firstSNS bool // the first record came from SNS directly: Lambda wants no response
 
 	// Reused from record to record.
-	env    snsEnvelope
+	env    lambdaevent.Envelope
 	doc    []byte
 	scopes []*Counts
 }
@@ -180,7 +180,7 @@ func (b *batch) add(ctx context.Context, r *lambdaevent.Record) {
 	case r.SNS != nil:
 		snsID, msg = r.SNS.MessageID, r.SNS.Message
 	case r.Body != nil:
-		b.env = snsEnvelope{}
+		b.env = lambdaevent.Envelope{}
 		if err := json.Unmarshal(b.bytes(*r.Body), &b.env); err != nil {
 			h.poison(ctx, t, i, r.MessageID, fmt.Errorf("decode SQS body: %w", err))
 			return

@@ -44,6 +44,16 @@ type SNS struct {
 	Message   string `json:"Message"`
 }
 
+// Envelope is an SNS message as an SQS subscriber receives it in a body
+// without raw message delivery: the fields of events.SNSEntity sesguard
+// reads. A nil Message means the body is not an envelope (raw delivery:
+// the body is the message itself).
+type Envelope struct {
+	Type      string  `json:"Type"`
+	MessageID string  `json:"MessageId"`
+	Message   *string `json:"Message"`
+}
+
 // Invocation is what Scan found at the top level besides the records.
 type Invocation struct {
 	// Records says the invocation has a "Records" key (even null or []).

@@ -29,6 +29,9 @@ func TestTagsMatchEvents(t *testing.T) {
 		{Record{}, events.SNSEventRecord{}, "SNS", "SNS"},
 		{SNS{}, events.SNSEntity{}, "MessageID", "MessageID"},
 		{SNS{}, events.SNSEntity{}, "Message", "Message"},
+		{Envelope{}, events.SNSEntity{}, "Type", "Type"},
+		{Envelope{}, events.SNSEntity{}, "MessageID", "MessageID"},
+		{Envelope{}, events.SNSEntity{}, "Message", "Message"},
 	} {
 		if got, want := tag(c.ours, c.field), tag(c.theirs, c.theirName); got != want {
 			t.Errorf("%T.%s reads %q; %T.%s is %q", c.ours, c.field, got, c.theirs, c.theirName, want)
