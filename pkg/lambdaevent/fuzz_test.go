@@ -26,7 +26,7 @@ func FuzzScanMatchesUnmarshal(f *testing.F) {
 		var inv Invocation
 		var got []json.RawMessage
 		fatal := false
-		for r, _ := range Scan(data, &inv) {
+		for r := range Scan(data, &inv) {
 			if r == nil {
 				fatal = true
 				continue
