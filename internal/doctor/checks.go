@@ -320,8 +320,7 @@ func checkIdentityConfigSet(e *env) []Result {
 			ev := []string{"GetEmailIdentity: ConfigurationSetName=" + name}
 			switch {
 			case cs != nil && cs.Err != nil && isNotFound(cs.Err):
-				out = append(out, res(id.Name, Fail, "the default configuration set "+name+" does not exist in "+e.s.Region+": sends from "+id.Name+" fail (ConfigurationSetDoesNotExist)",
-					append(ev, "GetConfigurationSet: "+cs.Err.Error()), fix))
+				out = append(out, skip(id.Name, "its default configuration set "+name+" does not exist: see doctor.configset.exists"))
 			case cs != nil && cs.Err != nil:
 				out = append(out, callSkip(id.Name, "ses:GetConfigurationSet", cs.Err))
 			case w != "" && name != w:
@@ -420,6 +419,8 @@ func checkForwarding(e *env) []Result {
 		case id.Notif.ForwardingEnabled:
 			out = append(out, res(id.Name, Warn, "bounces and complaints of "+id.Name+" arrive only as email to the Return-Path: nothing machine-readable consumes them", ev,
 				fmt.Sprintf("Send with a configuration set that publishes BOUNCE and COMPLAINT: `aws sesv2 put-email-identity-configuration-set-attributes --email-identity %s --configuration-set-name NAME --region %s`", id.Name, e.s.Region)))
+		case !events && !topics && cs != nil:
+			out = append(out, skip(id.Name, "configuration set "+cs.Name+" publishes no BOUNCE and COMPLAINT: see doctor.configset.*"))
 		case !events && !topics:
 			out = append(out, res(id.Name, Fail, "feedback forwarding is off and neither a configuration set destination nor identity topics take bounces and complaints of "+id.Name, ev,
 				fmt.Sprintf("`aws sesv2 put-email-identity-configuration-set-attributes --email-identity %s --configuration-set-name NAME --region %s` (a set whose destination publishes BOUNCE and COMPLAINT)", id.Name, e.s.Region)))
@@ -750,6 +751,10 @@ func checkTopicExists(e *env) []Result {
 
 func (e *env) topics() (ok []*Topic, skipped []Result) {
 	for _, t := range e.s.Topics {
+		if r := arnRegion(t.ARN, e.s.Region); r != e.s.Region {
+			skipped = append(skipped, skip(t.ARN, "in "+r+", where SES in "+e.s.Region+" cannot publish: see doctor.configset.topic-region"))
+			continue
+		}
 		if why, bad := e.failed("doctor.topic.exists", t.ARN); bad {
 			skipped = append(skipped, skip(t.ARN, why))
 			continue
@@ -1062,6 +1067,9 @@ func checkStackDestination(e *env) []Result {
 	if why, bad := e.failed("doctor.configset.exists", name); bad {
 		return []Result{skip(st.Name, why)}
 	}
+	if st, ok := e.status["doctor.configset.topic-region\x00"+name]; ok && st == Fail {
+		return []Result{skip(e.s.Stack.Name, "skipped because doctor.configset.topic-region failed for "+name)}
+	}
 	var ev []string
 	for _, d := range cs.Dests {
 		ev = append(ev, "destination "+describeDest(d))
@@ -1117,6 +1125,10 @@ func checkStackSubscriptions(e *env) []Result {
 	if t == nil || t.Err != nil || t.SubsErr != nil {
 		return []Result{skip(st.Name, "the stack's topic "+topic+" could not be read (see doctor.topic.*)")}
 	}
+	if why, bad := e.failed("doctor.topic.subscribers", topic); bad {
+		return []Result{skip(st.Name, why)}
+	}
+	_, noESM := e.failed("doctor.stack.event-source", st.Outputs[OutBouncewatchFunc])
 	triage := st.Outputs[OutTriageFunction]
 	queues := e.stackQueues()
 	var haveTriage, haveQueue bool
@@ -1134,8 +1146,11 @@ func checkStackSubscriptions(e *env) []Result {
 	if !haveTriage {
 		missing = append(missing, "triage ("+triage+")")
 	}
-	if !haveQueue {
+	if !haveQueue && !noESM {
 		missing = append(missing, "bouncewatch's queue")
+	}
+	if noESM {
+		ev = append(ev, "bouncewatch's queue not known: doctor.stack.event-source did not pass")
 	}
 	if len(missing) > 0 {
 		return []Result{res(st.Name, Fail, "the stack's topic is not subscribed by "+strings.Join(missing, " and "), ev,

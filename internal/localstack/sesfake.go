@@ -24,6 +24,7 @@ type SESFake struct {
 	mu         sync.Mutex
 	suppressed []Suppression
 	calls      map[string]int
+	wiring     map[string]*SESWiring // per Region, for sesguard doctor (sesfake_doctor.go)
 }
 
 // Suppression is one PutSuppressedDestination call.
@@ -65,6 +66,9 @@ func (f *SESFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		f.calls[op]++
 		f.mu.Unlock()
+	}
+	if f.serveDoctor(w, r, region, count) {
+		return
 	}
 	var rf *ruleset.RegionFacts
 	if f.facts != nil {

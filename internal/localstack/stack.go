@@ -84,6 +84,10 @@ type Options struct {
 	// RIE is the Runtime Interface Emulator binary (Build's RIE) that runs
 	// the bootstraps.
 	RIE string
+	// WiringOnly creates every resource and event source but starts no
+	// bootstrap (Bootstraps' paths are not read): sesguard doctor's
+	// mis-wiring runs only read the wiring.
+	WiringOnly bool
 }
 
 // Queue is a created SQS queue.
@@ -217,6 +221,9 @@ func Up(ctx context.Context, o Options) (s *Stack, err error) {
 		}
 	}
 	for _, fn := range s.Functions {
+		if o.WiringOnly {
+			break
+		}
 		if err := fn.Start(o.Bootstraps[fn.LogicalID], o.Logs); err != nil {
 			return s, err
 		}

@@ -1,0 +1,69 @@
+package localstack
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"testing"
+
+	"github.com/sesguard/sesguard/internal/doctor"
+)
+
+// TestMiswires runs doctor against one local stack: correctly wired (no
+// failure), then with each mis-wiring applied in turn (exactly that
+// problem).
+func TestMiswires(t *testing.T) {
+	tmpl, err := os.ReadFile("../../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	st, err := Up(ctx, Options{Template: tmpl, WiringOnly: true,
+		Bootstraps: map[string]string{"TriageFunction": "", "BouncewatchFunction": ""}})
+	if st != nil {
+		defer st.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := st.WireForDoctor(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(m *Miswire) {
+		t.Helper()
+		if err := w.Apply(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		rep := doctor.Run(ctx, w.Clients(), w.Options())
+		if err := Judge(rep, m); err != nil {
+			var b bytes.Buffer
+			doctor.WriteText(&b, rep)
+			t.Errorf("%v\n%s", err, b.String())
+		}
+	}
+	t.Run("correct", func(t *testing.T) { check(nil) })
+	for i := range Miswires {
+		t.Run(Miswires[i].Name, func(t *testing.T) { check(&Miswires[i]) })
+	}
+	// Undone: the stack is correct again.
+	t.Run("reset", func(t *testing.T) { check(nil) })
+}
+
+func TestJudge(t *testing.T) {
+	m := &Miswire{Check: "doctor.a.b", Want: doctor.Fail}
+	rep := &doctor.Report{Results: []doctor.Result{{Check: "doctor.a.b", Status: doctor.Fail}, {Check: "doctor.c.d", Status: doctor.Warn}}}
+	if err := Judge(rep, m); err != nil {
+		t.Errorf("right report refused: %v", err)
+	}
+	rep.Results = append(rep.Results, doctor.Result{Check: "doctor.c.d", Status: doctor.Fail})
+	if Judge(rep, m) == nil {
+		t.Error("a second failure accepted")
+	}
+	if Judge(&doctor.Report{Results: []doctor.Result{{Check: "doctor.a.b", Status: doctor.Warn}}}, m) == nil {
+		t.Error("a warning accepted for a failure")
+	}
+	if Judge(&doctor.Report{}, nil) != nil {
+		t.Error("an empty report of a correct stack refused")
+	}
+}
