@@ -72,7 +72,9 @@ func healthy() *world {
 	mailFrom := &sesv2types.MailFromAttributes{MailFromDomain: aws.String("mail.example.com"), MailFromDomainStatus: sesv2types.MailFromDomainStatusSuccess,
 		BehaviorOnMxFailure: sesv2types.BehaviorOnMxFailureUseDefaultValue}
 	allTypes := []sesv2types.EventType{"SEND", "REJECT", "BOUNCE", "COMPLAINT", "DELIVERY", "DELIVERY_DELAY", "RENDERING_FAILURE"}
-	out := func(k, v string) cftypes.Output { return cftypes.Output{OutputKey: aws.String(k), OutputValue: aws.String(v)} }
+	out := func(k, v string) cftypes.Output {
+		return cftypes.Output{OutputKey: aws.String(k), OutputValue: aws.String(v)}
+	}
 	return &world{
 		calls: map[string]int{},
 		account: map[string]*sesv2.GetAccountOutput{region: {ProductionAccessEnabled: true, SendingEnabled: true,

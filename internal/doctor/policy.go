@@ -16,11 +16,11 @@ type PolicyDocument struct {
 // Statement is one policy statement. Principal, Action and Resource keep
 // whatever shape the policy used (a string, a list, a map).
 type Statement struct {
-	Sid       string                       `json:"Sid,omitempty"`
-	Effect    string                       `json:"Effect"`
-	Principal any                          `json:"Principal,omitempty"`
-	Action    any                          `json:"Action"`
-	Resource  any                          `json:"Resource"`
+	Sid       string                    `json:"Sid,omitempty"`
+	Effect    string                    `json:"Effect"`
+	Principal any                       `json:"Principal,omitempty"`
+	Action    any                       `json:"Action"`
+	Resource  any                       `json:"Resource"`
 	Condition map[string]map[string]any `json:"Condition,omitempty"`
 }
 

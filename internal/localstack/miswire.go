@@ -307,7 +307,9 @@ var Miswires = []Miswire{
 			return w.setTopic(ctx, "Policy", `{"Version":"2012-10-17","Statement":[{"Sid":"OwnerOnly","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::`+Account+`:root"},"Action":"sns:Publish","Resource":"`+w.topic+`"}]}`)
 		}},
 	{"aws-managed-key", "the topic is encrypted with the AWS-managed alias/aws/sns key", "doctor.topic.encryption", doctor.Fail,
-		func(ctx context.Context, w *DoctorWiring) error { return w.setTopic(ctx, "KmsMasterKeyId", "alias/aws/sns") }},
+		func(ctx context.Context, w *DoctorWiring) error {
+			return w.setTopic(ctx, "KmsMasterKeyId", "alias/aws/sns")
+		}},
 	{"raw-delivery", "raw message delivery on bouncewatch's subscription, which decodes SNS envelopes", "doctor.subscription.raw-delivery", doctor.Fail,
 		func(ctx context.Context, w *DoctorWiring) error { return w.setSub(ctx, "RawMessageDelivery", "true") }},
 	{"queue-policy-missing", "bouncewatch's queue policy does not admit the topic", "doctor.subscription.queue-policy", doctor.Fail,

@@ -30,13 +30,13 @@ type SESWiring struct {
 
 // WiredIdentity is one email identity's settings.
 type WiredIdentity struct {
-	VerificationStatus                            string // SUCCESS, PENDING, ...
-	DKIMStatus                                    string
-	DKIMSigning                                   bool
+	VerificationStatus                           string // SUCCESS, PENDING, ...
+	DKIMStatus                                   string
+	DKIMSigning                                  bool
 	MailFromDomain, MailFromStatus, MailFromOnMX string
-	ConfigurationSet                              string
-	BounceTopic, ComplaintTopic                   string
-	ForwardingEnabled                             bool
+	ConfigurationSet                             string
+	BounceTopic, ComplaintTopic                  string
+	ForwardingEnabled                            bool
 }
 
 // WiredConfigSet is one configuration set.
