@@ -54,8 +54,12 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&f.reportPath, "report", "report.html", "where to write the HTML report (empty: none)")
 	fs.StringVar(&f.logPath, "logs", "", "file for the functions' JSON logs (default: a temporary file)")
 	fs.StringVar(&f.binDir, "bin", "", "directory with prebuilt <LogicalId>/bootstrap binaries (default: build them)")
+	miswire := fs.String("miswire", "", "apply this mis-wiring (list: name them; all: each in turn) and run sesguard doctor against the stack (miswire.go)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
+	}
+	if *miswire != "" {
+		return runMiswire(ctx, *miswire, stdout, stderr)
 	}
 	res, err := local(ctx, f, stdout)
 	if err != nil {

@@ -40,8 +40,13 @@ commands:
         explain an SES error: likely cause, why, what to check, the commands
   facts [--region R] IDENTITY...
         print the account facts JSON (read-only SES calls) for --facts
+  doctor [--region R ...|--all-regions] [--identity ID ...] [--configuration-set NAME]
+         [--stack NAME] [--json] [--list-checks] [--print-policy]
+        read-only checks of the SES feedback wiring and sesguard's stack, with the fix
   local [--scenario FILE] [--seed N] [--report FILE]
         run the whole stack on this machine against the emulator
+  local --miswire NAME|list|all
+        the local stack with one mis-wiring applied, then doctor: exit 0 if it finds exactly that
   bench
         measure the rule set, the bootstraps and the functions
 `
@@ -62,6 +67,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runDiagnose(ctx, rest, stdin, stdout, stderr)
 	case "facts":
 		return runFacts(ctx, rest, stdout, stderr)
+	case "doctor":
+		return runDoctor(ctx, rest, stdout, stderr)
 	case "local":
 		return runLocal(ctx, rest, stdout, stderr)
 	case "bench":
