@@ -493,3 +493,17 @@ func TestAllows(t *testing.T) {
 		t.Error("bad JSON accepted")
 	}
 }
+
+// TestDocsShowThePolicy keeps the policy in docs/doctor.md and the README's
+// Doctor section equal to --print-policy's.
+func TestDocsShowThePolicy(t *testing.T) {
+	for _, p := range []string{docsPath, "../../README.md"} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), "```json\n"+ReadOnlyPolicy()+"\n```") {
+			t.Errorf("%s does not show the policy of sesguard doctor --print-policy:\n%s", p, ReadOnlyPolicy())
+		}
+	}
+}
