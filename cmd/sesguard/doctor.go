@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+
 	"github.com/sesguard/sesguard/internal/awsconfig"
 	"github.com/sesguard/sesguard/internal/doctor"
 )
@@ -48,7 +50,7 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	asJSON := fs.Bool("json", false, "print one JSON document (docs/doctor.md)")
 	list := fs.Bool("list-checks", false, "list the checks and exit")
 	printPolicy := fs.Bool("print-policy", false, "print the read-only IAM policy doctor needs and exit")
-	probe := fs.Bool("probe", false, "also send one message to the SES mailbox simulator and wait for triage to see its bounce (needs --yes)")
+	probe := fs.Bool("probe", false, "also send one message to bounce@simulator.amazonses.com with the stack's configuration set and wait (bounded) for triage to count its bounce (needs --yes, --stack, --identity)")
 	yes := fs.Bool("yes", false, "confirm --probe's send")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
@@ -73,8 +75,10 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return usageErr("--yes confirms --probe; without --probe doctor only reads")
 	case *probe && !*yes:
 		return usageErr("--probe sends one message (to bounce@simulator.amazonses.com); add --yes to allow it")
-	case *probe:
-		return usageErr("--probe is not built yet; the read-only checks run without it")
+	case *probe && (*stackName == "" || len(identities) == 0):
+		return usageErr("--probe needs --stack (where triage counts) and --identity (the sender)")
+	case *probe && (len(regions) > 1 || *allRegions):
+		return usageErr("--probe checks one Region: give one --region")
 	}
 	clients, defRegion, err := doctorAWS(ctx)
 	if err != nil {
@@ -91,12 +95,62 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		o.Regions = []string{defRegion}
 	}
-	return doctorReport(ctx, clients, o, *asJSON, stdout, stderr)
+	var pr *probeRequest
+	if *probe {
+		pr = &probeRequest{from: doctor.ProbeFrom(identities[0])}
+	}
+	return doctorReport(ctx, clients, o, pr, *asJSON, stdout, stderr)
+}
+
+// probeRequest is --probe --yes's.
+type probeRequest struct{ from string }
+
+// doctorSender returns the SES client the probe sends with (tests replace it).
+var doctorSender = func(ctx context.Context, region string) (doctor.Sender, error) {
+	cfg, err := awsconfig.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Region = region
+	return sesv2.NewFromConfig(cfg), nil
+}
+
+// probeTiming is the probe's wait (zero: doctor's defaults; tests shorten it).
+var probeTiming doctor.ProbeOptions
+
+// runProbe sends the probe when the read-only checks found nothing failing
+// (a known break needs no message to prove it).
+func runProbe(ctx context.Context, clients doctor.ClientsFor, o doctor.Options, pr *probeRequest, rep *doctor.Report) doctor.Result {
+	region := o.Regions[0]
+	r := doctor.Result{Check: doctor.ProbeCheckID, Region: region, Subject: o.Stack, Status: doctor.Skipped, Evidence: []string{}, Fix: []string{}}
+	if rep.Failed() {
+		r.Summary = "not sent: the read-only checks found failures; fix them first"
+		return r
+	}
+	c := clients(region)
+	cs, ns, err := doctor.ProbeTarget(ctx, c, o.Stack)
+	if err != nil {
+		r.Summary = "not sent: " + err.Error()
+		return r
+	}
+	s, err := doctorSender(ctx, region)
+	if err != nil {
+		r.Summary = "not sent: " + err.Error()
+		return r
+	}
+	po := probeTiming
+	po.Region, po.From, po.ConfigurationSet, po.Namespace = region, pr.from, cs, ns
+	return doctor.Probe(ctx, s, c.CloudWatch, po)
 }
 
 // doctorReport runs the checks and prints them; exit 1 when one fails.
-func doctorReport(ctx context.Context, clients doctor.ClientsFor, o doctor.Options, asJSON bool, stdout, stderr io.Writer) int {
+func doctorReport(ctx context.Context, clients doctor.ClientsFor, o doctor.Options, pr *probeRequest, asJSON bool, stdout, stderr io.Writer) int {
 	rep := doctor.Run(ctx, clients, o)
+	if pr != nil {
+		r := runProbe(ctx, clients, o, pr, rep)
+		rep.Results = append(rep.Results, r)
+		rep.Counts[r.Status]++
+	}
 	if ctx.Err() != nil {
 		fmt.Fprintln(stderr, "sesguard doctor:", ctx.Err())
 		return exitInvalid

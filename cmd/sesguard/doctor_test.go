@@ -8,9 +8,16 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 
 	"github.com/sesguard/sesguard/internal/doctor"
 	"github.com/sesguard/sesguard/internal/localstack"
+	"github.com/sesguard/sesguard/internal/metrics"
 )
 
 func TestDoctorUsage(t *testing.T) {
@@ -18,6 +25,8 @@ func TestDoctorUsage(t *testing.T) {
 		{"doctor", "extra"},
 		{"doctor", "--region", "us-east-1", "--all-regions"},
 		{"doctor", "--probe"},
+		{"doctor", "--probe", "--yes"},
+		{"doctor", "--probe", "--yes", "--stack", "s", "--identity", "a@b.c", "--region", "us-east-1,us-west-2"},
 		{"doctor", "--yes"},
 		{"doctor", "--no-such-flag"},
 	} {
@@ -94,4 +103,69 @@ func TestLocalMiswire(t *testing.T) {
 	if code != exitOK || strings.Count(out, ": OK\n") != len(localstack.Miswires)+1 {
 		t.Errorf("all: exit %d, stderr %s:\n%s", code, errs, out)
 	}
+}
+
+// TestDoctorProbe runs --probe --yes on the local stack's wiring. The
+// sender stands in for SES and triage together: it counts the simulator
+// bounce in kumo's CloudWatch as triage would, so the probe's send, its
+// metric reads and the report are what is tested, not the pipeline (the
+// local stack's replay tests cover triage).
+func TestDoctorProbe(t *testing.T) {
+	tmpl, err := os.ReadFile(filepath.Join("..", "..", "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	st, err := localstack.Up(ctx, localstack.Options{Template: tmpl, WiringOnly: true,
+		Bootstraps: map[string]string{"TriageFunction": "", "BouncewatchFunction": ""}})
+	if st != nil {
+		defer st.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := st.WireForDoctor(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	origAWS, origSender, origTiming := doctorAWS, doctorSender, probeTiming
+	defer func() { doctorAWS, doctorSender, probeTiming = origAWS, origSender, origTiming }()
+	doctorAWS = func(context.Context) (doctor.ClientsFor, string, error) { return w.Clients(), w.Region, nil }
+	probeTiming = doctor.ProbeOptions{Timeout: 5 * time.Second, Poll: 10 * time.Millisecond}
+	var sent []*sesv2.SendEmailInput
+	doctorSender = func(context.Context, string) (doctor.Sender, error) {
+		return probeSender(func(ctx context.Context, in *sesv2.SendEmailInput) error {
+			sent = append(sent, in)
+			_, err := st.CW.PutMetricData(ctx, &cloudwatch.PutMetricDataInput{Namespace: aws.String(st.Params["MetricsNamespace"]),
+				MetricData: []cwtypes.MetricDatum{{MetricName: aws.String(string(metrics.Failures)), Value: aws.Float64(1), Dimensions: []cwtypes.Dimension{
+					{Name: aws.String(string(metrics.DimRule)), Value: aws.String(doctor.ProbeRule)},
+					{Name: aws.String(string(metrics.DimRegion)), Value: aws.String(w.Region)}}}}})
+			return err
+		}), nil
+	}
+	code, out, errs := runCLI(t, "", "doctor", "--stack", localstack.DoctorStackName, "--identity", localstack.DoctorDomain, "--probe", "--yes")
+	if code != exitOK || len(sent) != 1 || !strings.Contains(out, "ok   "+doctor.ProbeCheckID) {
+		t.Fatalf("probe: exit %d, %d sent, stderr %s:\n%s", code, len(sent), errs, out)
+	}
+	if to := sent[0].Destination.ToAddresses; len(to) != 1 || to[0] != doctor.ProbeRecipient || aws.ToString(sent[0].ConfigurationSetName) != "sesguard" {
+		t.Errorf("sent %+v", sent[0])
+	}
+	// A mis-wired stack is not probed: nothing is sent.
+	m, _ := localstack.LookupMiswire("no-event-destination")
+	if err := w.Apply(ctx, &m); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = runCLI(t, "", "doctor", "--stack", localstack.DoctorStackName, "--identity", localstack.DoctorDomain, "--probe", "--yes")
+	if code != exitInvalid || len(sent) != 1 || !strings.Contains(out, "skip "+doctor.ProbeCheckID) {
+		t.Errorf("mis-wired: exit %d, %d sent:\n%s", code, len(sent), out)
+	}
+}
+
+type probeSender func(context.Context, *sesv2.SendEmailInput) error
+
+func (f probeSender) SendEmail(ctx context.Context, in *sesv2.SendEmailInput, _ ...func(*sesv2.Options)) (*sesv2.SendEmailOutput, error) {
+	if err := f(ctx, in); err != nil {
+		return nil, err
+	}
+	return &sesv2.SendEmailOutput{MessageId: aws.String("local-probe")}, nil
 }
