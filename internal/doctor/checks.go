@@ -1018,6 +1018,8 @@ func checkStackRegion(e *env) []Result {
 		return []Result{callSkip(st.Name, "cloudformation:DescribeStacks", st.Err)}
 	case st.Found:
 		return []Result{res(st.Name, Pass, "deployed in "+e.s.Region, []string{"DescribeStacks in " + e.s.Region + ": " + st.Status})}
+	case !e.sends():
+		return []Result{skip(st.Name, "not in "+e.s.Region+", and no verified identity sends from "+e.s.Region)}
 	case st.Elsewhere != "":
 		return []Result{res(st.Name, Fail, "sesguard's stack is in "+st.Elsewhere+", not in "+e.s.Region+" where you send: it receives none of "+e.s.Region+"'s events",
 			[]string{"DescribeStacks in " + e.s.Region + ": does not exist", "DescribeStacks in " + st.Elsewhere + ": found"},
@@ -1025,6 +1027,17 @@ func checkStackRegion(e *env) []Result {
 	}
 	return []Result{res(st.Name, Fail, "no stack "+st.Name+" in "+e.s.Region+" nor in "+strings.Join(e.o.StackRegions, ", "),
 		[]string{"DescribeStacks: does not exist"}, "`sam deploy --guided --region "+e.s.Region+" --stack-name "+st.Name+"`")}
+}
+
+// sends reports whether the Region has a verified identity (sends from it
+// are possible, so the stack belongs here).
+func (e *env) sends() bool {
+	for _, id := range e.s.Identities {
+		if id.Err == nil && id.Out.VerificationStatus == sesv2types.VerificationStatusSuccess {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *env) stack() (*Stack, []Result) {

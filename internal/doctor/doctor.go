@@ -79,6 +79,8 @@ type Options struct {
 	Now func() time.Time
 	// MaxIdentities caps how many identities a Region lists (default 100).
 	MaxIdentities int
+
+	stackWhere *sync.Map // Region → whether Stack is there, shared by a Run's Regions
 }
 
 // OtherRegions are the Regions doctor looks in for a stack missing from the
@@ -115,6 +117,7 @@ func Run(ctx context.Context, cl ClientsFor, o Options) *Report {
 	if len(o.StackRegions) == 0 {
 		o.StackRegions = OtherRegions
 	}
+	o.stackWhere = &sync.Map{}
 	snaps := make([]*Snapshot, len(o.Regions))
 	var wg sync.WaitGroup
 	for i, r := range o.Regions {

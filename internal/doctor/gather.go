@@ -171,7 +171,7 @@ func gatherStack(ctx context.Context, cl ClientsFor, c Clients, region string, o
 			if r == region {
 				continue
 			}
-			if o2, err := cl(r).CFN.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(o.Stack)}); err == nil && len(o2.Stacks) > 0 {
+			if stackIn(ctx, cl, r, o) {
 				st.Elsewhere = r
 				break
 			}
@@ -236,6 +236,22 @@ func gatherStack(ctx context.Context, cl ClientsFor, c Clients, region string, o
 		next = a.NextToken
 	}
 	return st
+}
+
+// stackIn reports whether o.Stack is in region, asking each Region once per
+// Run.
+func stackIn(ctx context.Context, cl ClientsFor, region string, o Options) bool {
+	if o.stackWhere != nil {
+		if v, ok := o.stackWhere.Load(region); ok {
+			return v.(bool)
+		}
+	}
+	out, err := cl(region).CFN.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(o.Stack)})
+	found := err == nil && len(out.Stacks) > 0
+	if o.stackWhere != nil {
+		o.stackWhere.Store(region, found)
+	}
+	return found
 }
 
 func gatherIdentities(ctx context.Context, c Clients, s *Snapshot, o Options) {
