@@ -171,11 +171,7 @@ func doctorReport(ctx context.Context, clients doctor.ClientsFor, o doctor.Optio
 
 // errUnknownMiswire names the mis-wirings.
 func errUnknownMiswire(name string) error {
-	var names []string
-	for _, m := range localMiswires() {
-		names = append(names, m)
-	}
-	return errors.New("unknown mis-wiring " + name + " (one of: list, all, " + strings.Join(names, ", ") + ")")
+	return errors.New("unknown mis-wiring " + name + " (one of: list, all, none, " + strings.Join(localMiswires(), ", ") + ")")
 }
 
 // since is the wall time since t, rounded for humans.

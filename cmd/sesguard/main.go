@@ -41,8 +41,9 @@ commands:
   facts [--region R] IDENTITY...
         print the account facts JSON (read-only SES calls) for --facts
   doctor [--region R ...|--all-regions] [--identity ID ...] [--configuration-set NAME]
-         [--stack NAME] [--json] [--list-checks] [--print-policy]
-        read-only checks of the SES feedback wiring and sesguard's stack, with the fix
+         [--stack NAME] [--json] [--list-checks] [--print-policy] [--probe --yes]
+        read-only checks of the SES feedback wiring and sesguard's stack, with the fix;
+        --probe --yes also sends one message to the SES mailbox simulator
   local [--scenario FILE] [--seed N] [--report FILE]
         run the whole stack on this machine against the emulator
   local --miswire NAME|list|all

@@ -21,6 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	sesv2types "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
+
+	"github.com/sesguard/sesguard/internal/stack"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata golden files and docs/doctor.md's checks table")
@@ -508,5 +510,26 @@ func TestDocsShowThePolicy(t *testing.T) {
 		if !strings.Contains(string(b), "```json\n"+ReadOnlyPolicy()+"\n```") {
 			t.Errorf("%s does not show the policy of sesguard doctor --print-policy:\n%s", p, ReadOnlyPolicy())
 		}
+	}
+}
+
+// TestStackOutputsExist keeps the stack output and parameter names doctor
+// reads equal to template.yaml's.
+func TestStackOutputsExist(t *testing.T) {
+	b, err := os.ReadFile("../../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := stack.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{OutSesEventsTopic, OutSendFailuresTopic, OutConfigurationSet, OutTriageFunction, OutBouncewatchFunc, OutTriageDLQ, OutBouncewatchDLQ} {
+		if _, ok := tmpl.Outputs[k]; !ok {
+			t.Errorf("template.yaml has no output %s", k)
+		}
+	}
+	if _, ok := tmpl.Parameters[ParamMetricsNamespace]; !ok {
+		t.Errorf("template.yaml has no parameter %s", ParamMetricsNamespace)
 	}
 }
