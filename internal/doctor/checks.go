@@ -733,6 +733,10 @@ func checkTopicExists(e *env) []Result {
 	var out []Result
 	for _, t := range e.s.Topics {
 		ev := topicEvidence(t)
+		if r := arnRegion(t.ARN, e.s.Region); r != e.s.Region {
+			out = append(out, skip(t.ARN, "in "+r+", where SES in "+e.s.Region+" cannot publish: see doctor.configset.topic-region"))
+			continue
+		}
 		switch {
 		case t.Err != nil && (isNotFound(t.Err) || errCode(t.Err) == "NotFound"):
 			out = append(out, res(t.ARN, Fail, "the topic does not exist: SES cannot publish to it", append(ev, "GetTopicAttributes: "+t.Err.Error()),

@@ -341,6 +341,32 @@ var Miswires = []Miswire{
 			w.SES.Identities[DoctorAddress].ConfigurationSet = ""
 			return nil
 		}},
+	{"sending-paused", "sending is paused for the account in the Region", "doctor.account.sending", doctor.Fail,
+		func(_ context.Context, w *DoctorWiring) error {
+			w.SES.SendingEnabled = false
+			return nil
+		}},
+	{"duplicate-notifications", "identity notifications (notificationType) and events (eventType) both go to the stack's topic", "doctor.identity.duplicate-feedback", doctor.Fail,
+		func(ctx context.Context, w *DoctorWiring) error {
+			for _, id := range w.SES.Identities {
+				id.BounceTopic, id.ComplaintTopic = w.topic, w.topic
+			}
+			// SES may publish the identities' notifications too: the
+			// operator allowed it, so only the duplicate is wrong.
+			pol := strings.Replace(doctor.SESTopicPolicy(w.topic, Account, w.Region, w.configSet),
+				`"AWS:SourceArn":"arn:aws:ses:`+w.Region+`:`+Account+`:configuration-set/`+w.configSet+`"`, `"AWS:SourceArn":"arn:aws:ses:`+w.Region+`:`+Account+`:*"`, 1)
+			pol = strings.Replace(pol, `"StringEquals"`, `"StringLike"`, 1)
+			return w.setTopic(ctx, "Policy", pol)
+		}},
+	{"destination-topic-other-region", "the event destination names a topic in another Region", "doctor.configset.topic-region", doctor.Fail,
+		func(_ context.Context, w *DoctorWiring) error {
+			d := &w.SES.ConfigSets[w.configSet].Destinations[0]
+			d.TopicARN = strings.Replace(d.TopicARN, ":"+w.Region+":", ":eu-west-1:", 1)
+			if w.Region == "eu-west-1" {
+				d.TopicARN = strings.Replace(d.TopicARN, ":eu-west-1:", ":us-east-1:", 1)
+			}
+			return nil
+		}},
 	{"event-source-disabled", "bouncewatch's SQS event source mapping is disabled", "doctor.stack.event-source", doctor.Fail,
 		func(_ context.Context, w *DoctorWiring) error {
 			w.ESMState = "Disabled"
