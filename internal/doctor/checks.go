@@ -778,7 +778,9 @@ func checkTopicPolicy(e *env) []Result {
 			if kind == "identity" {
 				name, _, _ = strings.Cut(name, " (")
 			}
-			sources = append(sources, fmt.Sprintf("arn:%s:ses:%s:%s:%s/%s", partition(t.ARN), e.s.Region, acct, kind, name))
+			if src := fmt.Sprintf("arn:%s:ses:%s:%s:%s/%s", partition(t.ARN), e.s.Region, acct, kind, name); !slices.Contains(sources, src) {
+				sources = append(sources, src)
+			}
 		}
 		if len(sources) == 0 {
 			if st := e.s.Stack; st != nil && st.Outputs[OutConfigurationSet] != "" {

@@ -159,6 +159,13 @@ var mutations = []mutation{
 	{"topic policy for another set", "doctor.topic.policy", topicARN, Fail, func(w *world, _ *Options) {
 		w.topics[topicARN]["Policy"] = SESTopicPolicy(topicARN, acct, region, "other")
 	}},
+	{"identity topic without SES", "doctor.topic.policy", failARN, Fail, func(w *world, _ *Options) {
+		for _, n := range []string{"example.com", "noreply@example.com"} {
+			w.notif[region][n] = sestypes.IdentityNotificationAttributes{BounceTopic: aws.String(failARN), ComplaintTopic: aws.String(failARN)}
+		}
+		w.subs[failARN] = []snstypes.Subscription{{SubscriptionArn: aws.String(failARN + ":3"), Protocol: aws.String("lambda"), Endpoint: aws.String("arn:aws:lambda:us-east-1:123456789012:function:x")}}
+		w.subAttrs[failARN+":3"] = map[string]string{}
+	}},
 	{"aws managed key alias", "doctor.topic.encryption", topicARN, Fail, func(w *world, _ *Options) { w.topics[topicARN]["KmsMasterKeyId"] = "alias/aws/sns" }},
 	{"aws managed key by ID", "doctor.topic.encryption", topicARN, Fail, func(w *world, _ *Options) {
 		w.topics[topicARN]["KmsMasterKeyId"] = "k-1"
