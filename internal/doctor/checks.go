@@ -39,6 +39,8 @@ var Checks = []Check{
 	{ID: "doctor.topic.encryption", Title: "the topic is not encrypted with the AWS-managed alias/aws/sns key (SES cannot use it)", Actions: []string{"sns:GetTopicAttributes", "kms:DescribeKey"}, run: checkTopicEncryption},
 	{ID: "doctor.topic.subscribers", Title: "the topic has subscribers", Actions: []string{"sns:ListSubscriptionsByTopic"}, run: checkSubscribers},
 
+	{ID: "doctor.topic.deliveries", Title: "SNS delivered what the topic published over the last day (a failing endpoint shows as NumberOfNotificationsFailed)", Actions: []string{"cloudwatch:GetMetricData"}, run: checkDeliveries},
+
 	{ID: "doctor.subscription.confirmed", Title: "the subscription is confirmed (not PendingConfirmation)", Actions: []string{"sns:GetSubscriptionAttributes"}, run: checkConfirmed},
 	{ID: "doctor.subscription.raw-delivery", Title: "raw message delivery matches what the consumer decodes (sesguard expects the SNS envelope)", Actions: []string{"sns:GetSubscriptionAttributes", "lambda:ListEventSourceMappings"}, run: checkRawDelivery},
 	{ID: "doctor.subscription.queue-policy", Title: "the SQS queue policy lets the topic send to the queue", Actions: []string{"sqs:GetQueueUrl", "sqs:GetQueueAttributes"}, run: checkQueuePolicy},
@@ -858,6 +860,27 @@ func checkSubscribers(e *env) []Result {
 			continue
 		}
 		out = append(out, res(t.ARN, Pass, fmt.Sprintf("%d subscription(s)", len(t.Subs)), ev))
+	}
+	return out
+}
+
+func checkDeliveries(e *env) []Result {
+	ts, out := e.topics()
+	for _, t := range ts {
+		if t.MetricsErr != nil {
+			out = append(out, callSkip(t.ARN, "cloudwatch:GetMetricData", t.MetricsErr))
+			continue
+		}
+		ev := []string{fmt.Sprintf("last 24 h: %s NumberOfMessagesPublished=%.0f, NumberOfNotificationsFailed=%.0f", SNSNamespace, t.Published, t.Failed)}
+		switch {
+		case t.Failed > 0:
+			out = append(out, res(t.ARN, Fail, fmt.Sprintf("%.0f deliveries failed in the last day: a subscription's endpoint is unreachable or refuses (permissions, a deleted queue or function, a key SNS may not use)", t.Failed), ev,
+				"Turn on delivery status logging to see which endpoint and why: `aws sns set-topic-attributes --topic-arn "+t.ARN+" --attribute-name LambdaFailureFeedbackRoleArn --attribute-value ROLE_ARN --region "+arnRegion(t.ARN, e.s.Region)+"` (SQSFailureFeedbackRoleArn, HTTPFailureFeedbackRoleArn likewise)"))
+		case t.Published == 0:
+			out = append(out, skip(t.ARN, "nothing published to the topic in the last day: no deliveries to judge"))
+		default:
+			out = append(out, res(t.ARN, Pass, "no failed deliveries", ev))
+		}
 	}
 	return out
 }

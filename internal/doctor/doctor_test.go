@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -176,6 +177,7 @@ var mutations = []mutation{
 		w.keys["k-2"] = &kmstypes.KeyMetadata{KeyId: aws.String("k-2"), KeyManager: kmstypes.KeyManagerTypeCustomer, KeyState: kmstypes.KeyStateDisabled}
 	}},
 	{"no subscribers", "doctor.topic.subscribers", topicARN, Fail, func(w *world, _ *Options) { delete(w.subs, topicARN) }},
+	{"failed deliveries", "doctor.topic.deliveries", topicARN, Fail, func(w *world, _ *Options) { w.snsFailed = 12 }},
 	{"subscription pending", "doctor.subscription.confirmed", subQueue, Fail, func(w *world, _ *Options) { w.subAttrs[subQueue]["PendingConfirmation"] = "true" }},
 	{"subscription pending, no ARN yet", "doctor.subscription.confirmed", topicARN + " -> https https://hooks.example.com/ses", Fail, func(w *world, _ *Options) {
 		w.subs[topicARN] = append(w.subs[topicARN], snstypes.Subscription{SubscriptionArn: aws.String("PendingConfirmation"), Protocol: aws.String("https"),
@@ -513,6 +515,9 @@ func TestDocsShowThePolicy(t *testing.T) {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if p == "../../README.md" && !strings.Contains(string(b), fmt.Sprintf(" %d checks, ", len(Checks))) {
+			t.Errorf("README does not say %d checks", len(Checks))
 		}
 		if !strings.Contains(string(b), "```json\n"+ReadOnlyPolicy()+"\n```") {
 			t.Errorf("%s does not show the policy of sesguard doctor --print-policy:\n%s", p, ReadOnlyPolicy())

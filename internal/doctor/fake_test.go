@@ -47,6 +47,7 @@ type world struct {
 	alarms     []cwtypes.MetricAlarm
 	sesSends   float64
 	ourSends   float64
+	snsFailed  float64
 	dns        map[string][]string
 	denied     map[string]bool // IAM actions answered AccessDenied
 }
@@ -350,8 +351,13 @@ func (f *fake) GetMetricData(ctx context.Context, in *cloudwatch.GetMetricDataIn
 	out := &cloudwatch.GetMetricDataOutput{}
 	for _, q := range in.MetricDataQueries {
 		v := f.w.ourSends
-		if aws.ToString(q.MetricStat.Metric.Namespace) == "AWS/SES" {
+		switch {
+		case aws.ToString(q.MetricStat.Metric.Namespace) == "AWS/SES":
 			v = f.w.sesSends
+		case aws.ToString(q.MetricStat.Metric.Namespace) == "AWS/SNS" && aws.ToString(q.Id) == "published":
+			v = f.w.sesSends
+		case aws.ToString(q.MetricStat.Metric.Namespace) == "AWS/SNS":
+			v = f.w.snsFailed
 		}
 		out.MetricDataResults = append(out.MetricDataResults, cwtypes.MetricDataResult{Id: q.Id, Values: []float64{v}})
 	}

@@ -87,6 +87,10 @@ type Topic struct {
 	Subs     []*Subscription
 	SubsErr  error
 	StackOwn bool // the stack's SesEventsTopic
+	// Published and Failed are AWS/SNS NumberOfMessagesPublished and
+	// NumberOfNotificationsFailed over the last day.
+	Published, Failed float64
+	MetricsErr        error
 }
 
 // Subscription is one subscription of a Topic.
@@ -152,7 +156,7 @@ func Gather(ctx context.Context, cl ClientsFor, region string, o Options) *Snaps
 	}
 	gatherIdentities(ctx, c, s, o)
 	gatherConfigSets(ctx, c, s, o)
-	gatherTopics(ctx, cl, s)
+	gatherTopics(ctx, cl, s, o)
 	if s.Stack != nil && s.Stack.Found {
 		s.Coverage = gatherCoverage(ctx, c, s, o)
 	}
@@ -406,7 +410,7 @@ func gatherConfigSets(ctx context.Context, c Clients, s *Snapshot, o Options) {
 	}
 }
 
-func gatherTopics(ctx context.Context, cl ClientsFor, s *Snapshot) {
+func gatherTopics(ctx context.Context, cl ClientsFor, s *Snapshot, o Options) {
 	byARN := map[string]*Topic{}
 	add := func(arn, user string) *Topic {
 		t, ok := byARN[arn]
@@ -475,6 +479,7 @@ func gatherTopics(ctx context.Context, cl ClientsFor, s *Snapshot) {
 			}
 			next = ls.NextToken
 		}
+		t.Published, t.Failed, t.MetricsErr = topicDeliveries(ctx, c, t.ARN, o.Now())
 		for _, sub := range t.Subs {
 			if sub.ARN == "PendingConfirmation" || sub.ARN == "Deleted" {
 				continue // no ARN to ask about until confirmed
@@ -547,6 +552,36 @@ func gatherCoverage(ctx context.Context, c Clients, s *Snapshot, o Options) *Cov
 	}
 	return cov
 }
+
+// topicDeliveries sums a topic's published messages and failed deliveries
+// over the day before now (AWS/SNS, by TopicName).
+func topicDeliveries(ctx context.Context, c Clients, arn string, now time.Time) (published, failed float64, err error) {
+	end := now.Truncate(time.Minute)
+	dims := []cwtypes.Dimension{{Name: aws.String("TopicName"), Value: aws.String(arnResource(arn))}}
+	q := func(id, name string) cwtypes.MetricDataQuery {
+		return cwtypes.MetricDataQuery{Id: aws.String(id), MetricStat: &cwtypes.MetricStat{
+			Metric: &cwtypes.Metric{Namespace: aws.String(SNSNamespace), MetricName: aws.String(name), Dimensions: dims},
+			Period: aws.Int32(86400), Stat: aws.String("Sum")}}
+	}
+	out, err := c.CloudWatch.GetMetricData(ctx, &cloudwatch.GetMetricDataInput{StartTime: aws.Time(end.Add(-24 * time.Hour)), EndTime: aws.Time(end),
+		MetricDataQueries: []cwtypes.MetricDataQuery{q("published", "NumberOfMessagesPublished"), q("failed", "NumberOfNotificationsFailed")}})
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, r := range out.MetricDataResults {
+		for _, v := range r.Values {
+			if aws.ToString(r.Id) == "published" {
+				published += v
+			} else {
+				failed += v
+			}
+		}
+	}
+	return published, failed, nil
+}
+
+// SNSNamespace is SNS's CloudWatch namespace.
+const SNSNamespace = "AWS/SNS"
 
 // SESSendMetric is SES's account-wide count of sends (namespace AWS/SES).
 const SESSendMetric = "Send"
