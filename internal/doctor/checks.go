@@ -1,7 +1,9 @@
 package doctor
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 
@@ -495,8 +497,14 @@ func checkDMARC(e *env) []Result {
 	return out
 }
 
+// isNoSuchHost reports whether a TXT lookup found no record (NXDOMAIN or
+// no TXT data): a missing record, not a failed lookup.
 func isNoSuchHost(err error) bool {
-	return strings.Contains(err.Error(), "no such host") || strings.Contains(err.Error(), "NXDOMAIN")
+	var de *net.DNSError
+	if errors.As(err, &de) {
+		return de.IsNotFound
+	}
+	return strings.Contains(err.Error(), "no such host")
 }
 
 func checkSPF(e *env) []Result {
