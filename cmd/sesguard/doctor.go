@@ -166,6 +166,11 @@ func doctorReport(ctx context.Context, clients doctor.ClientsFor, o doctor.Optio
 	if rep.Failed() {
 		return exitInvalid
 	}
+	if rep.Counts[doctor.Pass]+rep.Counts[doctor.Warn] == 0 {
+		// No credentials or no network look like this: not a clean bill.
+		fmt.Fprintln(stderr, "sesguard doctor: nothing could be checked: every check was skipped (see why above)")
+		return exitInvalid
+	}
 	return exitOK
 }
 

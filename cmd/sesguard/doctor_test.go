@@ -91,6 +91,28 @@ func TestDoctorAgainstLocalStack(t *testing.T) {
 	}
 }
 
+// TestDoctorNothingChecked: without credentials every call fails and every
+// check is skipped; that is not a clean bill of health.
+func TestDoctorNothingChecked(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_MAX_ATTEMPTS", "1")
+	orig := doctorAWS
+	defer func() { doctorAWS = orig }()
+	doctorAWS = func(ctx context.Context) (doctor.ClientsFor, string, error) {
+		cl, _, err := orig(ctx)
+		return cl, "us-east-1", err
+	}
+	code, out, errs := runCLI(t, "", "doctor", "--region", "us-east-1", "--identity", "a@example.invalid")
+	if code != exitInvalid || !strings.Contains(errs, "nothing could be checked") || strings.Contains(out, "ok   ") {
+		t.Errorf("exit %d, stderr %q:\n%s", code, errs, out)
+	}
+}
+
 func TestLocalMiswire(t *testing.T) {
 	code, out, _ := runCLI(t, "", "local", "--miswire", "list")
 	if code != exitOK || strings.Count(out, "\n") != len(localstack.Miswires) {

@@ -49,6 +49,7 @@ type world struct {
 	ourSends   float64
 	snsFailed  float64
 	dns        map[string][]string
+	dnsErr     error // every lookup fails with it
 	denied     map[string]bool // IAM actions answered AccessDenied
 }
 
@@ -365,6 +366,9 @@ func (f *fake) GetMetricData(ctx context.Context, in *cloudwatch.GetMetricDataIn
 }
 
 func (f *fake) LookupTXT(ctx context.Context, name string) ([]string, error) {
+	if f.w.dnsErr != nil {
+		return nil, f.w.dnsErr
+	}
 	if r, ok := f.w.dns[name]; ok {
 		return r, nil
 	}
