@@ -49,7 +49,7 @@ type world struct {
 	ourSends   float64
 	snsFailed  float64
 	dns        map[string][]string
-	dnsErr     error // every lookup fails with it
+	dnsErr     error           // every lookup fails with it
 	denied     map[string]bool // IAM actions answered AccessDenied
 }
 
