@@ -67,3 +67,32 @@ func TestJudge(t *testing.T) {
 		t.Error("an empty report of a correct stack refused")
 	}
 }
+
+// BenchmarkDoctorLocal is one doctor run against the local stack (kumo,
+// the SES endpoint, the stand-ins), the wall time `sesguard local
+// --miswire` prints per run.
+func BenchmarkDoctorLocal(b *testing.B) {
+	tmpl, err := os.ReadFile("../../template.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	st, err := Up(ctx, Options{Template: tmpl, WiringOnly: true,
+		Bootstraps: map[string]string{"TriageFunction": "", "BouncewatchFunction": ""}})
+	if st != nil {
+		defer st.Close()
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, err := st.WireForDoctor(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cl, o := w.Clients(), w.Options()
+	for b.Loop() {
+		if rep := doctor.Run(ctx, cl, o); rep.Failed() {
+			b.Fatal("the correct stack fails")
+		}
+	}
+}
