@@ -46,6 +46,7 @@ var Checks = []Check{
 	{ID: "doctor.subscription.confirmed", Title: "the subscription is confirmed (not PendingConfirmation)", Actions: []string{"sns:GetSubscriptionAttributes"}, run: checkConfirmed},
 	{ID: "doctor.subscription.raw-delivery", Title: "raw message delivery matches what the consumer decodes (sesguard expects the SNS envelope)", Actions: []string{"sns:GetSubscriptionAttributes", "lambda:ListEventSourceMappings"}, run: checkRawDelivery},
 	{ID: "doctor.subscription.queue-policy", Title: "the SQS queue policy lets the topic send to the queue", Actions: []string{"sqs:GetQueueUrl", "sqs:GetQueueAttributes"}, run: checkQueuePolicy},
+	{ID: "doctor.subscription.lambda-permission", Title: "the Lambda function's resource policy lets SNS invoke it for the topic", Actions: []string{"lambda:GetPolicy"}, run: checkLambdaPermission},
 	{ID: "doctor.subscription.queue-encryption", Title: "the SQS queue is not encrypted with the AWS-managed alias/aws/sqs key (SNS cannot use it)", Actions: []string{"sqs:GetQueueAttributes"}, run: checkQueueEncryption},
 
 	{ID: "doctor.stack.region", Title: "sesguard's stack is deployed in the Region that sends", Actions: []string{"cloudformation:DescribeStacks"}, run: checkStackRegion},
@@ -1019,6 +1020,37 @@ func checkQueuePolicy(e *env) []Result {
 		attrs := fmt.Sprintf(`{"Policy": %q}`, SNSQueuePolicy(q, s.Topic))
 		out = append(out, res(subj, Fail, "the queue policy of "+q+" does not let "+s.Topic+" send: SNS drops every message", ev,
 			"`aws sqs set-queue-attributes --queue-url "+s.QueueURL+" --attributes '"+attrs+"' --region "+arnRegion(q, e.s.Region)+"` (merge with statements you keep)"))
+	}
+	return out
+}
+
+func checkLambdaPermission(e *env) []Result {
+	var out []Result
+	for _, s := range e.subs() {
+		if s.Protocol != "lambda" {
+			continue
+		}
+		subj := subSubject(s)
+		region := arnRegion(s.Endpoint, e.s.Region)
+		fix := "`aws lambda add-permission --function-name " + s.Endpoint + " --statement-id sns-" + arnResource(s.Topic) + " --action lambda:InvokeFunction --principal sns.amazonaws.com --source-arn " + s.Topic + " --region " + region + "`"
+		switch {
+		case s.LambdaErr != nil && isNotFound(s.LambdaErr):
+			out = append(out, res(subj, Fail, "the function "+s.Endpoint+" has no resource policy (or does not exist): SNS cannot invoke it", []string{"GetPolicy: " + s.LambdaErr.Error()}, fix))
+			continue
+		case s.LambdaErr != nil:
+			out = append(out, callSkip(subj, "lambda:GetPolicy", s.LambdaErr))
+			continue
+		}
+		ok, why, err := allows(s.LambdaPolicy, "sns.amazonaws.com", "lambda:InvokeFunction", s.Endpoint, map[string]string{"aws:sourcearn": s.Topic, "aws:sourceaccount": arnAccount(s.Topic)})
+		if err != nil {
+			why = err.Error()
+		}
+		ev := []string{"function policy: " + why}
+		if ok {
+			out = append(out, res(subj, Pass, "SNS may invoke the function", ev))
+			continue
+		}
+		out = append(out, res(subj, Fail, "the function's policy does not let "+s.Topic+" invoke it: every delivery fails", ev, fix))
 	}
 	return out
 }

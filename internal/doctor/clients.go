@@ -57,6 +57,7 @@ type CloudFormation interface {
 // Lambda is the part of the Lambda API doctor reads.
 type Lambda interface {
 	ListEventSourceMappings(context.Context, *lambda.ListEventSourceMappingsInput, ...func(*lambda.Options)) (*lambda.ListEventSourceMappingsOutput, error)
+	GetPolicy(context.Context, *lambda.GetPolicyInput, ...func(*lambda.Options)) (*lambda.GetPolicyOutput, error)
 }
 
 // CloudWatch is the part of the CloudWatch API doctor reads.

@@ -119,6 +119,7 @@ var mutations = []mutation{
 		w.topics[failARN]["Policy"] = permissive
 		w.subs[failARN] = []snstypes.Subscription{{SubscriptionArn: aws.String(failARN + ":3"), Protocol: aws.String("lambda"), Endpoint: aws.String("arn:aws:lambda:us-east-1:123456789012:function:x")}}
 		w.subAttrs[failARN+":3"] = map[string]string{}
+		w.fnPolicy["arn:aws:lambda:us-east-1:123456789012:function:x"] = permissiveFn
 	}},
 	{"forwarding duplicate", "doctor.identity.feedback-forwarding", "example.com", Warn, func(w *world, _ *Options) {
 		w.notif[region]["example.com"] = sestypes.IdentityNotificationAttributes{ForwardingEnabled: true}
@@ -174,6 +175,7 @@ var mutations = []mutation{
 		}
 		w.subs[failARN] = []snstypes.Subscription{{SubscriptionArn: aws.String(failARN + ":3"), Protocol: aws.String("lambda"), Endpoint: aws.String("arn:aws:lambda:us-east-1:123456789012:function:x")}}
 		w.subAttrs[failARN+":3"] = map[string]string{}
+		w.fnPolicy["arn:aws:lambda:us-east-1:123456789012:function:x"] = permissiveFn
 	}},
 	{"aws managed key alias", "doctor.topic.encryption", topicARN, Fail, func(w *world, _ *Options) { w.topics[topicARN]["KmsMasterKeyId"] = "alias/aws/sns" }},
 	{"aws managed key by ID", "doctor.topic.encryption", topicARN, Fail, func(w *world, _ *Options) {
@@ -196,6 +198,12 @@ var mutations = []mutation{
 	{"queue policy for another topic", "doctor.subscription.queue-policy", subQueue, Fail, func(w *world, _ *Options) {
 		w.queues[queueURL1]["Policy"] = SNSQueuePolicy(queueARN1, failARN)
 	}},
+	{"no permission for SNS", "doctor.subscription.lambda-permission", subTriage, Fail, func(w *world, _ *Options) { w.fnPolicy = map[string]string{} }},
+	{"permission for another topic", "doctor.subscription.lambda-permission", subTriage, Fail, func(w *world, _ *Options) {
+		for k, v := range w.fnPolicy {
+			w.fnPolicy[k] = strings.ReplaceAll(v, topicARN, failARN)
+		}
+	}},
 	{"queue with aws managed key", "doctor.subscription.queue-encryption", subQueue, Fail, func(w *world, _ *Options) {
 		w.queues[queueURL1]["KmsMasterKeyId"] = "alias/aws/sqs"
 	}},
@@ -208,6 +216,7 @@ var mutations = []mutation{
 		w.dests[region]["sesguard"][0].SnsDestination.TopicArn = aws.String(failARN)
 		w.subs[failARN] = []snstypes.Subscription{{SubscriptionArn: aws.String(failARN + ":3"), Protocol: aws.String("lambda"), Endpoint: aws.String("arn:aws:lambda:us-east-1:123456789012:function:x")}}
 		w.subAttrs[failARN+":3"] = map[string]string{}
+		w.fnPolicy["arn:aws:lambda:us-east-1:123456789012:function:x"] = permissiveFn
 		w.topics[failARN]["Policy"] = SESTopicPolicy(failARN, acct, region, "sesguard")
 	}},
 	{"event source disabled", "doctor.stack.event-source", bwFn, Fail, func(w *world, _ *Options) { w.esms[bwFn][0].State = aws.String("Disabled") }},
@@ -271,6 +280,9 @@ var alsoFails = map[string]bool{
 	// the identities with nothing else.
 	"forwarding off, nothing else|doctor.configset.event-types": true,
 }
+
+// permissiveFn lets SNS invoke function x for any topic of the account.
+const permissiveFn = `{"Statement":[{"Effect":"Allow","Principal":{"Service":"sns.amazonaws.com"},"Action":"lambda:InvokeFunction","Resource":"*","Condition":{"StringEquals":{"AWS:SourceAccount":"123456789012"}}}]}`
 
 // permissive lets SES publish for anything of the account.
 const permissive = `{"Statement":[{"Effect":"Allow","Principal":{"Service":"ses.amazonaws.com"},"Action":"sns:Publish","Resource":"*","Condition":{"StringEquals":{"AWS:SourceAccount":"123456789012"}}}]}`

@@ -44,6 +44,7 @@ type world struct {
 	queues     map[string]map[string]string // URL → attributes
 	stacks     map[string]*cftypes.Stack    // Region →
 	esms       map[string][]lambdatypes.EventSourceMappingConfiguration
+	fnPolicy   map[string]string // function ARN → resource policy
 	alarms     []cwtypes.MetricAlarm
 	sesSends   float64
 	ourSends   float64
@@ -122,6 +123,7 @@ func healthy() *world {
 			Outputs: []cftypes.Output{out(OutSesEventsTopic, topicARN), out(OutSendFailuresTopic, failARN), out(OutConfigurationSet, "sesguard"),
 				out(OutTriageFunction, triageFn), out(OutBouncewatchFunc, bwFn), out(OutTriageDLQ, tdlqURL), out(OutBouncewatchDLQ, bdlqURL)},
 			Parameters: []cftypes.Parameter{{ParameterKey: aws.String(ParamMetricsNamespace), ParameterValue: aws.String("SESGuard")}}}},
+		fnPolicy: map[string]string{"arn:aws:lambda:us-east-1:123456789012:function:" + triageFn: `{"Version":"2012-10-17","Statement":[{"Sid":"sns","Effect":"Allow","Principal":{"Service":"sns.amazonaws.com"},"Action":"lambda:InvokeFunction","Resource":"arn:aws:lambda:us-east-1:123456789012:function:` + triageFn + `","Condition":{"ArnLike":{"AWS:SourceArn":"` + topicARN + `"}}}]}`},
 		esms: map[string][]lambdatypes.EventSourceMappingConfiguration{bwFn: {{UUID: aws.String("esm-1"), EventSourceArn: aws.String(queueARN1),
 			FunctionArn: aws.String("arn:aws:lambda:us-east-1:123456789012:function:" + bwFn), State: aws.String("Enabled")}}},
 		alarms: []cwtypes.MetricAlarm{{AlarmName: aws.String("sesguard-BounceRateAlarm-X"), StateValue: cwtypes.StateValueOk},
@@ -330,6 +332,17 @@ func (f *fake) ListEventSourceMappings(ctx context.Context, in *lambda.ListEvent
 		return nil, err
 	}
 	return &lambda.ListEventSourceMappingsOutput{EventSourceMappings: f.w.esms[aws.ToString(in.FunctionName)]}, nil
+}
+
+func (f *fake) GetPolicy(ctx context.Context, in *lambda.GetPolicyInput, _ ...func(*lambda.Options)) (*lambda.GetPolicyOutput, error) {
+	if err := f.call("lambda:GetPolicy"); err != nil {
+		return nil, err
+	}
+	p, ok := f.w.fnPolicy[aws.ToString(in.FunctionName)]
+	if !ok {
+		return nil, &smithy.GenericAPIError{Code: "ResourceNotFoundException", Message: "The resource you requested does not exist."}
+	}
+	return &lambda.GetPolicyOutput{Policy: aws.String(p)}, nil
 }
 
 func (f *fake) DescribeAlarms(ctx context.Context, in *cloudwatch.DescribeAlarmsInput, _ ...func(*cloudwatch.Options)) (*cloudwatch.DescribeAlarmsOutput, error) {

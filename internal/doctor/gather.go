@@ -101,6 +101,9 @@ type Subscription struct {
 	QueueURL                       string
 	Queue                          map[string]string
 	QueueErr                       error
+	// LambdaPolicy is a lambda endpoint's resource policy.
+	LambdaPolicy string
+	LambdaErr    error
 }
 
 // Stack is sesguard's stack as the Region shows it.
@@ -489,6 +492,14 @@ func gatherTopics(ctx context.Context, cl ClientsFor, s *Snapshot, o Options) {
 				sub.Err = err
 			} else {
 				sub.Attrs = a.Attributes
+			}
+			if sub.Protocol == "lambda" {
+				p, err := cl(arnRegion(sub.Endpoint, s.Region)).Lambda.GetPolicy(ctx, &lambda.GetPolicyInput{FunctionName: aws.String(sub.Endpoint)})
+				if err != nil {
+					sub.LambdaErr = err
+				} else {
+					sub.LambdaPolicy = aws.ToString(p.Policy)
+				}
 			}
 			if sub.Protocol == "sqs" {
 				qc := cl(arnRegion(sub.Endpoint, s.Region))

@@ -2,6 +2,7 @@ package localstack
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -41,7 +42,8 @@ const (
 //     queues and functions, in StackRegion only;
 //   - Lambda: the functions are not kumo Lambda functions and their SQS
 //     event sources are the local poller, so ListEventSourceMappings
-//     answers from the stack's SQS sources (State: ESMState);
+//     answers from the stack's SQS sources (State: ESMState), and GetPolicy
+//     with the permission SAM adds for each SNS event (InvokePermission);
 //   - SNS→Lambda subscriptions are SNS→SQS stand-in queues locally (see
 //     Stack), so ListSubscriptionsByTopic and GetSubscriptionAttributes
 //     show those as the lambda subscriptions they stand for;
@@ -55,6 +57,9 @@ type DoctorWiring struct {
 	SES         *SESWiring
 	DNS         map[string][]string
 	ESMState    string
+	// InvokePermission is whether the functions' resource policies let SNS
+	// invoke them (SAM's SNS events add that permission).
+	InvokePermission bool
 
 	topic, queue, subscription string // SesEventsTopic, BouncewatchQueue ARNs, its subscription
 	configSet                  string
@@ -88,7 +93,7 @@ func (s *Stack) WireForDoctor(ctx context.Context) (*DoctorWiring, error) {
 // Reset undoes every mis-wiring: the state of a correct deployment.
 func (w *DoctorWiring) Reset(ctx context.Context) error {
 	s := w.Stack
-	w.StackRegion, w.ESMState = w.Region, "Enabled"
+	w.StackRegion, w.ESMState, w.InvokePermission = w.Region, "Enabled", true
 	full := []string{"SEND", "REJECT", "BOUNCE", "COMPLAINT", "DELIVERY", "DELIVERY_DELAY", "RENDERING_FAILURE"}
 	w.SES = &SESWiring{ProductionAccess: true, SendingEnabled: true, EnforcementStatus: "HEALTHY",
 		Identities: map[string]*WiredIdentity{
@@ -209,6 +214,28 @@ func (l localLambda) ListEventSourceMappings(_ context.Context, in *lambda.ListE
 			State: aws.String(l.w.ESMState), BatchSize: aws.Int32(int32(src.BatchSize))})
 	}
 	return out, nil
+}
+
+// GetPolicy answers with the permission SAM adds for each SNS event of a
+// function: sns.amazonaws.com may invoke it for that topic.
+func (l localLambda) GetPolicy(_ context.Context, in *lambda.GetPolicyInput, _ ...func(*lambda.Options)) (*lambda.GetPolicyOutput, error) {
+	var stmts []map[string]any
+	for _, src := range l.w.Stack.Sources {
+		arn := l.w.functionARN(src.Function)
+		if !src.SNS || arn != aws.ToString(in.FunctionName) || !l.w.InvokePermission {
+			continue
+		}
+		stmts = append(stmts, map[string]any{"Sid": src.Event, "Effect": "Allow", "Principal": map[string]any{"Service": "sns.amazonaws.com"},
+			"Action": "lambda:InvokeFunction", "Resource": arn, "Condition": map[string]any{"ArnLike": map[string]any{"AWS:SourceArn": l.w.Stack.Topics[src.Queue.Topic]}}})
+	}
+	if len(stmts) == 0 {
+		return nil, &smithy.GenericAPIError{Code: "ResourceNotFoundException", Message: "The resource you requested does not exist."}
+	}
+	b, err := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": stmts})
+	if err != nil {
+		return nil, err
+	}
+	return &lambda.GetPolicyOutput{Policy: aws.String(string(b))}, nil
 }
 
 type localDNS struct{ w *DoctorWiring }
@@ -365,6 +392,11 @@ var Miswires = []Miswire{
 			if w.Region == "eu-west-1" {
 				d.TopicARN = strings.Replace(d.TopicARN, ":eu-west-1:", ":us-east-1:", 1)
 			}
+			return nil
+		}},
+	{"invoke-permission-missing", "triage's resource policy does not let SNS invoke it", "doctor.subscription.lambda-permission", doctor.Fail,
+		func(_ context.Context, w *DoctorWiring) error {
+			w.InvokePermission = false
 			return nil
 		}},
 	{"event-source-disabled", "bouncewatch's SQS event source mapping is disabled", "doctor.stack.event-source", doctor.Fail,
