@@ -96,3 +96,21 @@ func BenchmarkDoctorLocal(b *testing.B) {
 		}
 	}
 }
+
+// TestMiswireList keeps the mis-wirings in the list, each judged
+// by a check doctor has.
+func TestMiswireList(t *testing.T) {
+	for _, n := range []string{"no-event-destination", "destination-without-bounce", "subscription-pending", "topic-policy-without-ses",
+		"aws-managed-key", "raw-delivery", "queue-policy-missing", "stack-in-other-region", "sandbox", "feedback-forwarding"} {
+		if _, ok := LookupMiswire(n); !ok {
+			t.Errorf("no mis-wiring %s", n)
+		}
+	}
+	seen := map[string]bool{}
+	for _, m := range Miswires {
+		if _, ok := doctor.Lookup(m.Check); !ok || seen[m.Name] || (m.Want != doctor.Fail && m.Want != doctor.Warn) {
+			t.Errorf("%s: check %s, want %s (or a duplicate name)", m.Name, m.Check, m.Want)
+		}
+		seen[m.Name] = true
+	}
+}
