@@ -5,7 +5,7 @@ GOFLAGS_LAMBDA := -tags lambda.norpc -trimpath -ldflags="-s -w"
 LAMBDA_ENV := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
 BIN       := bin
 
-.PHONY: all build generate test test-short vet fmt-check fuzz fuzz-ci bench demo invoke-triage invoke-bouncewatch clean \
+.PHONY: all build generate test test-short vet fmt-check fuzz fuzz-ci bench accuracy demo invoke-triage invoke-bouncewatch clean \
 	build-TriageFunction build-BouncewatchFunction
 
 all: vet test
@@ -54,6 +54,10 @@ fuzz:
 # the hand-written scanner must decode as encoding/json does.
 fuzz-ci:
 	$(GO) test ./pkg/ruleset -run '^$$' -fuzz '^FuzzFastDecodeMatchesSlow$$' -fuzztime 30s
+
+# Score the rule set on the project's own labelled corpus (sesguard eval).
+accuracy:
+	$(GO) run ./cmd/sesguard eval --corpus pkg/ruleset/testdata/corpus
 
 bench:
 	CGO_ENABLED=0 $(GO) run -trimpath ./cmd/sesguard bench

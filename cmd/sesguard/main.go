@@ -48,6 +48,8 @@ commands:
         run the whole stack on this machine against the emulator
   local --miswire NAME|list|all
         the local stack with one mis-wiring applied, then doctor: exit 0 if it finds exactly that
+  eval [--labels FILE]... [--corpus DIR]... [--min PCT] [-v]
+        score the rule set on a labelled corpus: accuracy, confusion by family
   bench
         measure the rule set, the bootstraps and the functions
 `
@@ -72,6 +74,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runDoctor(ctx, rest, stdout, stderr)
 	case "local":
 		return runLocal(ctx, rest, stdout, stderr)
+	case "eval":
+		return runEval(rest, stdout, stderr)
 	case "bench":
 		return runBench(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
