@@ -20,6 +20,7 @@ require (
 	github.com/awslabs/goformation/v7 v7.14.9
 	github.com/sivchari/kumo v0.33.1
 	github.com/slack-go/slack v0.35.0
+	golang.org/x/text v0.33.0
 	gopkg.in/yaml.v3 v3.0.1
 )
 

@@ -16,7 +16,8 @@ import (
 )
 
 // evalLabel is one line of a labels file (JSON lines). Exactly one of
-// Input and File is set; File is relative to the labels file.
+// Input and File is set; File is relative to the labels file. An accept
+// entry ending in * accepts every rule with that prefix ("delay.*").
 type evalLabel struct {
 	Name   string   `json:"name,omitempty"`
 	Input  string   `json:"input,omitempty"`
@@ -26,6 +27,9 @@ type evalLabel struct {
 	// Recipient picks the diagnosis for that identity; without it the
 	// first diagnosis is scored.
 	Recipient string `json:"recipient,omitempty"`
+	// Index picks the index-th diagnosis (from 0) when the labels name
+	// recipients by position, as Sisimai's test tables do.
+	Index *int `json:"index,omitempty"`
 }
 
 // evalCase is one scored expectation.
@@ -110,11 +114,6 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-type multiFlag []string
-
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
-
 // loadLabels reads a labels file as a stream: any number of lines, each at
 // most maxLabelLine bytes.
 func loadLabels(path string) ([]*evalCase, error) {
@@ -145,6 +144,12 @@ func loadLabels(path string) ([]*evalCase, error) {
 			return nil, fmt.Errorf("%s:%d: give exactly one of \"input\" and \"file\"", path, n)
 		}
 		c := &evalCase{expect: l.Expect, accept: l.Accept, recipient: l.Recipient, index: -1, name: l.Name}
+		if l.Index != nil {
+			if *l.Index < 0 {
+				return nil, fmt.Errorf("%s:%d: field \"index\" is negative", path, n)
+			}
+			c.index = *l.Index
+		}
 		if l.Input != "" {
 			c.data = []byte(l.Input)
 			if c.name == "" {
@@ -255,7 +260,7 @@ func scoreCases(set *ruleset.Set, cases []*evalCase) []evalResult {
 		}
 		ok := got == c.expect
 		for _, a := range c.accept {
-			ok = ok || got == a
+			ok = ok || got == a || strings.HasSuffix(a, "*") && strings.HasPrefix(got, a[:len(a)-1])
 		}
 		results = append(results, evalResult{c: c, got: got, ok: ok})
 	}

@@ -17,6 +17,11 @@ import (
 // any parsing work.
 const MaxInputBytes = 1 << 20
 
+// MaxEmailBytes bounds one raw email (or mbox file) input: a bounce can
+// carry the whole original message, up to SES's own 40 MB message limit;
+// parsing is linear, so a larger bound costs only memory.
+const MaxEmailBytes = 48 << 20
+
 // maxNesting bounds how many envelopes may wrap one another (SQS body →
 // SNS envelope → message).
 const maxNesting = 4
@@ -63,6 +68,17 @@ type wire struct {
 	ConfigurationSet string    `json:"configurationSet"`
 	Transport        string    `json:"transport"`
 	Account          string    `json:"account"`
+
+	// SES receiving: a receipt rule's SNS action publishes the raw email.
+	Content *string      `json:"content"`
+	Receipt *wireReceipt `json:"receipt"`
+}
+
+type wireReceipt struct {
+	Action struct {
+		Type     string `json:"type"`
+		Encoding string `json:"encoding"`
+	} `json:"action"`
 }
 
 type wireRecord struct {
@@ -121,8 +137,13 @@ func Decode(data []byte, source string) []Decoded {
 	}
 	// Most inputs are SNS or SQS events of SES records; the fast path
 	// decodes those several times quicker than encoding/json, or declines.
-	if out, ok := fastDecode(data, source); ok {
+	if out, ok := fastDecode(data, source); ok && !needsSlowPath(out) {
 		return out
+	}
+	if len(data) > MaxInputBytes && len(data) <= MaxEmailBytes {
+		if trimmed := bytes.TrimLeft(data, " \t\r\n"); looksLikeEmail(trimmed) {
+			return decodeEmail(trimmed, source, hints{}, nil)
+		}
 	}
 	return decodeAt(data, source, hints{}, 0, nil)
 }
@@ -144,6 +165,9 @@ func decodeAt(data []byte, source string, h hints, depth int, out []Decoded) []D
 		return append(out, Decoded{Source: source, Err: fmt.Errorf("more than %d nested envelopes", maxNesting)})
 	}
 	if trimmed[0] != '{' && trimmed[0] != '[' {
+		if looksLikeEmail(trimmed) {
+			return decodeEmail(trimmed, source, h, out)
+		}
 		return append(out, decodeText(trimmed, source, h))
 	}
 	if !startsLikeJSON(trimmed) {
@@ -211,6 +235,9 @@ func decodeWire(w *wire, raw []byte, source string, h hints, depth int, out []De
 
 	case w.Type != "" && (w.Message != nil || w.TopicArn != ""):
 		return decodeSNS(w.Type, w.TopicArn, w.Message, w.SubscribeURL, source, h, depth, out)
+
+	case w.SESEvent.Type() == EventReceived && w.Content != nil:
+		return decodeReceived(w, source, h, out)
 
 	case w.SESEvent.Type() != "": // wire.Type (the SNS field) shadows the method
 		return append(out, fromSESEvent(&w.SESEvent, source, h))
@@ -437,6 +464,10 @@ func fromSESEvent(e *SESEvent, source string, h hints) Decoded {
 			f.Text = e.Failure.ErrorMessage
 			f.TemplateName = e.Failure.TemplateName
 		}
+	case EventReceived:
+		// decodeWire reads the content of a Received notification; here
+		// it had none (or came through a path that does not carry it).
+		return Decoded{Source: source, Err: errReceivedNoContent}
 	case EventSend, EventDelivery, EventOpen, EventClick, EventSubscription, EventSNSSubscribed:
 		return Decoded{Source: source, Failure: &Failure{Kind: KindNotFailure, EventType: f.EventType, Region: f.Region}, Note: "SES " + f.EventType + " event"}
 	default:

@@ -124,6 +124,9 @@ const (
 	// EventSNSSubscribed is the notification SES sends when a topic is
 	// first attached to an identity.
 	EventSNSSubscribed = "AmazonSnsSubscriptionSucceeded"
+	// EventReceived is SES receiving's notification of an incoming email
+	// (a receipt rule's SNS action); its "content" is the raw email.
+	EventReceived = "Received"
 )
 
 // FailureEventTypes are the SES event types triage handles; the SNS filter
