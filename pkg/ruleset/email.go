@@ -2,6 +2,7 @@ package ruleset
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/mail"
 	"strings"
@@ -145,6 +146,19 @@ func decodeOneEmail(raw []byte, source string, h hints) Decoded {
 		v.orig = inlineOrig
 	}
 
+	// An SNS email subscription delivers SES notifications as JSON in the
+	// body: decode that, not the email around it.
+	if t := strings.TrimSpace(human); strings.HasPrefix(t, "{") && v.arf == nil && len(v.dsn) == 0 {
+		// Long lines come wrapped as "!\n " (SNS email, RFC 5322 line limit).
+		t = strings.ReplaceAll(strings.ReplaceAll(t, "\r\n", "\n"), "!\n ", "")
+		var raw json.RawMessage
+		if err := json.NewDecoder(strings.NewReader(t)).Decode(&raw); err == nil {
+			if out := decodeAt(raw, source, h, 1, nil); len(out) == 1 && out[0].Err == nil {
+				return out[0]
+			}
+		}
+	}
+
 	f := &Failure{}
 	fillOriginal(f, v.orig)
 	if f.Region == "" {
@@ -161,7 +175,7 @@ func decodeOneEmail(raw []byte, source string, h hints) Decoded {
 	case v.mdn:
 		return Decoded{Source: source, Failure: &Failure{Kind: KindNotFailure, Region: f.Region}, Note: "a read receipt (message disposition notification), not a failure"}
 	}
-	if isAutoReply(top, subject) && !looksLikeNDR(from, subject, human) {
+	if isAutoReply(top, subject) && !looksLikeNDR("", subject, human) {
 		return Decoded{Source: source, Failure: &Failure{Kind: KindNotFailure, Region: f.Region}, Note: "an auto-reply (out of office / vacation, RFC 3834), not a failure"}
 	}
 	if complaint := arfInline(top, human); complaint != nil {
