@@ -466,7 +466,9 @@ func bounceFromDSN(f *Failure, v *mailView, human, source string) Decoded {
 			}
 		}
 		switch {
-		case strings.HasPrefix(r.action, "delivered"), strings.HasPrefix(r.action, "relayed"), strings.HasPrefix(r.action, "expanded"):
+		case strings.HasPrefix(r.action, "deliver"), strings.HasPrefix(r.action, "relayed"), strings.HasPrefix(r.action, "expanded"),
+			strings.HasPrefix(rc.Status, "2.") && !strings.HasPrefix(r.action, "failed"):
+			// "deliverable" is what some MTAs write for delivered.
 			continue
 		case strings.HasPrefix(r.action, "delayed"):
 			delayed = append(delayed, rc)
@@ -485,7 +487,7 @@ func bounceFromDSN(f *Failure, v *mailView, human, source string) Decoded {
 	case len(delayed) > 0:
 		f.Kind, f.EventType = KindDelay, EventDeliveryDelay
 		f.Recipients = delayed
-		f.DelayType = "General"
+		f.DelayType = delayTypeOf(delayed[0].Status)
 	default:
 		return Decoded{Source: source, Failure: &Failure{Kind: KindNotFailure, Region: f.Region}, Note: "a delivery report of successful delivery (relayed, delivered or expanded), not a failure"}
 	}
@@ -731,6 +733,18 @@ func pickStatus(st []string) string {
 		}
 	}
 	return ""
+}
+
+// delayTypeOf gives a delayed recipient's status the SES delayType that
+// means the same: x.2.2 mailbox full, x.4.x a network or routing problem.
+func delayTypeOf(status string) string {
+	switch {
+	case statusMatches(status, "x.2.2"):
+		return "MailboxFull"
+	case statusMatches(status, "x.4"):
+		return "TransientCommunicationFailure"
+	}
+	return "General"
 }
 
 func statusClassOf(s string) byte {
