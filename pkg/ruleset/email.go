@@ -532,6 +532,17 @@ func recipientEvidence(human, addr string) string {
 	start := strings.LastIndexByte(human[:i], '\n') + 1
 	rest := human[start:]
 	var b strings.Builder
+	// The reason may come before the address (Domino, Exchange, Japanese
+	// carriers: "… could not be delivered to:\n\n  addr"): take the
+	// paragraph before when a blank line separates it and it names no
+	// other address (then it would be another recipient's reason).
+	if before := strings.TrimRight(human[:start], " \t\r"); strings.HasSuffix(before, "\n") {
+		before = strings.TrimRight(before, " \t\r\n")
+		para := before[strings.LastIndex(before, "\n\n")+1:]
+		if p := strings.TrimSpace(para); p != "" && len(p) < 512 && !strings.Contains(p, "@") {
+			b.WriteString(strings.Join(strings.Fields(p), " "))
+		}
+	}
 	lines := 0
 	for rest != "" && lines < 8 && b.Len() < 2048 {
 		line, r, _ := strings.Cut(rest, "\n")
