@@ -333,7 +333,7 @@ func splitInlineOriginal(human string) (string, *entity) {
 	if human == "" {
 		return human, nil
 	}
-	lower := strings.ToLower(human)
+	lower := asciiLower(human)
 	cut := -1
 	mlen := 0
 	for _, m := range origMarkers {
@@ -439,6 +439,7 @@ func bounceFromDSN(f *Failure, v *mailView, human, source string) Decoded {
 		return bounceFromText(f, v, human, decodeHeader(v.top.get("subject")), source)
 	}
 	var failed, delayed []Recipient
+	var evt *evidenceText
 	statusClass := byte(0)
 	for _, r := range rcpts {
 		addr := addrOnly(r.final)
@@ -454,7 +455,10 @@ func bounceFromDSN(f *Failure, v *mailView, human, source string) Decoded {
 		if rc.DiagnosticCode == "" || rc.Status == "" || strings.HasSuffix(rc.Status, ".0.0") {
 			// No usable diagnostic: the human-readable part's lines about
 			// this recipient are the evidence (many MTAs put it there).
-			if ev := recipientEvidence(human, addr); ev != "" {
+			if evt == nil {
+				evt = newEvidenceText(human)
+			}
+			if ev := recipientEvidence(evt, addr); ev != "" {
 				rc.DiagnosticCode = strings.TrimSpace(rc.DiagnosticCode + "\n" + ev)
 			}
 		}
@@ -516,16 +520,44 @@ func bounceTypeOf(class byte) (string, string) {
 	return "Undetermined", "Undetermined"
 }
 
+// maxEvidenceText bounds the human-readable text searched for each
+// recipient: a report names up to 1000 recipients, and searching all of a
+// large text for each would be quadratic.
+const maxEvidenceText = 64 << 10
+
+// evidenceText is the human-readable text with its lower-case copy, made
+// once per email.
+type evidenceText struct{ text, lower string }
+
+func newEvidenceText(human string) *evidenceText {
+	if len(human) > maxEvidenceText {
+		human = strings.ToValidUTF8(human[:maxEvidenceText], "")
+	}
+	return &evidenceText{text: human, lower: asciiLower(human)}
+}
+
+// asciiLower lowers ASCII letters only, so that byte offsets in the result
+// are offsets in s too (strings.ToLower can change lengths).
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 32
+		}
+	}
+	return string(b)
+}
+
 // recipientEvidence returns the lines of an NDR's text about one
 // recipient: from the line naming it up to a blank line that follows some
 // text, at most a few lines (the reason is mostly on the same or the next
 // lines).
-func recipientEvidence(human, addr string) string {
+func recipientEvidence(ev *evidenceText, addr string) string {
+	human, lower := ev.text, ev.lower
 	if human == "" {
 		return ""
 	}
-	lower := strings.ToLower(human)
-	i := strings.Index(lower, strings.ToLower(addr))
+	i := strings.Index(lower, asciiLower(addr))
 	if i < 0 {
 		return ""
 	}
@@ -686,8 +718,9 @@ func bounceFromText(f *Failure, v *mailView, human, subject, source string) Deco
 	f.Kind, f.EventType = KindBounce, EventBounce
 	statusClass := byte(0)
 	delayed := isDelayNotice(subject, text)
+	evt := newEvidenceText(human)
 	for _, a := range addrs {
-		ev := recipientEvidence(human, a)
+		ev := recipientEvidence(evt, a)
 		if !hasCode(ev) || len(ev) < len(a)+12 {
 			// The reason is elsewhere in the text (before the address,
 			// or in a transcript below it).
@@ -847,7 +880,7 @@ func complaintFromARF(f *Failure, v *mailView, source string) Decoded {
 // structure (Feedback-Type and User-Agent fields in the body, as some
 // feedback loops send).
 func arfInline(top *entity, human string) *entity {
-	l := strings.ToLower(human[:min(len(human), 8192)])
+	l := asciiLower(human[:min(len(human), 8192)])
 	i := strings.Index(l, "feedback-type:")
 	if i < 0 || !strings.Contains(l, "user-agent:") && !strings.Contains(l, "version:") {
 		return nil
