@@ -137,7 +137,7 @@ func Decode(data []byte, source string) []Decoded {
 	}
 	// Most inputs are SNS or SQS events of SES records; the fast path
 	// decodes those several times quicker than encoding/json, or declines.
-	if out, ok := fastDecode(data, source); ok && !needsSlowPath(out) {
+	if out, ok := fastDecode(data, source); ok {
 		return out
 	}
 	if len(data) > MaxInputBytes && len(data) <= MaxEmailBytes {

@@ -11,18 +11,6 @@ import (
 // raw email: the receipt rule's action (S3, Lambda) did not publish it.
 var errReceivedNoContent = errors.New(`SES Received notification: field "content" is missing (only a receipt rule's SNS action publishes the email; S3 and Lambda actions do not)`)
 
-// needsSlowPath reports whether the fast decoder's output holds a record
-// only the slow path decodes fully (a Received notification's content is
-// a key the fast decoder does not read).
-func needsSlowPath(out []Decoded) bool {
-	for i := range out {
-		if out[i].Err == errReceivedNoContent {
-			return true
-		}
-	}
-	return false
-}
-
 // decodeReceived decodes the email inside an SES receiving notification: a
 // team that routes its Return-Path mailbox through SES receiving gets its
 // bounces and complaints this way.

@@ -172,7 +172,9 @@ func fastDoc(data []byte, source string, h hints, depth int, out []Decoded) ([]D
 		}
 		return fastDoc(msg.b, source, h, depth+1, out)
 	case seen&^wMaskSES == 0:
-		if ev.Type() == "" {
+		// A Received notification's email is in "content", a key this
+		// path does not read: the slow path decodes it (email.go).
+		if ev.Type() == "" || ev.Type() == EventReceived {
 			return nil, false
 		}
 		return append(out, fromSESEvent(&ev, source, h)), true
