@@ -653,7 +653,7 @@ func isDomainChar(c byte) bool {
 
 // skipAddrLine tells lines whose addresses are never the failed recipient.
 func skipAddrLine(lower string) bool {
-	for _, p := range []string{"message-id", "in-reply-to", "references:", "from:", "sender:", "return-path", "reply-to", "envelope-from", "mail from", "received:", "by ", "id ", "dkim", "x-", "with esmtp", "smtp.mailfrom", "header.from", "sent by", "your message", "postmaster@", "mailer-daemon@"} {
+	for _, p := range []string{"message-id", "in-reply-to", "references:", "from:", "sender:", "return-path", "reply-to", "envelope-from", "mail from", "received:", "by ", "id ", "dkim", "x-", "with esmtp", "smtp.mailfrom", "header.from", "sent by", "your message", "mailer-daemon@"} {
 		if strings.HasPrefix(lower, p) || p[len(p)-1] == '@' && strings.Contains(lower, p) {
 			return true
 		}
@@ -679,11 +679,11 @@ func bounceFromText(f *Failure, v *mailView, human, subject, source string) Deco
 		if a == "" || seen[la] || exclude[la] || !strings.Contains(a, "@") {
 			return
 		}
-		local := la[:strings.IndexByte(la, '@')]
-		for _, l := range ndrFromLocal {
-			if local == l {
-				return
-			}
+		// The daemon that sends bounces is never the failed recipient;
+		// postmaster can be (mail to postmaster@ bounces too).
+		switch la[:strings.IndexByte(la, '@')] {
+		case "mailer-daemon", "mail-daemon", "maildaemon", "mailerdaemon", "double-bounce":
+			return
 		}
 		seen[la] = true
 		addrs = append(addrs, a)
@@ -762,7 +762,9 @@ func bounceFromText(f *Failure, v *mailView, human, subject, source string) Deco
 		f.Kind, f.EventType, f.DelayType = KindDelay, EventDeliveryDelay, "General"
 		return Decoded{Source: source, Failure: f}
 	}
-	if statusClass == 0 && permanentWords(text) {
+	if statusClass == 0 {
+		// A non-delivery report that is not a delay warning is final: the
+		// MTA gave up on the recipient, whatever words it used.
 		statusClass = '5'
 	}
 	f.BounceType, f.BounceSubType = bounceTypeOf(statusClass)
