@@ -168,6 +168,9 @@ func decodeAt(data []byte, source string, h hints, depth int, out []Decoded) []D
 		if looksLikeEmail(trimmed) {
 			return decodeEmail(trimmed, source, h, out)
 		}
+		if looksLikeDSNBlock(trimmed) {
+			return append(out, decodeDSNBlock(trimmed, source, h))
+		}
 		return append(out, decodeText(trimmed, source, h))
 	}
 	if !startsLikeJSON(trimmed) {

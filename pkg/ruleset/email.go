@@ -3,6 +3,7 @@ package ruleset
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/mail"
 	"strings"
@@ -460,6 +461,13 @@ func bounceFromDSN(f *Failure, v *mailView, human, source string) Decoded {
 			}
 			if ev := recipientEvidence(evt, addr); ev != "" {
 				rc.DiagnosticCode = strings.TrimSpace(rc.DiagnosticCode + "\n" + ev)
+				// A generic x.0.0 status with the specific one in the
+				// text about this recipient (OpenSMTPD, some gateways).
+				if st, _ := scanCodes(ev, nil, nil); strings.HasSuffix(rc.Status, ".0.0") {
+					if p := pickStatus(st); p != "" && p[0] == rc.Status[0] && !strings.HasSuffix(p, ".0.0") {
+						rc.Status = p
+					}
+				}
 			}
 		}
 		if rc.Status == "" {
@@ -889,4 +897,37 @@ func arfInline(top *entity, human string) *entity {
 	}
 	start := strings.LastIndexByte(human[:i], '\n') + 1
 	return &entity{body: []byte(human[start:])}
+}
+
+// dsnFieldNames are RFC 3464 delivery-status fields.
+var dsnFieldNames = map[string]bool{"reporting-mta": true, "final-recipient": true, "original-recipient": true,
+	"action": true, "status": true, "diagnostic-code": true, "remote-mta": true, "arrival-date": true,
+	"last-attempt-date": true, "x-postfix-queue-id": true, "x-postfix-sender": true, "received-from-mta": true}
+
+// looksLikeDSNBlock reports whether b is a delivery-status block pasted on
+// its own (from a bounce, or a mail log): header-shaped lines of which at
+// least two are DSN fields, with a Final-Recipient among them.
+func looksLikeDSNBlock(b []byte) bool {
+	if len(b) > 64<<10 {
+		b = b[:64<<10]
+	}
+	fields, _ := parseHeader(b)
+	n := 0
+	for _, f := range fields {
+		if dsnFieldNames[f.name] {
+			n++
+		}
+	}
+	return n >= 2 && bytes.Contains(bytes.ToLower(b), []byte("final-recipient:"))
+}
+
+// decodeDSNBlock decodes a bare delivery-status block like the
+// message/delivery-status part of a bounce.
+func decodeDSNBlock(b []byte, source string, h hints) Decoded {
+	v := &mailView{top: &entity{}, dsn: []*entity{{body: b}}}
+	d := bounceFromDSN(&Failure{Region: h.region}, v, "", source)
+	if d.Failure != nil && d.Failure.Kind == KindBounce && len(d.Failure.Recipients) == 0 {
+		return Decoded{Source: source, Err: errors.New("delivery-status block without a Final-Recipient address")}
+	}
+	return d
 }

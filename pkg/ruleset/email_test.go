@@ -295,3 +295,22 @@ func BenchmarkEmailScaling(b *testing.B) {
 		}
 	}
 }
+
+// TestDSNBlock: a delivery-status block pasted on its own is a bounce per
+// recipient; text that merely has a Status: line is not.
+func TestDSNBlock(t *testing.T) {
+	block := "Final-Recipient: rfc822; bob@example.org\nAction: failed\nStatus: 4.2.2\nDiagnostic-Code: smtp; 452 4.2.2 Mailbox full\n"
+	d := ruleset.Decode([]byte(block), "block")
+	if len(d) != 1 || d[0].Failure == nil || d[0].Failure.Kind != ruleset.KindBounce || d[0].Failure.BounceType != "Transient" ||
+		len(d[0].Failure.Recipients) != 1 || d[0].Failure.Recipients[0].Address != "bob@example.org" {
+		t.Fatalf("block: %+v", d)
+	}
+	d = ruleset.Decode([]byte("Final-Recipient: rfc822; bob@example.org\nAction: delayed\nStatus: 4.4.1\n"), "delayed")
+	if len(d) != 1 || d[0].Failure == nil || d[0].Failure.Kind != ruleset.KindDelay || d[0].Failure.DelayType != "TransientCommunicationFailure" {
+		t.Fatalf("delayed block: %+v", d)
+	}
+	d = ruleset.Decode([]byte("Status: failed\nMessage rejected: Email address is not verified. The following identities failed the check in region US-EAST-1: a@b.com"), "text")
+	if len(d) != 1 || d[0].Failure == nil || d[0].Failure.Kind != ruleset.KindSendError {
+		t.Fatalf("text with a Status line: %+v", d)
+	}
+}
