@@ -325,6 +325,7 @@ var origMarkers = []string{
 	"----- original message headers -----",
 	"-----original message-----",
 	"content of the original message",
+	"below is a copy of the original message",
 	"received: from",
 }
 
