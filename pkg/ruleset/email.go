@@ -398,9 +398,19 @@ func parseDSN(body []byte) (msg []hfield, rcpts []dsnRecipient) {
 			continue
 		}
 		b = rest
+		// Recipient blocks are separated by blank lines, but some MTAs
+		// (AOL's) run them together: a second Final-Recipient, or an
+		// Original-Recipient after one, starts the next recipient.
 		var r dsnRecipient
 		isRcpt := false
 		for _, f := range fields {
+			switch f.name {
+			case "final-recipient", "original-recipient", "x-actual-recipient":
+				if r.final != "" && (f.name == "final-recipient" || f.name == "original-recipient" && r.original != "") {
+					rcpts = append(rcpts, r)
+					r = dsnRecipient{}
+				}
+			}
 			switch f.name {
 			case "final-recipient":
 				r.final, isRcpt = dsnValue(f.value), true

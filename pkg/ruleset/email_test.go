@@ -309,6 +309,13 @@ func TestDSNBlock(t *testing.T) {
 	if len(d) != 1 || d[0].Failure == nil || d[0].Failure.Kind != ruleset.KindDelay || d[0].Failure.DelayType != "TransientCommunicationFailure" {
 		t.Fatalf("delayed block: %+v", d)
 	}
+	// Recipient blocks run together without a blank line (AOL does this).
+	joined := "Reporting-MTA: dns; omr.example.com\nFinal-Recipient: rfc822; a@example.jp\nOriginal-Recipient: rfc822;a@example.jp\nAction: failed\nStatus: 5.2.2\n" +
+		"Original-Recipient: rfc822;b@example.jp\nFinal-Recipient: rfc822; b@example.jp\nAction: failed\nStatus: 5.1.1\n"
+	d = ruleset.Decode([]byte(joined), "joined")
+	if len(d) != 1 || d[0].Failure == nil || len(d[0].Failure.Recipients) != 2 || d[0].Failure.Recipients[1].Address != "b@example.jp" || d[0].Failure.Recipients[1].Status != "5.1.1" {
+		t.Fatalf("joined blocks: %+v", d)
+	}
 	d = ruleset.Decode([]byte("Status: failed\nMessage rejected: Email address is not verified. The following identities failed the check in region US-EAST-1: a@b.com"), "text")
 	if len(d) != 1 || d[0].Failure == nil || d[0].Failure.Kind != ruleset.KindSendError {
 		t.Fatalf("text with a Status line: %+v", d)
