@@ -156,6 +156,9 @@ func classifyStream(set *ruleset.Set, facts *ruleset.Facts, r io.Reader, source 
 			return classifyJSONLines(set, facts, br, first, source, emit)
 		}
 	}
+	if err == nil {
+		first = append(first, '\n') // readLine dropped it; the rest follows
+	}
 	// One input: the first line and the rest, up to the limit.
 	limit := int64(ruleset.MaxEmailBytes)
 	rest, rerr := io.ReadAll(io.LimitReader(br, limit+1-int64(len(first))))

@@ -156,3 +156,38 @@ func TestClassifyMboxAndMaildir(t *testing.T) {
 		}
 	}
 }
+
+// TestClassifyFileMatchesLibrary: reading a file through classify's
+// streaming reader gives what the library gives for the file's bytes, for
+// every corpus case (JSON, text and raw email).
+func TestClassifyFileMatchesLibrary(t *testing.T) {
+	paths, _ := filepath.Glob(filepath.Join("..", "..", "pkg", "ruleset", "testdata", "corpus", "*", "*"))
+	set := ruleset.Default()
+	n := 0
+	for _, p := range paths {
+		ext := filepath.Ext(p)
+		if ext != ".eml" && ext != ".txt" && ext != ".json" || strings.HasSuffix(p, ".facts.json") {
+			continue
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		want := classifyInput(set, data, nil, p)
+		_, out, _ := runCLI(t, "", "classify", "--json", p)
+		got := decodeLines(t, out)
+		if len(got) != len(want) {
+			t.Errorf("%s: classify gives %d diagnoses, the library %d", p, len(got), len(want))
+			continue
+		}
+		for i := range got {
+			if got[i].Rule != want[i].Rule || got[i].Identity != want[i].Identity {
+				t.Errorf("%s[%d]: classify %s %s, library %s %s", p, i, got[i].Rule, got[i].Identity, want[i].Rule, want[i].Identity)
+			}
+		}
+	}
+	if n < 300 {
+		t.Errorf("only %d corpus files", n)
+	}
+}

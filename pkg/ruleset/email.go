@@ -176,6 +176,19 @@ func decodeOneEmail(raw []byte, source string, h hints) Decoded {
 	case v.mdn:
 		return Decoded{Source: source, Failure: &Failure{Kind: KindNotFailure, Region: f.Region}, Note: "a read receipt (message disposition notification), not a failure"}
 	}
+	// An unsubscribe request mailed by Apple Mail (to a List-Unsubscribe
+	// mailto:): the sender opts out, as an ARF opt-out report says.
+	if strings.EqualFold(strings.TrimSpace(top.get("x-apple-unsubscribe")), "true") && from != "" {
+		f.Kind, f.EventType, f.ComplaintFeedbackType = KindComplaint, EventComplaint, "opt-out"
+		f.Recipients = []Recipient{{Address: from}}
+		return Decoded{Source: source, Failure: f}
+	}
+	// Outlook.com's (Hotmail's) older complaint format: the reported
+	// message attached, no feedback-report part.
+	if strings.HasPrefix(strings.ToLower(strings.TrimSpace(subject)), "complaint about message from") && v.orig != nil {
+		v.arf = &entity{}
+		return complaintFromARF(f, v, source)
+	}
 	if isAutoReply(top, subject) && !looksLikeNDR("", subject, human) {
 		return Decoded{Source: source, Failure: &Failure{Kind: KindNotFailure, Region: f.Region}, Note: "an auto-reply (out of office / vacation, RFC 3834), not a failure"}
 	}
