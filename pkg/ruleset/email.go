@@ -189,7 +189,10 @@ func decodeOneEmail(raw []byte, source string, h hints) Decoded {
 		v.arf = &entity{}
 		return complaintFromARF(f, v, source)
 	}
-	if isAutoReply(top, subject) && !looksLikeNDR("", subject, human) {
+	// Bounces carry Auto-Submitted: auto-replied too (Postfix, Exim): an
+	// auto-reply is one whose subject says so, or that does not read as
+	// a non-delivery report.
+	if isAutoReply(top, subject) && (autoReplySubject(subject) || !looksLikeNDR(from, subject, human)) {
 		return Decoded{Source: source, Failure: &Failure{Kind: KindNotFailure, Region: f.Region}, Note: "an auto-reply (out of office / vacation, RFC 3834), not a failure"}
 	}
 	if complaint := arfInline(top, human); complaint != nil {
@@ -266,6 +269,10 @@ func isAutoReply(top *entity, subject string) bool {
 	if strings.EqualFold(top.get("precedence"), "auto_reply") {
 		return true
 	}
+	return autoReplySubject(subject)
+}
+
+func autoReplySubject(subject string) bool {
 	s := strings.ToLower(subject)
 	for _, p := range autoReplySubjects {
 		if strings.Contains(s, p) {
@@ -280,13 +287,13 @@ var autoReplySubjects = []string{"out of office", "out of the office", "automati
 	"respuesta automática", "risposta automatica", "resposta automática", "自動応答", "自動返信", "不在", "автоответ", "自动回复"}
 
 // ndrFromLocal are the local parts of bounce senders.
-var ndrFromLocal = []string{"mailer-daemon", "postmaster", "mail-daemon", "maildaemon", "mdaemon", "mailerdaemon", "bounce", "nobody", "root", "daemon", "double-bounce"}
+var ndrFromLocal = []string{"mailer-daemon", "postmaster", "post_master", "mail-daemon", "maildaemon", "mdaemon", "mailerdaemon", "bounce", "nobody", "root", "daemon", "double-bounce"}
 
 // ndrSubjects are subject words of non-delivery reports.
 var ndrSubjects = []string{"undeliver", "undelivered", "delivery status notification", "delivery failure", "failure notice",
 	"returned mail", "mail delivery failed", "delivery has failed", "could not be delivered", "delivery problem", "non-delivery",
 	"nondeliverable", "non deliverable", "delivery notification", "returned to sender", "mail system error", "failed delivery",
-	"delivery report", "message not delivered", "not delivered", "mail failure", "bounce", "rejected", "warning: could not",
+	"delivery report", "message not delivered", "error sending your mail", "trouble delivering", "not delivered", "mail failure", "bounce", "rejected", "warning: could not",
 	"delayed mail", "delivery delayed", "unzustellbar", "nicht zustellbar", "non remis", "échec de la remise", "no se puede entregar",
 	"não entregue", "配信", "送信エラー", "未送达", "退信", "не доставлено", "unable to deliver", "permanent error", "delivery final failure"}
 
