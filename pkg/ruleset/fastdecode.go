@@ -80,6 +80,7 @@ var wireNames = []string{
 	// Keys the fast path never reads: any of them sends the input to the slow path.
 	"source", "detail-type", "detail", "error", "region", "from", "to", "cc", "bcc",
 	"returnPath", "sourceArn", "configurationSet", "transport", "account",
+	"content", "receipt", // SES receiving's Received notification (email_ses.go)
 }
 
 const (
@@ -172,9 +173,7 @@ func fastDoc(data []byte, source string, h hints, depth int, out []Decoded) ([]D
 		}
 		return fastDoc(msg.b, source, h, depth+1, out)
 	case seen&^wMaskSES == 0:
-		// A Received notification's email is in "content", a key this
-		// path does not read: the slow path decodes it (email.go).
-		if ev.Type() == "" || ev.Type() == EventReceived {
+		if ev.Type() == "" {
 			return nil, false
 		}
 		return append(out, fromSESEvent(&ev, source, h)), true
