@@ -6,7 +6,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -36,12 +35,11 @@ const (
 )
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("bench", stderr)
 	coldRuns := fs.Int("cold-runs", 20, "cold starts measured per function (the median is shown)")
 	records := fs.Int("records", 10000, "records in the bouncewatch batch and the triage storm")
 	if err := fs.Parse(args); err != nil {
-		return exitUsage
+		return flagExit(err)
 	}
 	rows, err := bench(ctx, *coldRuns, *records, stderr)
 	if err != nil {

@@ -17,11 +17,11 @@ import (
 func runClassify(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlagSet("classify", stderr)
 	asJSON := fs.Bool("json", false, "print one JSON object per diagnosis")
-	factsPath := fs.String("facts", "", "account facts JSON file (from `sesguard facts`)")
+	factsPath := fs.String("facts", "", "account facts JSON `FILE`, as sesguard facts writes it (docs/facts.md)")
 	rulesPath := fs.String("rules", "", "extra rules file to load")
 	files, err := parseInterspersed(fs, args)
 	if err != nil {
-		return exitUsage
+		return flagExit(err)
 	}
 	set, err := loadSet(*rulesPath)
 	if err != nil {

@@ -7,8 +7,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/sesguard/sesguard/internal/awsconfig"
-	"github.com/sesguard/sesguard/internal/facts"
 	"github.com/sesguard/sesguard/pkg/ruleset"
 )
 
@@ -20,12 +18,12 @@ func runDiagnose(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	returnPath := fs.String("return-path", "", "the Return-Path / MAIL FROM address")
 	transport := fs.String("transport", "", "api or smtp")
 	configSet := fs.String("configuration-set", "", "the configuration set the send used")
-	factsPath := fs.String("facts", "", "account facts JSON file (from `sesguard facts`)")
+	factsPath := fs.String("facts", "", "account facts JSON `FILE`, as sesguard facts writes it (docs/facts.md)")
 	live := fs.Bool("live", false, "check the account in every SES Region now (read-only calls, default credentials)")
 	rulesPath := fs.String("rules", "", "extra rules file to load")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
-		return exitUsage
+		return flagExit(err)
 	}
 	text := strings.Join(pos, " ")
 	if text == "-" {
@@ -77,13 +75,10 @@ func runDiagnose(ctx context.Context, args []string, stdin io.Reader, stdout, st
 				ids = append(ids, id.Value)
 			}
 		}
-		cfg, err := awsconfig.Load(ctx)
-		if err != nil {
-			fmt.Fprintf(stderr, "sesguard diagnose --live: %v\n", err)
-			return exitInvalid
+		var code int
+		if af, code = checkLive(ctx, "sesguard diagnose --live", ruleset.NormaliseRegion(sendingRegion), ids, true, stderr); af == nil {
+			return code
 		}
-		fmt.Fprintf(stderr, "checking the account in %d SES Regions (read-only)…\n", len(facts.AllSESRegions))
-		af = facts.LiveCheck(ctx, facts.NewSESv2Factory(cfg), sendingRegion, ids)
 	}
 
 	code := exitOK

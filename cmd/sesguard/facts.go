@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/sesguard/sesguard/internal/awsconfig"
-	"github.com/sesguard/sesguard/internal/facts"
 	"github.com/sesguard/sesguard/pkg/ruleset"
 )
 
@@ -17,23 +15,15 @@ func runFacts(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	all := fs.Bool("all-regions", false, "check every SES Region, not just the sending Region and the default candidates")
 	ids, err := parseInterspersed(fs, args)
 	if err != nil {
-		return exitUsage
+		return flagExit(err)
 	}
 	if len(ids) == 0 || *region == "" {
 		fmt.Fprint(stderr, "usage: sesguard facts --region R IDENTITY...\n")
 		return exitUsage
 	}
-	cfg, err := awsconfig.Load(ctx)
-	if err != nil {
-		fmt.Fprintf(stderr, "sesguard facts: %v\n", err)
-		return exitInvalid
-	}
-	clients := facts.NewSESv2Factory(cfg)
-	var af *ruleset.Facts
-	if *all {
-		af = facts.LiveCheck(ctx, clients, ruleset.NormaliseRegion(*region), ids)
-	} else {
-		af = facts.NewGatherer(facts.Config{Clients: clients, MaxCalls: -1}).Gather(ctx, ruleset.NormaliseRegion(*region), ids)
+	af, code := checkLive(ctx, "sesguard facts", ruleset.NormaliseRegion(*region), ids, *all, stderr)
+	if af == nil {
+		return code
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -45,8 +44,7 @@ type localFlags struct {
 }
 
 func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("local", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("local", stderr)
 	var f localFlags
 	fs.StringVar(&f.scenarioFile, "scenario", "", "replay this JSON-lines file of events instead of the default story")
 	fs.Int64Var(&f.seed, "seed", 1, "seed of the generated default scenario")
@@ -56,7 +54,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&f.binDir, "bin", "", "directory with prebuilt <LogicalId>/bootstrap binaries (default: build them)")
 	miswire := fs.String("miswire", "", "apply this mis-wiring (list: name them; all: each in turn) and run sesguard doctor against the stack (miswire.go)")
 	if err := fs.Parse(args); err != nil {
-		return exitUsage
+		return flagExit(err)
 	}
 	if *miswire != "" {
 		return runMiswire(ctx, *miswire, stdout, stderr)

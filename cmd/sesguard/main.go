@@ -28,6 +28,9 @@ const (
 	exitOK      = 0
 	exitInvalid = 1 // some input was invalid, or the pipeline misbehaved
 	exitUsage   = 2
+	// exitUnchecked: a live check could not check anything (no
+	// credentials, expired, denied or throttled everywhere).
+	exitUnchecked = 3
 )
 
 const usage = `usage: sesguard <command> [flags]
@@ -52,6 +55,12 @@ commands:
         score the rule set on a labelled corpus: accuracy, confusion by family
   bench
         measure the rule set, the bootstraps and the functions
+  version
+        print the module version and the VCS revision it was built from
+  help [COMMAND]
+        print this list, or one command's flags
+
+"sesguard COMMAND -h" prints a command's flags too.
 `
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -78,7 +87,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runEval(rest, stdout, stderr)
 	case "bench":
 		return runBench(ctx, rest, stdout, stderr)
+	case "version", "--version":
+		return runVersion(stdout)
 	case "help", "-h", "--help":
+		if len(rest) > 0 && rest[0] != "help" && rest[0] != "version" && rest[0] != "-h" && rest[0] != "--help" {
+			// The command's own -h, with its flags, on stdout.
+			return run(ctx, []string{rest[0], "-h"}, stdin, stdout, stdout)
+		}
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	}

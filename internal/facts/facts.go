@@ -162,6 +162,14 @@ func (g *Gatherer) Gather(ctx context.Context, sendingRegion string, identities 
 // GatherRegions is Gather with an explicit list of Regions to ask besides
 // sendingRegion (which may be empty).
 func (g *Gatherer) GatherRegions(ctx context.Context, sendingRegion string, regions []string, identities []string) *ruleset.Facts {
+	f, _ := g.GatherReport(ctx, sendingRegion, regions, identities)
+	return f
+}
+
+// GatherReport is GatherRegions that also says, per Region, whether SES
+// answered and, when a look-up failed, why (Report), so a caller can tell
+// "checked" from "could not check".
+func (g *Gatherer) GatherReport(ctx context.Context, sendingRegion string, regions []string, identities []string) (*ruleset.Facts, Report) {
 	sendingRegion = ruleset.NormaliseRegion(sendingRegion)
 	regs := regionList(sendingRegion, regions)
 	names := lookupNames(identities)
@@ -180,15 +188,23 @@ func (g *Gatherer) GatherRegions(ctx context.Context, sendingRegion string, regi
 
 	f := &ruleset.Facts{SendingRegion: sendingRegion, Regions: make(map[string]*ruleset.RegionFacts, len(regs))}
 	known := make(map[string]bool, len(regs)) // Region has at least one definite identity answer
-	for _, r := range regs {
+	report := make(Report, len(regs))
+	at := make(map[string]*RegionOutcome, len(regs))
+	for i, r := range regs {
 		f.Regions[r] = &ruleset.RegionFacts{Identities: map[string]string{}}
+		report[i].Region = r
+		at[r] = &report[i]
 	}
 	for i, k := range tasks {
-		rf, res := f.Regions[k.region], results[i]
+		rf, res, o := f.Regions[k.region], results[i], at[k.region]
 		if res.err != nil {
 			rf.Errors = append(rf.Errors, describe(k, res.err))
+			if o.Problem == ProblemNone {
+				o.Problem, o.Detail = ProblemOf(res.err), MaskAddresses(res.err.Error())
+			}
 			continue
 		}
+		o.Checked = true
 		switch k.op {
 		case opGetAccount:
 			a := res.account
@@ -211,7 +227,7 @@ func (g *Gatherer) GatherRegions(ctx context.Context, sendingRegion string, regi
 			rf.Identities = nil
 		}
 	}
-	return f
+	return f, report
 }
 
 // run resolves every task: from the cache, by waiting for an identical

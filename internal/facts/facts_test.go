@@ -376,7 +376,7 @@ func TestErrorsDegradeToUnknown(t *testing.T) {
 	if want := map[string]string{"a@example.com": "FAILED"}; !reflect.DeepEqual(use1.Identities, want) {
 		t.Errorf("us-east-1 identities = %v, want %v", use1.Identities, want)
 	}
-	if len(use1.Errors) != 2 || !hasLine(use1.Errors, "GetAccount in us-east-1: api error AccessDeniedException") ||
+	if len(use1.Errors) != 2 || !hasLine(use1.Errors, "GetAccount in us-east-1: access denied: api error AccessDeniedException") ||
 		!hasLine(use1.Errors, "GetEmailIdentity example.com in us-east-1: dial tcp") {
 		t.Errorf("us-east-1 errors = %q", use1.Errors)
 	}
@@ -412,7 +412,7 @@ func TestAddressesMasked(t *testing.T) {
 	if len(rf.Errors) != 2 {
 		t.Fatalf("errors = %q, want one line per address variant", rf.Errors)
 	}
-	if !hasLine(rf.Errors, "GetEmailIdentity b***@example.com in us-east-1: operation error") ||
+	if !hasLine(rf.Errors, "GetEmailIdentity b***@example.com in us-east-1: access denied: operation error") ||
 		!hasLine(rf.Errors, "identity/b***@example.com (facts unknown)") {
 		t.Errorf("errors = %q, want the identity and the error text masked", rf.Errors)
 	}
@@ -518,7 +518,10 @@ func TestLiveCheck(t *testing.T) {
 			},
 		}
 	})
-	f := LiveCheck(t.Context(), clients, "us-east-1", []string{"a@example.com"})
+	f, rep := LiveCheck(t.Context(), clients, "us-east-1", []string{"a@example.com"})
+	if rep.Checked() != len(AllSESRegions) || len(rep.Summary()) != 0 {
+		t.Errorf("report: %d checked, summary %q", rep.Checked(), rep.Summary())
+	}
 	if len(f.Regions) != len(AllSESRegions) {
 		t.Errorf("Regions = %d, want %d", len(f.Regions), len(AllSESRegions))
 	}

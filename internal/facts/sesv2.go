@@ -81,14 +81,15 @@ func SESv2Clients(cfg aws.Config) func(region string) *sesv2.Client {
 // LiveCheck asks every Region in AllSESRegions (plus sendingRegion, which
 // may be empty) about the account and identities, concurrently and without
 // a call cap. It is the CLI's `diagnose --live` and `facts`; the result is
-// the same shape as Gather's.
-func LiveCheck(ctx context.Context, clients ClientFactory, sendingRegion string, identities []string) *ruleset.Facts {
+// the same shape as Gather's, with the per-Region Report that says what
+// could not be checked and why.
+func LiveCheck(ctx context.Context, clients ClientFactory, sendingRegion string, identities []string) (*ruleset.Facts, Report) {
 	g := NewGatherer(Config{
 		Clients:     clients,
 		MaxCalls:    -1,
 		Concurrency: 16,
 	})
-	return g.GatherRegions(ctx, sendingRegion, AllSESRegions, identities)
+	return g.GatherReport(ctx, sendingRegion, AllSESRegions, identities)
 }
 
 func accountResult(out *sesv2.GetAccountOutput, err error) result {
@@ -173,6 +174,9 @@ func describe(k key, err error) string {
 		return fmt.Sprintf("%s in %s: %v (facts unknown)", what, k.region, err)
 	case errors.Is(err, ErrUnsupported):
 		return fmt.Sprintf("%s in %s: not supported by the endpoint (facts unknown)", what, k.region)
+	}
+	if p := ProblemOf(err); p != ProblemOther {
+		return fmt.Sprintf("%s in %s: %s: %s (facts unknown)", what, k.region, p, MaskAddresses(err.Error()))
 	}
 	return fmt.Sprintf("%s in %s: %s (facts unknown)", what, k.region, MaskAddresses(err.Error()))
 }

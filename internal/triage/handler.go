@@ -449,7 +449,14 @@ func (h *Handler) processRecord(ctx context.Context, r *record) (o recordOutcome
 			region = ruleset.NormaliseRegion(h.d.Region)
 		}
 		fx := h.gather(ctx, region, f)
-		for _, dg := range h.d.Rules.ClassifyDecoded(d, fx) {
+		// Facts whose every look-up failed are no facts: ranking with them
+		// would mark the diagnosis (and its alert and log line) as made
+		// from gathered facts.
+		known := fx
+		if !facts.AnyKnown(fx) {
+			known = nil
+		}
+		for _, dg := range h.d.Rules.ClassifyDecoded(d, known) {
 			o.diagnoses++
 			o.counts = append(o.counts, countFor(dg, region))
 			h.logDiagnosis(ctx, dg)

@@ -239,6 +239,47 @@ func TestFactsKumo(t *testing.T) {
 	}
 }
 
+// TestFactsAllFailed: when every SES look-up fails (here: access denied
+// everywhere), the diagnosis is made without facts, and the alert says
+// the facts are unknown, not "gathered".
+func TestFactsAllFailed(t *testing.T) {
+	denied := &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized"}
+	g := facts.NewGatherer(facts.Config{
+		Clients: func(string) facts.API {
+			return deniedSES{err: denied}
+		},
+		CandidateRegions: []string{"us-west-2"},
+		Logger:           discard(),
+	})
+	rec := &sinkRecorder{}
+	h, err := NewWith(handlerCfg(SuppressAuto), Deps{Rules: ruleset.Default(), Facts: g, Metrics: metrics.NewPublisher(&countingCW{}, "T"),
+		Log: discard()}, alert.Fanout{rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Handle(t.Context(), readEvent(t, "triage-sns-region-mismatch")); err != nil {
+		t.Fatal(err)
+	}
+	got := rec.alerts()
+	if len(got) == 0 {
+		t.Fatal("no alert")
+	}
+	if !slices.ContainsFunc(got[0].Figures, func(f alert.Figure) bool { return f.Name == "account facts" && f.Value == "unknown" }) {
+		t.Errorf("alert figures %+v do not say facts are unknown", got[0].Figures)
+	}
+}
+
+// deniedSES answers every look-up with err.
+type deniedSES struct{ err error }
+
+func (d deniedSES) GetAccount(context.Context, *sesv2.GetAccountInput, ...func(*sesv2.Options)) (*sesv2.GetAccountOutput, error) {
+	return nil, d.err
+}
+
+func (d deniedSES) GetEmailIdentity(context.Context, *sesv2.GetEmailIdentityInput, ...func(*sesv2.Options)) (*sesv2.GetEmailIdentityOutput, error) {
+	return nil, d.err
+}
+
 // capturingCW keeps the Failures datums it is sent.
 type capturingCW struct {
 	mu    sync.Mutex
