@@ -5,7 +5,7 @@ GOFLAGS_LAMBDA := -tags lambda.norpc -trimpath -ldflags="-s -w"
 LAMBDA_ENV := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
 BIN       := bin
 
-.PHONY: all build generate test test-short vet fmt-check fuzz fuzz-ci bench accuracy demo invoke-triage invoke-bouncewatch clean \
+.PHONY: all build generate test test-short vet fmt-check fuzz fuzz-ci bench accuracy demo invoke-triage invoke-bouncewatch sam-invoke-triage sam-invoke-bouncewatch clean \
 	build-TriageFunction build-BouncewatchFunction
 
 all: vet test
@@ -69,11 +69,24 @@ bench:
 demo:
 	CGO_ENABLED=0 $(GO) run -trimpath ./cmd/sesguard local
 
+# One function's real bootstrap under the Runtime Interface Emulator with
+# one event and the shipped env-vars file (DRY_RUN=true: alerts,
+# suppressions and metrics are printed, not sent; no AWS call is made, and
+# the command fails if one is). EVENT=events/... picks another sample.
+ENV_FILE ?= env.local.json
 invoke-triage:
-	sam local invoke TriageFunction -e events/triage-sns-sandbox-reject.json
+	CGO_ENABLED=0 $(GO) run -trimpath ./cmd/sesguard invoke --env $(ENV_FILE) TriageFunction $(or $(EVENT),events/triage-sns-sandbox-reject.json)
 
 invoke-bouncewatch:
-	sam local invoke BouncewatchFunction -e events/bouncewatch-schedule.json
+	CGO_ENABLED=0 $(GO) run -trimpath ./cmd/sesguard invoke --env $(ENV_FILE) BouncewatchFunction $(or $(EVENT),events/schedule-evaluate.json)
+
+# The same through SAM (needs Docker; on x86 also arm64 emulation, see
+# README): sam local invoke with the same env-vars file.
+sam-invoke-triage:
+	sam build && sam local invoke TriageFunction --env-vars $(ENV_FILE) -e $(or $(EVENT),events/triage-sns-sandbox-reject.json)
+
+sam-invoke-bouncewatch:
+	sam build && sam local invoke BouncewatchFunction --env-vars $(ENV_FILE) -e $(or $(EVENT),events/schedule-evaluate.json)
 
 clean:
 	rm -rf $(BIN) .aws-sam report.html

@@ -53,6 +53,9 @@ commands:
         the local stack with one mis-wiring applied, then doctor: exit 0 if it finds exactly that
   eval [--labels FILE]... [--corpus DIR]... [--min PCT] [-v]
         score the rule set on a labelled corpus: accuracy, confusion by family
+  invoke [--env FILE] FUNCTION EVENT.json
+        run a function's real bootstrap under the Runtime Interface Emulator
+        with one event, dry (DRY_RUN): what it would send is printed
   bench
         measure the rule set, the bootstraps and the functions
   version
@@ -85,6 +88,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runLocal(ctx, rest, stdout, stderr)
 	case "eval":
 		return runEval(rest, stdout, stderr)
+	case "invoke":
+		return runInvoke(ctx, rest, stdout, stderr)
 	case "bench":
 		return runBench(ctx, rest, stdout, stderr)
 	case "version", "--version":

@@ -17,6 +17,7 @@ import (
 	"github.com/sesguard/sesguard/internal/alert"
 	"github.com/sesguard/sesguard/internal/awsconfig"
 	"github.com/sesguard/sesguard/internal/bouncewatch"
+	"github.com/sesguard/sesguard/internal/dryrun"
 )
 
 func main() {
@@ -69,9 +70,25 @@ func newHandler(ctx context.Context, getenv func(string) string) (*bouncewatch.H
 	if err != nil {
 		return nil, err
 	}
+	dry, err := dryrun.Enabled(getenv)
+	if err != nil {
+		return nil, err
+	}
 	awsCfg, err := awsconfig.Load(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if dry {
+		// Nothing outside the process: statistics read as empty, alerts
+		// and metrics logged as what would have been sent.
+		log := slog.Default()
+		log.Info("dry run: alerts and metrics are logged, not sent; CloudWatch is not read", "variable", dryrun.EnvDryRun)
+		return bouncewatch.New(cfg, bouncewatch.Deps{
+			CloudWatch: dryrun.CloudWatch{Log: log},
+			Account:    dryrun.SES{Log: log},
+			Alerts:     dryrun.Sink(log, cfg.Alerts.TopicARN),
+			Log:        log,
+		})
 	}
 	sinks, err := alert.NewSinks(ctx, cfg.Alerts, awsCfg, slog.Default())
 	if err != nil {

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/sesguard/sesguard/internal/alert"
+	"github.com/sesguard/sesguard/internal/dryrun"
 	"github.com/sesguard/sesguard/internal/envvar"
 	"github.com/sesguard/sesguard/internal/metrics"
 	"github.com/sesguard/sesguard/internal/reputation"
@@ -45,7 +46,7 @@ const (
 
 // EnvVars lists every environment variable the bouncewatch function reads.
 var EnvVars = slices.Concat(
-	[]string{EnvRegion, metrics.EnvNamespace, alert.EnvAlertsTopicARN, alert.EnvSlackWebhookSecret, EnvWindow, EnvDivergenceMargin, EnvWatchScopes},
+	[]string{EnvRegion, metrics.EnvNamespace, alert.EnvAlertsTopicARN, alert.EnvSlackWebhookSecret, EnvWindow, EnvDivergenceMargin, EnvWatchScopes, dryrun.EnvDryRun},
 	reputation.EnvVars,
 )
 

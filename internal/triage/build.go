@@ -3,11 +3,13 @@ package triage
 import (
 	"context"
 	"log/slog"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/sesguard/sesguard/internal/alert"
 	"github.com/sesguard/sesguard/internal/awsconfig"
+	"github.com/sesguard/sesguard/internal/dryrun"
 	"github.com/sesguard/sesguard/internal/envvar"
 	"github.com/sesguard/sesguard/internal/facts"
 	"github.com/sesguard/sesguard/internal/metrics"
@@ -35,6 +37,9 @@ func Build(ctx context.Context, cfg Config, awsCfg aws.Config, log *slog.Logger)
 			return nil, envvar.Bad(EnvExtraRulesFile, cfg.ExtraRules.Name, err.Error())
 		}
 	}
+	if cfg.DryRun {
+		return buildDryRun(cfg, rules, awsCfg.Region, log)
+	}
 	g := facts.NewGatherer(facts.Config{
 		Clients:          facts.NewSESv2Factory(awsCfg),
 		CandidateRegions: cfg.CandidateRegions,
@@ -56,6 +61,34 @@ func Build(ctx context.Context, cfg Config, awsCfg aws.Config, log *slog.Logger)
 		Log:         log,
 		Sinks:       sinks,
 	})
+}
+
+// buildDryRun wires a Handler that changes nothing outside its process
+// (DRY_RUN): no account facts (the diagnosis is made without them), and
+// alerts, suppressions and metrics written to the log as what would have
+// been sent. The storm aggregator stays, so the log shows what an operator
+// would really have received.
+func buildDryRun(cfg Config, rules *ruleset.Set, region string, log *slog.Logger) (*Handler, error) {
+	target := "no destination"
+	if d := cfg.Alerts; d.TopicARN != "" || d.SlackWebhookSecret != "" {
+		target = strings.TrimSpace(strings.Join([]string{d.TopicARN, slackTarget(d.SlackWebhookSecret)}, " "))
+	}
+	log.Info("dry run: alerts, suppressions and metrics are logged, not sent; account facts are not gathered", "variable", dryrun.EnvDryRun)
+	ses := dryrun.SES{Log: log}
+	return NewWith(cfg, Deps{
+		Rules:       rules,
+		Suppressors: func(string) Suppressor { return ses },
+		Metrics:     metrics.NewPublisher(dryrun.CloudWatch{Log: log}, cfg.Namespace),
+		Region:      region,
+		Log:         log,
+	}, alert.Fanout{dryrun.Sink(log, target)})
+}
+
+func slackTarget(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	return "Slack (webhook in secret " + secret + ")"
 }
 
 // newSuppressors returns one cached SES v2 client per Region.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sesguard/sesguard/internal/alert"
+	"github.com/sesguard/sesguard/internal/dryrun"
 	"github.com/sesguard/sesguard/internal/envvar"
 	"github.com/sesguard/sesguard/internal/facts"
 	"github.com/sesguard/sesguard/internal/metrics"
@@ -42,6 +43,7 @@ var EnvVars = []string{
 	metrics.EnvNamespace,
 	EnvExtraRulesFile,
 	EnvConcurrency,
+	dryrun.EnvDryRun,
 }
 
 // IAMActions lists every AWS action the function calls; a template test
@@ -97,6 +99,9 @@ type Config struct {
 	ExtraRules *ruleset.RuleFile
 	// Concurrency bounds the records of one batch processed at once.
 	Concurrency int
+	// DryRun logs alerts, suppressions and metrics instead of sending
+	// them and gathers no account facts (local invocations).
+	DryRun bool
 }
 
 // LoadConfig reads the configuration from getenv (os.Getenv in the
@@ -125,6 +130,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 	}
 	var err error
+	if c.DryRun, err = dryrun.Enabled(getenv); err != nil {
+		errs = append(errs, err)
+	}
 	if c.FactsTTL, err = duration(getenv, EnvFactsTTL); err != nil {
 		errs = append(errs, err)
 	}
