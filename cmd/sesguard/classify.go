@@ -45,7 +45,7 @@ func runClassify(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 				code = exitInvalid
 			}
 			if *asJSON {
-				if err := enc.Encode(d); err != nil {
+				if err := enc.Encode(diagnosisJSON{d, d.Confidence}); err != nil {
 					return err
 				}
 				continue
@@ -336,4 +336,13 @@ func classifyInput(set *ruleset.Set, data []byte, facts *ruleset.Facts, source s
 		}
 	}
 	return diags
+}
+
+// diagnosisJSON is the Diagnosis contract (docs/diagnosis.md) as printed:
+// confidence is always present, 0 included (invalid-input, unknown), so a
+// consumer never has to tell "absent" from "none". The outer field wins
+// over the embedded one of the same JSON name.
+type diagnosisJSON struct {
+	ruleset.Diagnosis
+	Confidence float64 `json:"confidence"`
 }
