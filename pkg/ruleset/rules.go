@@ -3,6 +3,7 @@ package ruleset
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
 	"regexp"
@@ -80,13 +81,37 @@ var (
 	suppressors = []string{"", "BOUNCE", "COMPLAINT"}
 )
 
+// decodeRulesFile decodes the top level of a rules file, saying in words
+// what yaml's errors would not: an empty file (yaml says "EOF"), and a
+// top-level key other than "rules" (yaml names a Go type).
+func decodeRulesFile(name string, data []byte, rf *rulesFile) error {
+	var top yaml.Node
+	if err := yaml.Unmarshal(data, &top); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if len(top.Content) == 0 {
+		return fmt.Errorf("%s: the file is empty (want a top-level \"rules:\" list; see rules/FORMAT.md)", name)
+	}
+	doc := top.Content[0]
+	if doc.Kind != yaml.MappingNode {
+		return fmt.Errorf("%s:%d: the top level must be a mapping with a \"rules:\" list", name, doc.Line)
+	}
+	for k := 0; k+1 < len(doc.Content); k += 2 {
+		if key := doc.Content[k]; key.Value != "rules" {
+			return fmt.Errorf("%s:%d: unknown top-level key %q (allowed: rules)", name, key.Line, key.Value)
+		}
+	}
+	if err := doc.Decode(rf); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
 // parseRules reads one rules file. Errors name the file and line.
 func parseRules(name string, data []byte) ([]ruleSpec, error) {
 	var rf rulesFile
-	dec := yaml.NewDecoder(strings.NewReader(string(data)))
-	dec.KnownFields(true)
-	if err := dec.Decode(&rf); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+	if err := decodeRulesFile(name, data, &rf); err != nil {
+		return nil, err
 	}
 	if len(rf.Rules) == 0 {
 		return nil, fmt.Errorf("%s: no rules (want a top-level \"rules:\" list)", name)
@@ -100,7 +125,7 @@ func parseRules(name string, data []byte) ([]ruleSpec, error) {
 		for k := 0; k+1 < len(node.Content); k += 2 {
 			key := node.Content[k]
 			if !specKeys[key.Value] {
-				return nil, fmt.Errorf("%s:%d: unknown key %q (known: see rules/FORMAT.md)", name, key.Line, key.Value)
+				return nil, fmt.Errorf("%s:%d: unknown key %q (allowed: %s; see rules/FORMAT.md)", name, key.Line, key.Value, strings.Join(slices.Sorted(maps.Keys(specKeys)), ", "))
 			}
 		}
 		var s ruleSpec
