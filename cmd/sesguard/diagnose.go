@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/sesguard/sesguard/pkg/ruleset"
@@ -164,9 +165,17 @@ func writeStep(w io.Writer, prefix, step string) {
 	}
 	for i, part := range strings.Split(step, "`") {
 		isCode := i%2 == 1
-		if isCode && (strings.HasPrefix(part, "aws ") || len(part) > 40) {
+		if isCode && isShellCommand(part) {
 			flush()
 			writeCommand(w, prefix+"$ ", indent+"    ", part)
+			prefix = indent
+			continue
+		}
+		if isCode && len(part) > 40 {
+			// A configuration-file line: on a line of its own to copy,
+			// without a shell prompt, and never continued with \.
+			flush()
+			fmt.Fprintln(w, prefix+"    "+part)
 			prefix = indent
 			continue
 		}
@@ -179,9 +188,27 @@ func writeStep(w io.Writer, prefix, step string) {
 	flush()
 }
 
+// shellCommands are the first words of the commands fix steps give; a code
+// span starting with one is a command (printed after "$ "), anything else
+// a value or a configuration-file line.
+var shellCommands = []string{"aws", "sesguard", "postconf", "postfix", "dig", "nslookup", "openssl", "swaks", "curl", "sam", "make", "go", "sudo"}
+
+func isShellCommand(code string) bool {
+	first, rest, _ := strings.Cut(strings.TrimSpace(code), " ")
+	if rest == "" && first != "aws" {
+		return false
+	}
+	return slices.Contains(shellCommands, first) && !strings.HasPrefix(strings.TrimSpace(rest), "=")
+}
+
 func writeCommand(w io.Writer, first, cont, cmd string) {
 	line := first
-	for i, word := range strings.Fields(cmd) {
+	for i, word := range commandWords(cmd) {
+		if strings.ContainsRune(word, '<') && !strings.ContainsAny(word, `"'`) {
+			// An unquoted <placeholder> is a shell redirection if pasted
+			// as it is; quoted, it is at worst a wrong value.
+			word = `"` + word + `"`
+		}
 		if i > 0 && len(line)+1+len(word) > width-2 {
 			fmt.Fprintln(w, line+" \\")
 			line = cont + word
@@ -193,6 +220,38 @@ func writeCommand(w io.Writer, first, cont, cmd string) {
 		line += word
 	}
 	fmt.Fprintln(w, line)
+}
+
+// commandWords splits a command at spaces, except inside a <placeholder>
+// or a quoted string: a line break there (continued with \) would paste
+// as two words.
+func commandWords(cmd string) []string {
+	var words []string
+	var cur strings.Builder
+	var closer rune
+	for _, r := range cmd {
+		switch {
+		case closer != 0:
+			if r == closer {
+				closer = 0
+			}
+		case r == '<':
+			closer = '>'
+		case r == '"' || r == '\'':
+			closer = r
+		case r == ' ' || r == '\t':
+			if cur.Len() > 0 {
+				words = append(words, cur.String())
+				cur.Reset()
+			}
+			continue
+		}
+		cur.WriteRune(r)
+	}
+	if cur.Len() > 0 {
+		words = append(words, cur.String())
+	}
+	return words
 }
 
 func writeWrapped(w io.Writer, prefix, text string) {
