@@ -16,9 +16,17 @@ build:
 	$(MAKE) build-BouncewatchFunction ARTIFACTS_DIR=$(BIN)/bouncewatch
 	@ls -l $(BIN)/triage/bootstrap $(BIN)/bouncewatch/bootstrap
 
+# EXTRA_RULES=path/to/rules.yaml (`EXTRA_RULES=... sam build`) checks the
+# file with the rule set and copies it next to bootstrap as
+# extra-rules.yaml; deploy with ExtraRulesFile=/var/task/extra-rules.yaml.
+EXTRA_RULES ?=
 build-TriageFunction:
 	mkdir -p $(ARTIFACTS_DIR)
 	$(LAMBDA_ENV) $(GO) build $(GOFLAGS_LAMBDA) -o $(ARTIFACTS_DIR)/bootstrap ./functions/triage
+ifneq ($(strip $(EXTRA_RULES)),)
+	CGO_ENABLED=0 $(GO) run -trimpath ./cmd/sesguard classify --rules $(EXTRA_RULES) events/triage-sns-hard-bounce.json >/dev/null
+	cp $(EXTRA_RULES) $(ARTIFACTS_DIR)/extra-rules.yaml
+endif
 
 build-BouncewatchFunction:
 	mkdir -p $(ARTIFACTS_DIR)

@@ -106,3 +106,19 @@ func TestFactsDoc(t *testing.T) {
 		t.Errorf("facts as written are refused: %v", err)
 	}
 }
+
+// TestOperationsAlertSample: the sample alert in docs/operations.md is the
+// rendering the alert tests pin (internal/alert/testdata/text-rate.txt).
+func TestOperationsAlertSample(t *testing.T) {
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden, err := os.ReadFile(filepath.Join(root, "internal", "alert", "testdata", "text-rate.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc := readDoc(t, "operations.md"); !strings.Contains(doc, "```\n"+strings.TrimRight(string(golden), "\n")+"\n```") {
+		t.Error("docs/operations.md's sample alert differs from internal/alert/testdata/text-rate.txt; copy it again")
+	}
+}
