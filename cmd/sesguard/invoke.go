@@ -145,7 +145,7 @@ func readEnvFile(path, id string) (map[string]string, error) {
 }
 
 // invokeBinaries returns the bootstrap and the emulator: prebuilt in dir,
-// or built into a temporary directory that cleanup removes.
+// or built (into localstack's shared build directory, reused by later runs).
 func invokeBinaries(ctx context.Context, dir, id, pkg string, stderr io.Writer) (bootstrap, rie string, cleanup func(), err error) {
 	if dir != "" {
 		return filepath.Join(dir, id, "bootstrap"), filepath.Join(dir, localstack.RIE), func() {}, nil
@@ -154,20 +154,14 @@ func invokeBinaries(ctx context.Context, dir, id, pkg string, stderr io.Writer) 
 	if err != nil {
 		return "", "", nil, err
 	}
-	tmp, err := os.MkdirTemp("", "sesguard-invoke-")
-	if err != nil {
-		return "", "", nil, err
-	}
-	cleanup = func() { os.RemoveAll(tmp) }
 	began := time.Now()
 	fmt.Fprintf(stderr, "building %s's bootstrap and the Runtime Interface Emulator…\n", id)
-	bins, err := localstack.Build(ctx, root, tmp, map[string]string{id: pkg})
+	bins, err := localstack.Build(ctx, root, map[string]string{id: pkg})
 	if err != nil {
-		cleanup()
 		return "", "", nil, err
 	}
 	fmt.Fprintf(stderr, "built in %.1fs\n", time.Since(began).Seconds())
-	return bins[id], bins[localstack.RIE], cleanup, nil
+	return bins[id], bins[localstack.RIE], func() {}, nil
 }
 
 // printLogs prints the function's JSON log lines readably: level, message
