@@ -41,6 +41,11 @@ type localFlags struct {
 	scenarioFile, reportPath, logPath, binDir string
 	seed                                      int64
 	short                                     bool
+	// verbose prints every alert in full, the metrics and every check.
+	verbose bool
+	// progressEvery is the progress interval in non-terminal output;
+	// DefaultProgressEvery when zero.
+	progressEvery time.Duration
 }
 
 func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -51,6 +56,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.BoolVar(&f.short, "short", false, "a short version of the default scenario")
 	fs.StringVar(&f.reportPath, "report", "report.html", "where to write the HTML report (empty: none)")
 	fs.StringVar(&f.logPath, "logs", "", "file for the functions' JSON logs (default: a temporary file)")
+	fs.BoolVar(&f.verbose, "verbose", false, "print every alert in full, the metrics read back and every check")
 	fs.StringVar(&f.binDir, "bin", "", "directory with prebuilt <LogicalId>/bootstrap binaries (default: build them)")
 	miswire := fs.String("miswire", "", "apply this mis-wiring (list: name them; all: each in turn) and run sesguard doctor against the stack (miswire.go)")
 	if err := fs.Parse(args); err != nil {
@@ -95,8 +101,14 @@ func moduleRoot() (string, error) {
 	}
 }
 
-func local(ctx context.Context, f localFlags, out io.Writer) (*localResult, error) {
+func local(ctx context.Context, f localFlags, w io.Writer) (*localResult, error) {
 	began := time.Now()
+	// Progress lines come from another goroutine.
+	out := &lockedWriter{w: w}
+	if f.progressEvery == 0 {
+		f.progressEvery = DefaultProgressEvery
+	}
+	st := &stages{out: out, began: began, live: isTerminal(w), every: f.progressEvery}
 	root, err := moduleRoot()
 	if err != nil {
 		return nil, err
@@ -125,13 +137,19 @@ func local(ctx context.Context, f localFlags, out io.Writer) (*localResult, erro
 		for id := range bootstrapPackages {
 			bins[id] = filepath.Join(f.binDir, id, "bootstrap")
 		}
-		fmt.Fprintf(out, "building the Lambda Runtime Interface Emulator ...\n")
-		if bins[localstack.RIE], err = localstack.BuildRIE(ctx, root); err != nil {
+		st.line("building the Lambda Runtime Interface Emulator")
+		if err := st.during(func() string { return "still building" }, func() (err error) {
+			bins[localstack.RIE], err = localstack.BuildRIE(ctx, root)
+			return err
+		}); err != nil {
 			return nil, err
 		}
 	} else {
-		fmt.Fprintf(out, "building the bootstraps (linux, the Makefile's flags) and the Lambda Runtime Interface Emulator ...\n")
-		if bins, err = localstack.Build(ctx, root, bootstrapPackages); err != nil {
+		st.line("building the bootstraps (linux, the Makefile's flags) and the Runtime Interface Emulator")
+		if err := st.during(func() string { return "still building (the first time compiles the AWS SDK)" }, func() (err error) {
+			bins, err = localstack.Build(ctx, root, bootstrapPackages)
+			return err
+		}); err != nil {
 			return nil, err
 		}
 	}
@@ -150,67 +168,107 @@ func local(ctx context.Context, f localFlags, out io.Writer) (*localResult, erro
 	for _, d := range sc.WatchDomains {
 		watch = append(watch, "domain:"+d)
 	}
-	st, err := localstack.Up(ctx, localstack.Options{
-		Template: tmpl, Bootstraps: bins, RIE: bins[localstack.RIE], Region: sc.Region, Facts: sc.Facts, Logs: logs,
-		Env: map[string]map[string]string{
-			"TriageFunction":      {"ALERT_WINDOW": localAlertWindow.String()},
-			"BouncewatchFunction": {"WATCH_SCOPES": strings.Join(watch, ",")},
-		},
+	st.line("starting the stack from template.yaml (kumo, topics, queues, both functions)")
+	var stack *localstack.Stack
+	err = st.during(func() string { return "still starting" }, func() (err error) {
+		stack, err = localstack.Up(ctx, localstack.Options{
+			Template: tmpl, Bootstraps: bins, RIE: bins[localstack.RIE], Region: sc.Region, Facts: sc.Facts, Logs: logs,
+			Env: map[string]map[string]string{
+				"TriageFunction":      {"ALERT_WINDOW": localAlertWindow.String()},
+				"BouncewatchFunction": {"WATCH_SCOPES": strings.Join(watch, ",")},
+			},
+		})
+		return err
 	})
-	if st != nil {
-		defer st.Close()
+	if stack != nil {
+		defer stack.Close()
 	}
 	if err != nil {
 		return nil, err
 	}
 	var fnNames []string
-	for id := range st.Functions {
+	for id := range stack.Functions {
 		fnNames = append(fnNames, id)
 	}
 	sort.Strings(fnNames)
-	fmt.Fprintf(out, "stack from template.yaml: kumo at %s; %d topics, %d queues, %d event sources, functions %s\n",
-		st.Kumo.URL, len(st.Topics), len(st.Queues), len(st.Sources), strings.Join(fnNames, ", "))
-	fmt.Fprintf(out, "  local overrides: triage ALERT_WINDOW=%s; bouncewatch WATCH_SCOPES=%s\n", localAlertWindow, strings.Join(watch, ","))
-	if len(st.Skipped) > 0 {
-		fmt.Fprintf(out, "  not emulated: %s\n", strings.Join(st.Skipped, "; "))
-	}
-	fmt.Fprintf(out, "  function logs: %s\n", logPath)
-	fmt.Fprintf(out, "replaying %q (seed %d): %d events, %s to %s UTC, bouncewatch every %s of simulated time\n",
-		sc.Name, sc.Seed, len(sc.Events), sc.Start.Format("2006-01-02 15:04"), sc.End.Format("2006-01-02 15:04"), sc.EvaluateEvery)
-
-	live := isTerminal(out)
-	res, err := st.Replay(ctx, sc, localstack.ReplayOptions{FlushAlerts: true, Progress: func(p localstack.Progress) {
-		if live {
-			fmt.Fprintf(out, "\r  %s  %6d/%d events published  %3d evaluations  %3d alerts ", p.Sim.Format("15:04"), p.Published, p.Total, p.Evaluations, p.Alert)
+	st.line("stack up: kumo at %s; %d topics, %d queues, %d event sources", stack.Kumo.URL, len(stack.Topics), len(stack.Queues), len(stack.Sources))
+	fmt.Fprintf(out, "         functions %s\n", strings.Join(fnNames, ", "))
+	fmt.Fprintf(out, "         function logs: %s\n", logPath)
+	if f.verbose {
+		wrapTo(out, "         local overrides: ", fmt.Sprintf("triage ALERT_WINDOW=%s; bouncewatch WATCH_SCOPES=%s", localAlertWindow, strings.Join(watch, ",")), outputWidth)
+		if len(stack.Skipped) > 0 {
+			wrapTo(out, "         not emulated: ", strings.Join(stack.Skipped, "; "), outputWidth)
 		}
-	}})
-	if live {
+	} else if len(stack.Skipped) > 0 {
+		fmt.Fprintf(out, "         %d template resources not emulated (--verbose lists them)\n", len(stack.Skipped))
+	}
+	st.line("replaying %q (seed %d): %d events, %s to %s UTC", clip(sc.Name, 30), sc.Seed, len(sc.Events),
+		sc.Start.Format("01-02 15:04"), sc.End.Format("01-02 15:04"))
+
+	var (
+		progMu sync.Mutex
+		prog   localstack.Progress
+	)
+	status := func() string {
+		progMu.Lock()
+		defer progMu.Unlock()
+		return fmt.Sprintf("simulated %s: %d/%d events published, %d evaluations, %d alerts",
+			prog.Sim.Format("15:04"), prog.Published, prog.Total, prog.Evaluations, prog.Alert)
+	}
+	var res *localstack.Result
+	err = st.during(status, func() (err error) {
+		res, err = stack.Replay(ctx, sc, localstack.ReplayOptions{FlushAlerts: true, Progress: func(p localstack.Progress) {
+			progMu.Lock()
+			prog = p
+			progMu.Unlock()
+			if st.live {
+				fmt.Fprintf(out, "\r  %s  %6d/%d events published  %3d evaluations  %3d alerts ", p.Sim.Format("15:04"), p.Published, p.Total, p.Evaluations, p.Alert)
+			}
+		}})
+		return err
+	})
+	if st.live {
 		fmt.Fprintln(out)
 	}
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(out, "  done: %d events in %s\n\n", len(sc.Events), res.Wall.Round(time.Millisecond))
+	st.line("replay done: %d events in %s", len(sc.Events), res.Wall.Round(time.Millisecond))
+	fmt.Fprintln(out)
 
-	lr := &localResult{res: res, sc: sc, stack: st}
-	printStory(out, lr)
-	lr.checks = verify(sc, st, res)
-	fmt.Fprintln(out, "Checks")
+	lr := &localResult{res: res, sc: sc, stack: stack}
+	printStory(out, lr, f.verbose)
+	lr.checks = verify(sc, stack, res)
 	lr.ok = true
+	failed := 0
 	for _, c := range lr.checks {
+		if !c.OK {
+			lr.ok = false
+			failed++
+		}
+	}
+	fmt.Fprintf(out, "Checks: %d of %d ok\n", len(lr.checks)-failed, len(lr.checks))
+	for _, c := range lr.checks {
+		if c.OK && !f.verbose {
+			continue
+		}
 		mark := "ok  "
 		if !c.OK {
-			mark, lr.ok = "FAIL", false
+			mark = "FAIL"
 		}
-		fmt.Fprintf(out, "  %s %s\n", mark, c.Text)
+		wrapTo(out, "  "+mark+" ", c.Text, outputWidth)
 	}
 	if f.reportPath != "" {
 		if err := writeReport(f.reportPath, lr); err != nil {
 			return lr, err
 		}
 		fmt.Fprintf(out, "\nreport: %s\n", f.reportPath)
+		fmt.Fprintln(out, "        (rates against the thresholds over time, alert markers, the diagnoses)")
 	}
-	fmt.Fprintf(out, "total wall time %s\n", time.Since(began).Round(100*time.Millisecond))
+	if !f.verbose {
+		fmt.Fprintln(out, "sesguard local --verbose prints every alert in full, the metrics and every check.")
+	}
+	st.line("total wall time %s", time.Since(began).Round(100*time.Millisecond))
 	return lr, nil
 }
 
@@ -250,7 +308,7 @@ func diagnosesByRule(res *localstack.Result) map[string]int {
 	return out
 }
 
-func printStory(out io.Writer, lr *localResult) {
+func printStory(out io.Writer, lr *localResult, verbose bool) {
 	res := lr.res
 	diag := diagnosesByRule(res)
 	rules := make([]string, 0, len(diag))
@@ -267,25 +325,31 @@ func printStory(out io.Writer, lr *localResult) {
 		fmt.Fprintf(out, "  %6d  %-40s %s\n", diag[r], r, sev)
 	}
 	fmt.Fprintf(out, "\nAlerts in the order they fired (%d on the alerts topic; the Slack webhook received %d posts)\n", len(res.Alerts), res.SlackPosts)
-	for _, a := range res.Alerts {
-		fmt.Fprintf(out, "\n  ── simulated %s ──\n", a.Sim.Format("15:04"))
-		for _, line := range strings.Split(strings.TrimRight(alert.RenderText(a.Alert), "\n"), "\n") {
-			fmt.Fprintf(out, "  │ %s\n", line)
+	if verbose {
+		for _, a := range res.Alerts {
+			fmt.Fprintf(out, "\n  ── simulated %s ──\n", a.Sim.Format("15:04"))
+			for _, line := range strings.Split(strings.TrimRight(alert.RenderText(a.Alert), "\n"), "\n") {
+				fmt.Fprintf(out, "  │ %s\n", line)
+			}
 		}
-	}
-	fmt.Fprintf(out, "\nMetrics published (namespace %s)\n", lr.stack.Namespace())
-	for _, m := range res.Metrics {
-		def, _ := metrics.Lookup(metrics.Name(m.Name))
-		val := fmt.Sprintf("sum %g", m.Sum)
-		if def.Agg == metrics.Distribution {
-			val = fmt.Sprintf("latest %.4g", m.Last)
+		fmt.Fprintf(out, "\nMetrics published (namespace %s)\n", lr.stack.Namespace())
+		for _, m := range res.Metrics {
+			def, _ := metrics.Lookup(metrics.Name(m.Name))
+			val := fmt.Sprintf("sum %g", m.Sum)
+			if def.Agg == metrics.Distribution {
+				val = fmt.Sprintf("latest %.4g", m.Last)
+			}
+			fmt.Fprintln(out, clip(fmt.Sprintf("  %-18s %-52s %4d points  %s", m.Name, strings.Join(m.Dimensions, " "), m.Points, val), outputWidth))
 		}
-		fmt.Fprintf(out, "  %-18s %-60s %4d points  %s\n", m.Name, strings.Join(m.Dimensions, " "), m.Points, val)
+	} else {
+		for _, l := range alertLines(res.Alerts) {
+			fmt.Fprintln(out, clip(l, outputWidth))
+		}
 	}
 	fmt.Fprintln(out, "\nFinal rates (last evaluation; headroom = more hard bounces before the 5% critical threshold)")
 	if n := len(res.Evaluations); n > 0 {
 		rc := reputation.DefaultConfig()
-		fmt.Fprintf(out, "  %-32s %8s %8s %9s %10s %11s %9s %9s\n", "scope", "sends", "hard", "bounce", "complaints", "complaint", "level", "headroom")
+		fmt.Fprintf(out, "  %-28s %7s %6s %8s %6s %10s %-14s %8s\n", "scope", "sends", "hard", "bounce", "compl.", "complaint", "level", "headroom")
 		for _, s := range res.Evaluations[n-1].Report.Scopes {
 			elig := s.Counts.Eligible()
 			hard, compl := s.Counts.Get(metrics.HardBounces), s.Counts.Get(metrics.Complaints)
@@ -302,11 +366,55 @@ func printStory(out io.Writer, lr *localResult) {
 			if h := reputation.Headroom(hard, elig, rc.Bounce.Critical); h >= 0 {
 				headroom = strconv.FormatInt(h, 10)
 			}
-			fmt.Fprintf(out, "  %-32s %8d %8d %9s %10d %11s %9s %9s\n", s.Scope.String()+" "+scopeName(s.Scope.Type, s.Scope.Name), elig, hard,
+			fmt.Fprintf(out, "  %-28s %7d %6d %8s %6d %10s %-14s %8s\n", clip(s.Scope.String()+" "+scopeName(s.Scope.Type, s.Scope.Name), 28), elig, hard,
 				bounce, compl, complaint, s.BounceLevel+"/"+s.ComplaintLevel, headroom)
 		}
 	}
 	fmt.Fprintln(out)
+}
+
+// alertLines is the compact story of the alerts: one line each, and one
+// line for alerts that say the same thing about scopes covering the same
+// traffic (in the default deployment the account's and the configuration
+// set's rates are computed from the same events, so each rate alert comes
+// twice: same time, level, rule and figures).
+func alertLines(as []localstack.FiredAlert) []string {
+	type line struct {
+		key    string
+		text   string
+		scopes []string
+	}
+	var lines []*line
+	for _, a := range as {
+		al := a.Alert
+		// Same traffic: the same rate over the same sample.
+		var figs []string
+		for _, f := range al.Figures {
+			if strings.EqualFold(f.Name, "rate") || strings.EqualFold(f.Name, "sample") {
+				figs = append(figs, f.Name+"="+f.Value)
+			}
+		}
+		key := strings.Join([]string{a.Sim.Format("15:04"), string(al.Kind), string(al.Level), al.Rule, strings.Join(figs, ";")}, "|")
+		if al.Kind == alert.KindRate {
+			if i := slices.IndexFunc(lines, func(l *line) bool { return l.key == key }); i >= 0 {
+				lines[i].scopes = append(lines[i].scopes, al.Scope)
+				continue
+			}
+		}
+		title := al.Title
+		if al.Count > 1 {
+			title += fmt.Sprintf(" (×%d)", al.Count)
+		}
+		lines = append(lines, &line{key: key, text: fmt.Sprintf("  %s %-8s %s", a.Sim.Format("15:04"), strings.ToUpper(string(al.Level)), title), scopes: []string{al.Scope}})
+	}
+	out := make([]string, 0, len(lines))
+	for _, l := range lines {
+		out = append(out, l.text)
+		if len(l.scopes) > 1 {
+			out = append(out, fmt.Sprintf("                 also %s: the same events, the same rate", strings.Join(l.scopes[1:], ", ")))
+		}
+	}
+	return out
 }
 
 func scopeName(typ, name string) string {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -53,6 +54,7 @@ func TestLocalEndToEnd(t *testing.T) {
 			t.Errorf("check failed: %s", c.Text)
 		}
 	}
+	checkCompactOutput(t, out.String())
 
 	// Alerts: the story's alerts, first occurrences in this order.
 	want := []string{
@@ -246,4 +248,71 @@ func alertTrace(as []localstack.FiredAlert) string {
 			a.Alert.Identity, a.Alert.Region, a.Alert.Scope, a.Alert.Count)
 	}
 	return b.String()
+}
+
+// checkCompactOutput: the default (piped) output of `sesguard local` is a
+// story a person reads: at most 120 lines of at most 100 columns, each
+// stage on a line with the time elapsed, one line per alert.
+func checkCompactOutput(t *testing.T, out string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	if len(lines) > 120 {
+		t.Errorf("output has %d lines, want at most 120", len(lines))
+	}
+	for i, l := range lines {
+		if n := len([]rune(l)); n > outputWidth {
+			t.Errorf("line %d has %d columns, want at most %d: %q", i+1, n, outputWidth, l)
+		}
+	}
+	stage := regexp.MustCompile(`^\[ *\d+\.\ds\] `)
+	var stages []string
+	for _, l := range lines {
+		if stage.MatchString(l) {
+			stages = append(stages, stage.ReplaceAllString(l, ""))
+		}
+	}
+	for _, want := range []string{"building the bootstraps", "starting the stack", "stack up:", "replaying", "replay done", "total wall time"} {
+		if !slices.ContainsFunc(stages, func(s string) bool { return strings.HasPrefix(s, want) }) {
+			t.Errorf("no stage line %q in the output; stage lines: %q", want, stages)
+		}
+	}
+	if strings.Contains(out, "│") {
+		t.Error("alerts printed in full without --verbose")
+	}
+}
+
+// TestStagesProgress: a stage that runs longer than the progress interval
+// prints progress lines while it runs when the output is not a terminal.
+// The stage waits for two progress lines instead of for a time.
+func TestStagesProgress(t *testing.T) {
+	pw := &progressWriter{seen: make(chan string, 16)}
+	st := &stages{out: &lockedWriter{w: pw}, began: time.Now(), every: time.Millisecond}
+	err := st.during(func() string { return "42 events" }, func() error {
+		for range 2 {
+			if l := <-pw.seen; !strings.Contains(l, "… 42 events") {
+				return fmt.Errorf("progress line %q", l)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A terminal gets no progress lines (it redraws one line instead).
+	var b bytes.Buffer
+	live := &stages{out: &b, began: time.Now(), live: true, every: time.Millisecond}
+	_ = live.during(func() string { return "x" }, func() error { return nil })
+	if b.Len() != 0 {
+		t.Errorf("terminal output got %q", b.String())
+	}
+}
+
+type progressWriter struct{ seen chan string }
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	select {
+	case p.seen <- string(b):
+	default:
+	}
+	return len(b), nil
 }
