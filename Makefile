@@ -74,8 +74,16 @@ bench:
 # The main job on the local stack: the whole pipeline against the emulator.
 # Built with the bootstraps' CGO_ENABLED=0 and -trimpath, so that the
 # packages they share are compiled once on a fresh machine.
+# The first run on a fresh machine downloads the modules and compiles the
+# AWS SDK (minutes): a line every 5 s says so instead of silence.
 demo:
-	CGO_ENABLED=0 $(GO) run -trimpath ./cmd/sesguard local
+	@echo "[  0.0s] compiling sesguard (the first run also downloads the Go modules and compiles the AWS SDK: minutes)"
+	@start=$$(date +%s); \
+	( while sleep 5; do printf "[%5d.0s]   … still compiling\n" $$(( $$(date +%s) - start )); done ) & ticker=$$!; \
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/sesguard ./cmd/sesguard; rc=$$?; \
+	kill $$ticker 2>/dev/null; wait $$ticker 2>/dev/null; \
+	[ $$rc -eq 0 ] || exit $$rc; \
+	./$(BIN)/sesguard local $(DEMO_FLAGS)
 
 # One function's real bootstrap under the Runtime Interface Emulator with
 # one event and the shipped env-vars file (DRY_RUN=true: alerts,
