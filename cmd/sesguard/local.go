@@ -540,7 +540,10 @@ func writeReport(path string, lr *localResult) error {
 		BounceWarning:    rc.Bounce.Warning.Fraction(),
 		BounceCritical:   rc.Bounce.Critical.Fraction(),
 		ComplaintWarning: rc.Complaint.Warning.Fraction(), ComplaintCritical: rc.Complaint.Critical.Fraction(),
-		Checks: lr.checks,
+		BouncePauseRisk: rc.Bounce.PauseRisk.Fraction(), ComplaintPauseRisk: rc.Complaint.PauseRisk.Fraction(),
+		// Below MinSendsWarning bouncewatch announces no level at all.
+		MinSends: rc.MinSendsWarning(),
+		Checks:   lr.checks,
 	}
 	byScope := map[string]*report.Series{}
 	var order []string

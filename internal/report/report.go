@@ -50,10 +50,18 @@ type Data struct {
 	// warning and critical.
 	BounceWarning, BounceCritical       float64
 	ComplaintWarning, ComplaintCritical float64
-	Series                              []Series
-	Alerts                              []Marker
-	Diagnoses                           []Row
-	Checks                              []Check
+	// BouncePauseRisk and ComplaintPauseRisk are the pause-risk thresholds
+	// (fractions); zero draws no pause-risk line.
+	BouncePauseRisk, ComplaintPauseRisk float64
+	// MinSends is the sample below which a rate is not judged: such points
+	// are not drawn as rates (a handful of sends gives 0% or 100%, which
+	// would stretch the axis) but as "below the minimum sample" marks.
+	// Zero judges every point.
+	MinSends  int64
+	Series    []Series
+	Alerts    []Marker
+	Diagnoses []Row
+	Checks    []Check
 }
 
 // Check is one expectation and whether it held.
@@ -63,8 +71,8 @@ type Check struct {
 }
 
 const (
-	width, height          = 960, 300
-	padL, padR, padT, padB = 64, 20, 34, 36
+	width, height          = 960, 330
+	padL, padR, padT, padB = 64, 20, 34, 62
 )
 
 var palette = []string{"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"}
@@ -78,9 +86,9 @@ type chart struct {
 func Write(w io.Writer, d Data) error {
 	charts := []chart{
 		{"bounce-chart", "Bounce rate", svgChart("bounce", d, func(p Point) float64 { return p.BounceRate },
-			[]float64{d.BounceWarning, d.BounceCritical})},
+			[]float64{d.BounceWarning, d.BounceCritical, d.BouncePauseRisk})},
 		{"complaint-chart", "Complaint rate", svgChart("complaint", d, func(p Point) float64 { return p.ComplaintRate },
-			[]float64{d.ComplaintWarning, d.ComplaintCritical})},
+			[]float64{d.ComplaintWarning, d.ComplaintCritical, d.ComplaintPauseRisk})},
 	}
 	return page.Execute(w, struct {
 		Data
@@ -93,9 +101,12 @@ func svgChart(kind string, d Data, val func(Point) float64, thresholds []float64
 	for _, t := range thresholds {
 		maxY = math.Max(maxY, t)
 	}
+	judged := func(p Point) bool { return d.MinSends == 0 || p.Sends >= d.MinSends }
 	for _, s := range d.Series {
 		for _, p := range s.Points {
-			maxY = math.Max(maxY, val(p))
+			if judged(p) {
+				maxY = math.Max(maxY, val(p))
+			}
 		}
 	}
 	maxY *= 1.1
@@ -125,29 +136,57 @@ func svgChart(kind string, d Data, val func(Point) float64, thresholds []float64
 		t := d.Start.Add(time.Duration(h) * time.Hour)
 		fmt.Fprintf(&b, `<text class="tick" x="%.1f" y="%d" text-anchor="middle" font-size="11">%s</text>`, x(t), height-padB+16, t.Format("15:04"))
 	}
-	names := []string{"warning", "critical"}
+	// Threshold lines; their labels at least 12 px apart, so close
+	// thresholds (0.05% and 0.1% on a 0.5% axis) stay readable.
+	names := []string{"warning", "critical", "pause-risk"}
+	lineColours := []string{"#e6a700", "#c00", "#7a0000"}
+	labelColours := []string{"#a67800", "#c00", "#7a0000"}
+	lastLabel := math.Inf(1)
 	for i, t := range thresholds {
+		if t <= 0 {
+			continue
+		}
 		fmt.Fprintf(&b, `<line class="threshold threshold-%s" x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="%s" stroke-dasharray="6 4"/>`,
-			names[i], padL, width-padR, y(t), y(t), []string{"#e6a700", "#c00"}[i])
+			names[i], padL, width-padR, y(t), y(t), lineColours[i])
+		ly := math.Min(y(t)-4, lastLabel-12)
+		lastLabel = ly
 		fmt.Fprintf(&b, `<text class="threshold-label" x="%d" y="%.1f" text-anchor="end" font-size="11" fill="%s">%s %s</text>`,
-			width-padR-4, y(t)-4, []string{"#a67800", "#c00"}[i], names[i], pct(t))
+			width-padR-4, ly, labelColours[i], names[i], pct(t))
 	}
+	markerLevels := map[string]bool{}
 	for _, m := range d.Alerts {
 		if !strings.Contains(strings.ToLower(m.Title), kind) {
 			continue
 		}
+		markerLevels[m.Level] = true
 		fmt.Fprintf(&b, `<g class="alert-marker level-%s"><line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="%s" stroke-width="1.5"/><title>%s %s</title></g>`,
 			template.HTMLEscapeString(m.Level), x(m.Sim), x(m.Sim), padT, height-padB, levelColour(m.Level),
 			m.Sim.Format("15:04"), template.HTMLEscapeString(m.Title))
 	}
 	legendX := padL
+	var unjudged []Point
+	var unjudgedScope []string
 	for i, s := range d.Series {
 		if len(s.Points) == 0 {
 			continue
 		}
-		var pts []string
+		// Judged points are joined; a point below the minimum sample
+		// breaks the line and is marked on the axis instead.
+		var segs [][]string
+		var cur []string
 		for _, p := range s.Points {
-			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(p.Sim), y(val(p))))
+			if !judged(p) {
+				unjudged = append(unjudged, p)
+				unjudgedScope = append(unjudgedScope, s.Scope)
+				if len(cur) > 0 {
+					segs, cur = append(segs, cur), nil
+				}
+				continue
+			}
+			cur = append(cur, fmt.Sprintf("%.1f,%.1f", x(p.Sim), y(val(p))))
+		}
+		if len(cur) > 0 {
+			segs = append(segs, cur)
 		}
 		c := palette[i%len(palette)]
 		// The first series (the account) is drawn wide and pale underneath:
@@ -156,11 +195,42 @@ func svgChart(kind string, d Data, val func(Point) float64, thresholds []float64
 		if i == 0 {
 			widthAttr = `stroke-width="6" stroke-opacity="0.35"`
 		}
-		fmt.Fprintf(&b, `<polyline class="series" data-scope="%s" fill="none" stroke="%s" %s points="%s"/>`,
-			template.HTMLEscapeString(s.Scope), c, widthAttr, strings.Join(pts, " "))
+		for _, pts := range segs {
+			if len(pts) == 1 {
+				cx, cy, _ := strings.Cut(pts[0], ",")
+				fmt.Fprintf(&b, `<circle class="series-point" data-scope="%s" cx="%s" cy="%s" r="3" fill="%s"/>`,
+					template.HTMLEscapeString(s.Scope), cx, cy, c)
+				continue
+			}
+			fmt.Fprintf(&b, `<polyline class="series" data-scope="%s" fill="none" stroke="%s" %s points="%s"/>`,
+				template.HTMLEscapeString(s.Scope), c, widthAttr, strings.Join(pts, " "))
+		}
 		// The legend is a row above the plot, clear of the threshold labels.
 		fmt.Fprintf(&b, `<text class="legend" x="%d" y="%d" font-size="12" fill="%s">■ %s</text>`, legendX, padT-10, c, template.HTMLEscapeString(s.Scope))
 		legendX += 24 + 7*len(s.Scope)
+	}
+	for i, p := range unjudged {
+		fmt.Fprintf(&b, `<circle class="unjudged" cx="%.1f" cy="%.1f" r="3" fill="none" stroke="#888"><title>%s %s: %d sends, below the minimum sample of %d: not judged</title></circle>`,
+			x(p.Sim), y(0), p.Sim.Format("15:04"), template.HTMLEscapeString(unjudgedScope[i]), p.Sends, d.MinSends)
+	}
+	// The second legend row, under the time axis: what the marks mean.
+	lx, ly := padL, height-10
+	item := func(class, mark, colour, text string) {
+		fmt.Fprintf(&b, `<text class="legend %s" x="%d" y="%d" font-size="12" fill="%s">%s %s</text>`, class, lx, ly, colour, mark, text)
+		lx += 30 + 7*len(text)
+	}
+	for _, l := range []string{"info", "warning", "critical", "pause-risk"} {
+		if markerLevels[l] {
+			item("legend-marker level-"+l, "│", levelColour(l), l+" alert fired")
+		}
+	}
+	for i, t := range thresholds {
+		if t > 0 {
+			item("legend-threshold", "┄", lineColours[i], names[i]+" threshold")
+		}
+	}
+	if len(unjudged) > 0 {
+		item("legend-unjudged", "○", "#888", fmt.Sprintf("below the minimum sample (%d sends): not judged", d.MinSends))
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
