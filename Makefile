@@ -77,9 +77,9 @@ bench:
 # The first run on a fresh machine downloads the modules and compiles the
 # AWS SDK (minutes): a line every 5 s says so instead of silence.
 demo:
-	@echo "[  0.0s] compiling sesguard (the first run also downloads the Go modules and compiles the AWS SDK: minutes)"
+	@echo "[  0.0s] compiling sesguard (a first run downloads modules, compiles the AWS SDK: minutes)"
 	@start=$$(date +%s); \
-	( while sleep 5; do printf "[%5d.0s]   … still compiling\n" $$(( $$(date +%s) - start )); done ) & ticker=$$!; \
+	( while sleep 5; do printf "[%3d.0s]   … still compiling\n" $$(( $$(date +%s) - start )); done ) & ticker=$$!; \
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/sesguard ./cmd/sesguard; rc=$$?; \
 	kill $$ticker 2>/dev/null; wait $$ticker 2>/dev/null; \
 	[ $$rc -eq 0 ] || exit $$rc; \
