@@ -35,7 +35,10 @@ func TestNewcomer(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "sesguard")
 	// -buildvcs=auto overrides a GOFLAGS=-buildvcs=false: the revision
 	// is what `version` must print.
-	build := exec.Command("go", "build", "-buildvcs=auto", "-o", bin, ".")
+	// CGO_ENABLED=0 and -trimpath as make demo and make invoke-* build it,
+	// so the compiled packages are shared with them.
+	build := exec.Command("go", "build", "-trimpath", "-buildvcs=auto", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -105,7 +108,7 @@ func TestVersionString(t *testing.T) {
 }
 
 func TestHelp(t *testing.T) {
-	for _, cmd := range []string{"classify", "diagnose", "facts", "local", "bench"} {
+	for _, cmd := range []string{"classify", "diagnose", "facts", "local", "invoke", "bench"} {
 		code, _, errOut := runCLI(t, "", cmd, "-h")
 		if code != exitOK || !strings.Contains(errOut, "usage: sesguard "+cmd) {
 			t.Errorf("%s -h: exit %d, %q", cmd, code, errOut)
