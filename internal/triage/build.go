@@ -75,13 +75,14 @@ func buildDryRun(cfg Config, rules *ruleset.Set, region string, log *slog.Logger
 	}
 	log.Info("dry run: alerts, suppressions and metrics are logged, not sent; account facts are not gathered", "variable", dryrun.EnvDryRun)
 	ses := dryrun.SES{Log: log}
-	return NewWith(cfg, Deps{
+	return New(cfg, Deps{
 		Rules:       rules,
 		Suppressors: func(string) Suppressor { return ses },
 		Metrics:     metrics.NewPublisher(dryrun.CloudWatch{Log: log}, cfg.Namespace),
 		Region:      region,
 		Log:         log,
-	}, alert.Fanout{dryrun.Sink(log, target)})
+		Sinks:       alert.Fanout{dryrun.Sink(log, target)},
+	})
 }
 
 func slackTarget(secret string) string {

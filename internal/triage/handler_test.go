@@ -252,8 +252,8 @@ func TestFactsAllFailed(t *testing.T) {
 		Logger:           discard(),
 	})
 	rec := &sinkRecorder{}
-	h, err := NewWith(handlerCfg(SuppressAuto), Deps{Rules: ruleset.Default(), Facts: g, Metrics: metrics.NewPublisher(&countingCW{}, "T"),
-		Log: discard()}, alert.Fanout{rec})
+	h, err := New(handlerCfg(SuppressAuto), Deps{Rules: ruleset.Default(), Facts: g, Metrics: metrics.NewPublisher(&countingCW{}, "T"),
+		Log: discard(), Sinks: alert.Fanout{rec}})
 	if err != nil {
 		t.Fatal(err)
 	}
