@@ -53,7 +53,7 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	probe := fs.Bool("probe", false, "also send one message to bounce@simulator.amazonses.com with the stack's configuration set and wait (bounded) for triage to count its bounce (needs --yes, --stack, --identity)")
 	yes := fs.Bool("yes", false, "confirm --probe's send")
 	if err := fs.Parse(args); err != nil {
-		return exitUsage
+		return flagExit(err)
 	}
 	usageErr := func(msg string) int {
 		fmt.Fprintf(stderr, "sesguard doctor: %s\n", msg)

@@ -108,7 +108,7 @@ func TestVersionString(t *testing.T) {
 }
 
 func TestHelp(t *testing.T) {
-	for _, cmd := range []string{"classify", "diagnose", "facts", "local", "invoke", "bench"} {
+	for _, cmd := range []string{"classify", "diagnose", "facts", "doctor", "local", "invoke", "bench"} {
 		code, _, errOut := runCLI(t, "", cmd, "-h")
 		if code != exitOK || !strings.Contains(errOut, "usage: sesguard "+cmd) {
 			t.Errorf("%s -h: exit %d, %q", cmd, code, errOut)
