@@ -152,7 +152,7 @@ func compileSpecs(specs []ruleSpec) *Set {
 		r.notPhraseMask = maskOf(r.notPhraseIDs, set.phrases.words())
 	}
 	set.pool.New = func() any {
-		return &scratch{found: make([]uint64, set.phrases.words())}
+		return &scratch{found: make([]uint64, set.phrases.words()), base: make([]uint64, set.phrases.words())}
 	}
 	return set
 }
@@ -180,10 +180,19 @@ func (s *Set) RuleSummary(id string) (sev Severity, suppress string, ok bool) {
 }
 
 type scratch struct {
-	found    []uint64
-	statuses []string
-	replies  []string
-	cands    []candidate
+	found, base               []uint64
+	statuses, replies         []string
+	baseStatuses, baseReplies []string
+	cands                     []candidate
+}
+
+// appendCapped appends src to dst keeping at most 16 codes, the bound
+// scanCodes keeps.
+func appendCapped(dst, src []string) []string {
+	if n := 16 - len(dst); len(src) > n {
+		src = src[:max(n, 0)]
+	}
+	return append(dst, src...)
 }
 
 type candidate struct {
@@ -258,36 +267,48 @@ func (s *Set) Classify(f *Failure, facts *Facts) []Diagnosis {
 	}
 	baseLower := strings.ToLower(f.Text)
 
+	// The shared text is scanned once however many subjects it has (a raw
+	// email or an SES error can name dozens): phrases and codes found in it
+	// are copied to each subject, whose own diagnostic code alone is
+	// scanned on top.
+	clear(sc.base)
+	baseAny := baseLower != "" && s.phrases.match(baseLower, sc.base)
+	sc.baseStatuses, sc.baseReplies = scanCodes(baseLower, sc.baseStatuses[:0], sc.baseReplies[:0])
+
 	var out []Diagnosis
-	classifyOne := func(subj *subject) {
-		clear(sc.found)
-		subj.anyPhrase = s.phrases.match(subj.lower, sc.found)
-		out = append(out, s.classifySubject(f, subj, facts, region, sc))
-	}
 	switch {
 	case len(f.Recipients) > 0:
 		out = make([]Diagnosis, 0, len(f.Recipients))
 		for i := range f.Recipients {
 			rc := &f.Recipients[i]
-			subj := subject{identity: rc.Address, role: RoleRecipient, recipient: rc}
-			switch {
-			case rc.DiagnosticCode == "":
-				subj.lower = baseLower
-			case baseLower == "":
-				subj.lower = strings.ToLower(rc.DiagnosticCode)
-			default:
-				subj.lower = baseLower + "\n" + strings.ToLower(rc.DiagnosticCode)
-			}
+			subj := subject{identity: rc.Address, role: RoleRecipient, recipient: rc, anyPhrase: baseAny}
+			copy(sc.found, sc.base)
 			sc.statuses, sc.replies = sc.statuses[:0], sc.replies[:0]
 			if rc.Status != "" {
 				sc.statuses = append(sc.statuses, strings.TrimSpace(rc.Status))
 			}
-			sc.statuses, sc.replies = scanCodes(subj.lower, sc.statuses, sc.replies)
+			sc.statuses = appendCapped(sc.statuses, sc.baseStatuses)
+			sc.replies = appendCapped(sc.replies, sc.baseReplies)
+			switch {
+			case rc.DiagnosticCode == "":
+				subj.lower = baseLower
+			default:
+				diag := strings.ToLower(rc.DiagnosticCode)
+				if s.phrases.match(diag, sc.found) {
+					subj.anyPhrase = true
+				}
+				sc.statuses, sc.replies = scanCodes(diag, sc.statuses, sc.replies)
+				if baseLower == "" {
+					subj.lower = diag
+				} else {
+					subj.lower = baseLower + "\n" + diag
+				}
+			}
 			subj.statuses, subj.replies = sc.statuses, sc.replies
-			classifyOne(&subj)
+			out = append(out, s.classifySubject(f, &subj, facts, region, sc))
 		}
 	default:
-		sc.statuses, sc.replies = scanCodes(baseLower, sc.statuses[:0], sc.replies[:0])
+		copy(sc.found, sc.base)
 		ids := f.Identities
 		if len(ids) == 0 {
 			id := f.From
@@ -298,8 +319,8 @@ func (s *Set) Classify(f *Failure, facts *Facts) []Diagnosis {
 		}
 		out = make([]Diagnosis, 0, len(ids))
 		for _, id := range ids {
-			subj := subject{identity: id.Value, role: id.Role, lower: baseLower, statuses: sc.statuses, replies: sc.replies}
-			classifyOne(&subj)
+			subj := subject{identity: id.Value, role: id.Role, lower: baseLower, statuses: sc.baseStatuses, replies: sc.baseReplies, anyPhrase: baseAny}
+			out = append(out, s.classifySubject(f, &subj, facts, region, sc))
 		}
 	}
 	return out

@@ -71,7 +71,10 @@ func regionPrefix(s string) string {
 		return ""
 	}
 	i++
-	if strings.HasPrefix(strings.ToLower(s[i-1:]), "-gov-") || strings.HasPrefix(strings.ToLower(s[i-1:]), "-iso") {
+	// Look at the next few bytes only: lower-casing the rest of s here
+	// made a text of many region-shaped words quadratic.
+	next := s[i-1 : min(len(s), i+4)]
+	if hasPrefixFold(next, "-gov-") || hasPrefixFold(next, "-iso") {
 		// us-gov-west-1 style: one more word.
 		if n := letters(); n < 2 || i >= len(s) || s[i] != '-' {
 			return ""
@@ -93,6 +96,10 @@ func regionPrefix(s string) string {
 		}
 	}
 	return strings.ToLower(s[:i])
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 // transportFromText guesses how the error reached the application.
