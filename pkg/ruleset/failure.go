@@ -37,6 +37,14 @@ var AllRoles = []Role{RoleSender, RoleRecipient, RoleReturnPath, RoleUnknown}
 // failing identities parsed out of SES's text, each with its role.
 type Failure struct {
 	Kind Kind
+	// AltKind is a second kind whose rules compete with Kind's, for text
+	// that reads as both an SES error and a receiving server's reply (a
+	// Postfix log line of a relay to SES); "" for none.
+	AltKind Kind
+	// FromText marks a failure read from plain text rather than a
+	// structured record: when no rule matches and the text has nothing of
+	// a mail failure in it, Classify refuses it as invalid input.
+	FromText bool
 	// EventType is SES's eventType/notificationType ("Bounce",
 	// "Rendering Failure", ...), empty for send errors.
 	EventType string
