@@ -33,8 +33,8 @@ type rule struct {
 	phraseMask, notPhraseMask []uint64
 	// specificMask is phraseMask less the rule's genericPhrases.
 	specificMask []uint64
-	regexps                   func() specRegexps // see ruleSpec.regexps
-	facts                     []factPredicate
+	regexps      func() specRegexps // see ruleSpec.regexps
+	facts        []factPredicate
 
 	summary template
 	fix     []template
