@@ -234,6 +234,8 @@ type evalCtx struct {
 	explain  bool
 	// partial is set by eval when the rule's facts were not all known.
 	partial bool
+	// alt: the rule is of the failure's AltKind.
+	alt bool
 }
 
 // ClassifyBytes decodes one input of any supported shape and classifies
@@ -355,6 +357,7 @@ func (s *Set) classifySubject(f *Failure, subj *subject, facts *Facts, region st
 				// the text says, not on a kind's structural fallback.
 				continue
 			}
+			e.alt = alt
 			conf, ok := r.eval(&e)
 			if !ok {
 				continue
@@ -395,7 +398,7 @@ func (s *Set) classifySubject(f *Failure, subj *subject, facts *Facts, region st
 	}
 	top := cands[0]
 	// Explain the winner: evaluate again collecting evidence and values.
-	ex := evalCtx{f: f, subj: subj, facts: facts, identity: subj.identity, region: region, found: sc.found, explain: true}
+	ex := evalCtx{f: f, subj: subj, facts: facts, identity: subj.identity, region: region, found: sc.found, explain: true, alt: top.alt}
 	top.r.eval(&ex)
 	d := Diagnosis{
 		Rule:       top.r.spec.ID,
@@ -581,7 +584,8 @@ func (r *rule) eval(e *evalCtx) (float64, bool) {
 	}
 	weight, kinds := 1.0, 0
 	if r.hasEvidence() {
-		if weight, kinds = r.matchEvidence(e); kinds == 0 {
+		if weight, kinds = r.matchEvidence(e); kinds == 0 || e.alt && weight < weightSpecific {
+			// The other reading of ambiguous text needs specific evidence.
 			return 0, false
 		}
 		if len(r.spec.IdentityPatterns) > 0 {

@@ -503,7 +503,7 @@ var sesMarkers = []string{"amazonses", "amazonaws", "amazon ses", "amazon simple
 // dsnMarkers are words of a receiving server's reply or a delivery status
 // notification (RFC 3464 fields, Postfix/Exim/sendmail/qmail log and
 // bounce wording, Exchange and Gmail reply trailers).
-var dsnMarkers = []string{"diagnostic-code", "final-recipient", "original-recipient", "remote-mta", "reporting-mta",
+var dsnMarkers = []string{"smtp;", "x-unix;", "x-postfix;", "x-notes;", "x-local;", "x-outbound-mail-relay;", "resolver.", "storedrv.", "diagnostic-code", "final-recipient", "original-recipient", "remote-mta", "reporting-mta",
 	" said: ", "said:", "in reply to rcpt to", "in reply to end of data", "in reply to mail from", "in reply to data",
 	"in reply to rcpt", "dsn=", "status=bounced", "status=deferred", "status=undeliverable", "remote host said",
 	"smtp error from remote mail server", "remote server returned", "the following address(es) failed",
