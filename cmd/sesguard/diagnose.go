@@ -112,6 +112,9 @@ func renderHuman(w io.Writer, set *ruleset.Set, d ruleset.Diagnosis, af *ruleset
 	if d.Confidence > 0 {
 		head += fmt.Sprintf(" (%.0f%% confidence)", d.Confidence*100)
 	}
+	if d.Abstained {
+		head = fmt.Sprintf("No diagnosis: no rule reached the %.0f%% confidence floor", ruleset.ConfidenceFloor*100)
+	}
 	fmt.Fprintln(w, head)
 	fmt.Fprintln(w, strings.Repeat("─", min(len([]rune(head)), width)))
 	if d.Identity != "" || d.Region != "" {
@@ -131,7 +134,11 @@ func renderHuman(w io.Writer, set *ruleset.Set, d ruleset.Diagnosis, af *ruleset
 		}
 	}
 	if len(d.Alternatives) > 0 {
-		fmt.Fprintln(w, "\nIf that is not it, check next, in order:")
+		if d.Abstained {
+			fmt.Fprintln(w, "\nCandidates, too weak to call, in order:")
+		} else {
+			fmt.Fprintln(w, "\nIf that is not it, check next, in order:")
+		}
 		for i, a := range d.Alternatives {
 			writeWrapped(w, fmt.Sprintf("  %d. ", i+1), fmt.Sprintf("%s (%.0f%%)", a.Rule, a.Confidence*100))
 			if step := set.FirstStep(a.Rule, d.Identity, d.Region); step != "" {

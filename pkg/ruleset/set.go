@@ -446,7 +446,7 @@ func kindOf(f *Failure, alt bool) Kind {
 // a diagnosis: the answer is unknown, with the candidates as
 // alternatives. Calibrated on the corpus and labelled DSNs (FORMAT.md,
 // "Ranking").
-const ConfidenceFloor = 0.25
+const ConfidenceFloor = 0.15
 
 // abstain is the unknown diagnosis of a subject whose best candidate is
 // below ConfidenceFloor.

@@ -99,3 +99,26 @@ func rulesOf(ds []ruleset.Diagnosis) string {
 	}
 	return strings.Join(r, ",")
 }
+
+// TestConfidenceFloorCalibrated: the floor lies below every right answer
+// of the corpus (it must not turn one into unknown); the lowest right
+// answer's score is logged for FORMAT.md.
+func TestConfidenceFloorCalibrated(t *testing.T) {
+	set := ruleset.Default()
+	lowest, which := 1.0, ""
+	for _, c := range loadCorpus(t) {
+		switch c.want[0] {
+		case ruleset.RuleUnknown, ruleset.RuleInvalid, ruleset.RuleNotAFailure:
+			continue
+		}
+		for _, d := range set.ClassifyBytes(c.input, c.facts, c.name) {
+			if d.Rule == c.want[0] && d.Confidence < lowest {
+				lowest, which = d.Confidence, c.name
+			}
+		}
+	}
+	if lowest < ruleset.ConfidenceFloor {
+		t.Errorf("right answer %s scores %.2f, under the floor %.2f", which, lowest, ruleset.ConfidenceFloor)
+	}
+	t.Logf("lowest right answer: %.2f (%s); floor %.2f", lowest, which, ruleset.ConfidenceFloor)
+}
