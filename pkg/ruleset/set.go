@@ -362,6 +362,9 @@ func (s *Set) classifySubject(f *Failure, subj *subject, facts *Facts, region st
 			if !ok {
 				continue
 			}
+			if alt {
+				conf *= weightAltReading
+			}
 			if j := slices.IndexFunc(cands, func(c candidate) bool { return c.r.spec.ID == r.spec.ID }); j >= 0 {
 				if conf > cands[j].conf {
 					cands[j] = candidate{r, conf, alt}
@@ -643,6 +646,7 @@ const (
 	weightStatus1    = 0.4 // a class alone: 4 or 5
 	weightReplyCode  = 0.4
 	weightSingleKind = 0.9 // one kind of evidence only: no agreement
+	weightAltReading = 0.8 // a rule of the text's second reading (Failure.AltKind)
 )
 
 func statusWeight(prefix string) float64 {

@@ -489,7 +489,7 @@ func hexRune4(s string, i int) (rune, bool) {
 // sesMarkers are words only SES, its SDKs or its documented SMTP replies
 // write (S-DG troubleshoot-smtp.md, the SDKs' exception names): text with
 // one is, at least also, an error the sending application got from SES.
-var sesMarkers = []string{"amazonses", "amazonaws", "amazon ses", "amazon simple email", "simpleemail", "ses:", "sesv2",
+var sesMarkers = []string{"amazonaws", "amazon ses", "amazon simple email", "simpleemail", "ses:", "sesv2",
 	"aws", "botocore", "boto3", "email-smtp.", "messagerejected", "message rejected", "email address is not verified",
 	"identities failed the check", "throttling failure", "maximum sending rate", "daily message quota",
 	"temporary service failure", "temporary authentication failure", "timeout waiting for data from client",
@@ -498,7 +498,7 @@ var sesMarkers = []string{"amazonses", "amazonaws", "amazon ses", "amazon simple
 	"sending suspended", "sending paused", "sendingpaused", "configuration set", "configurationset",
 	"mail from domain", "mailfromdomain", "invalidparametervalue", "illegal address", "missing final '@domain'",
 	"local address contains", "message length is more than", "requestid", "request id", "signaturedoesnotmatch",
-	"invalidclienttokenid", "accountsuspended", "rendering data", "templatedoesnotexist"}
+	"invalidclienttokenid", "accountsuspended", "rendering data", "templatedoesnotexist", "template"}
 
 // dsnMarkers are words of a receiving server's reply or a delivery status
 // notification (RFC 3464 fields, Postfix/Exim/sendmail/qmail log and
@@ -511,7 +511,17 @@ var dsnMarkers = []string{"smtp;", "x-unix;", "x-postfix;", "x-notes;", "x-local
 	"mail delivery failed", "returned mail", "gsmtp", "protection.outlook.com", "prod.outlook.com",
 	"recipient address rejected", "mailbox unavailable", "user unknown", "unknown user", "no such user",
 	"mailbox full", "mailbox is full", "over quota", "quota exceeded", "blocked using", "spamhaus", "rcpt to",
-	"host unknown", "relay access denied", "relaying denied", "mailer-daemon", "postmaster", "550-", "554-", "552-", "421-", "451-", "450-", "452-"}
+	"host unknown", "relay access denied", "relaying denied", "mailer-daemon", "postmaster", "550-", "554-", "552-", "421-", "451-", "450-", "452-",
+	"unable to deliver", "wasn't delivered", "was not delivered", "message not delivered", "address not found",
+	"address couldn't be found", "delivery status notification", "permanent error", "permanent delivery error",
+	"had delivery problems", "giving up", "could not deliver", "qmail-send program", "mail delivery system",
+	"mail delivery software", "mail delivery subsystem", "this is the mail system at host", "non-delivery", "undelivered mail"}
+
+// dsnFields are RFC 3464's per-message and per-recipient fields, and the
+// opening of SES's own forwarded bounce: text with one is a delivery
+// status notification, even when it names SES (its Reporting-MTA does).
+var dsnFields = []string{"reporting-mta:", "final-recipient:", "original-recipient:", "diagnostic-code:", "remote-mta:",
+	"action: failed", "an error occurred while trying to deliver the mail"}
 
 // deferMarkers say the receiving side will be tried again: a delay, not
 // a bounce.
@@ -545,6 +555,8 @@ func inferTextKind(lower string, statuses, replies []string, sesHint bool) (kind
 		dk = KindDelay
 	}
 	switch {
+	case containsAny(lower, dsnFields):
+		return dk, KindSendError
 	case ses && strong:
 		// A relay's log of SES's reply, or SES's reply quoting a receiver.
 		return KindSendError, dk
@@ -555,7 +567,11 @@ func inferTextKind(lower string, statuses, replies []string, sesHint bool) (kind
 	case weak:
 		return dk, KindSendError
 	}
-	return KindSendError, ""
+	// Nothing says which side wrote it: an error text of the application's
+	// ("Illegal address", "Connection timed out") or a receiver's words
+	// without a code ("The email account that you tried to reach does not
+	// exist."). Both readings compete.
+	return KindSendError, dk
 }
 
 func containsAny(s string, words []string) bool {
