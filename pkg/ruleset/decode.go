@@ -397,26 +397,39 @@ func jsonKind(goKind string) string {
 // mail failure in it is refused by Classify, not here, so that the
 // envelope path (`sesguard diagnose`) and this one classify alike.
 func decodeText(text []byte, source string, h hints) Decoded {
-	if bytes.IndexByte(text, 0) >= 0 || !utf8.Valid(text) && !mostlyText(text) {
+	if !mostlyText(text) {
 		return Decoded{Source: source, Err: errors.New("binary data, not text or JSON")}
 	}
-	f := &Failure{Text: strings.ToValidUTF8(string(text), "\uFFFD"), FromText: true}
+	f := &Failure{Text: cleanText(text), FromText: true}
 	textFailure(f, h.region)
 	return Decoded{Source: source, Failure: f}
 }
 
-// mostlyText accepts text with a few bytes of a legacy charset among it
-// (a Latin-1 name in a DSN) as text.
+// mostlyText tells text with a few stray bytes (a legacy charset's name
+// in a DSN, a NUL from a broken log shipper) from binary data: at most one
+// byte in ten may be a control byte or not UTF-8.
 func mostlyText(b []byte) bool {
-	bad := 0
+	bad, total := 0, len(b)
 	for len(b) > 0 {
 		r, n := utf8.DecodeRune(b)
-		if r == utf8.RuneError && n == 1 {
+		if r == utf8.RuneError && n == 1 || r < 0x20 && r != '\t' && r != '\n' && r != '\r' && r != '\f' {
 			bad++
 		}
 		b = b[n:]
 	}
-	return bad <= 64
+	return bad*10 <= total
+}
+
+// cleanText turns the stray bytes mostlyText tolerates into spaces and
+// U+FFFD.
+func cleanText(b []byte) string {
+	s := strings.ToValidUTF8(string(b), "\uFFFD")
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\t' && r != '\n' && r != '\r' && r != '\f' {
+			return ' '
+		}
+		return r
+	}, s)
 }
 
 func fromEnvelope(w *wire, source string, h hints) Decoded {
