@@ -427,6 +427,14 @@ func normaliseText(s string) string {
 					continue
 				}
 			}
+		case c == '&' && i+3 < len(s):
+			// XML/HTML entities of an SES Query API error body quoted in
+			// a log: "Sendportal &lt;a@b.com&gt;".
+			if r, n := xmlEntity(s[i:min(len(s), i+6)]); n > 0 {
+				emit(r)
+				i += n - 1
+				continue
+			}
 		case c == '(' && i+6 < len(s) && isDigit(s[i+1]) && isDigit(s[i+2]) && isDigit(s[i+3]) && s[i+4] == ',':
 			// Python smtplib: (550, b'5.1.1 <bob@example.org>: …')
 			j := i + 5
@@ -452,7 +460,7 @@ func normaliseText(s string) string {
 func needsNormalising(s string) bool {
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; c {
-		case '\t', '\r', '\n', '\f', '\v', '\\', '(', 0xc2:
+		case '\t', '\r', '\n', '\f', '\v', '\\', '(', '&', 0xc2:
 			return true
 		case ' ':
 			if i+1 < len(s) && s[i+1] == ' ' || i == 0 {
@@ -461,6 +469,19 @@ func needsNormalising(s string) bool {
 		}
 	}
 	return len(s) > 0 && s[len(s)-1] == ' '
+}
+
+// xmlEntity decodes the five XML entities at the start of s.
+func xmlEntity(s string) (byte, int) {
+	for _, e := range [...]struct {
+		name string
+		c    byte
+	}{{"&lt;", '<'}, {"&gt;", '>'}, {"&amp;", '&'}, {"&quot;", '"'}, {"&apos;", '\''}, {"&#39;", '\''}} {
+		if strings.HasPrefix(s, e.name) {
+			return e.c, len(e.name)
+		}
+	}
+	return 0, 0
 }
 
 func hexRune4(s string, i int) (rune, bool) {
