@@ -350,7 +350,16 @@ func (s *Set) Classify(f *Failure, facts *Facts) []Diagnosis {
 func (s *Set) classifySubject(f *Failure, subj *subject, facts *Facts, region string, sc *scratch) Diagnosis {
 	e := evalCtx{f: f, subj: subj, facts: facts, identity: subj.identity, region: region, found: sc.found}
 	cands := sc.cands[:0]
-	consider := func(rules []*rule, alt bool) {
+	// Two passes: the failure's kind, then its second reading's (a loop,
+	// not a closure, which would move e to the heap on every call).
+	for pass := 0; pass < 2; pass++ {
+		rules, alt := s.byKind[f.Kind], pass == 1
+		if alt {
+			if f.AltKind == "" {
+				break
+			}
+			rules = s.byKind[f.AltKind]
+		}
 		for _, r := range rules {
 			if alt && (!r.hasEvidence() || slices.Contains(r.kinds, f.Kind)) {
 				// The other reading of ambiguous text competes on what
@@ -373,10 +382,6 @@ func (s *Set) classifySubject(f *Failure, subj *subject, facts *Facts, region st
 			}
 			cands = append(cands, candidate{r, conf, alt})
 		}
-	}
-	consider(s.byKind[f.Kind], false)
-	if f.AltKind != "" {
-		consider(s.byKind[f.AltKind], true)
 	}
 	sc.cands = cands
 	if len(cands) == 0 {
