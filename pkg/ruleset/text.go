@@ -524,7 +524,7 @@ var sesMarkers = []string{"amazonaws", "amazon ses", "amazon simple email", "sim
 // dsnMarkers are words of a receiving server's reply or a delivery status
 // notification (RFC 3464 fields, Postfix/Exim/sendmail/qmail log and
 // bounce wording, Exchange and Gmail reply trailers).
-var dsnMarkers = []string{"smtp;", "x-unix;", "x-postfix;", "x-notes;", "x-local;", "x-outbound-mail-relay;", "resolver.", "storedrv.", "diagnostic-code", "final-recipient", "original-recipient", "remote-mta", "reporting-mta",
+var dsnMarkers = []string{"resolver.", "storedrv.", "diagnostic-code", "final-recipient", "original-recipient", "remote-mta", "reporting-mta",
 	" said: ", "said:", "in reply to rcpt to", "in reply to end of data", "in reply to mail from", "in reply to data",
 	"in reply to rcpt", "dsn=", "status=bounced", "status=deferred", "status=undeliverable", "remote host said",
 	"smtp error from remote mail server", "remote server returned", "the following address(es) failed",
@@ -538,10 +538,11 @@ var dsnMarkers = []string{"smtp;", "x-unix;", "x-postfix;", "x-notes;", "x-local
 	"had delivery problems", "giving up", "could not deliver", "qmail-send program", "mail delivery system",
 	"mail delivery software", "mail delivery subsystem", "this is the mail system at host", "non-delivery", "undelivered mail"}
 
-// dsnFields are RFC 3464's per-message and per-recipient fields, and the
-// opening of SES's own forwarded bounce: text with one is a delivery
+// dsnFields are RFC 3464's per-message and per-recipient fields, the
+// diagnostic types that open a Diagnostic-Code value ("smtp; 550 …"), and
+// the opening of SES's own forwarded bounce: text with one is a delivery
 // status notification, even when it names SES (its Reporting-MTA does).
-var dsnFields = []string{"reporting-mta:", "final-recipient:", "original-recipient:", "diagnostic-code:", "remote-mta:",
+var dsnFields = []string{"smtp;", "x-unix;", "x-postfix;", "x-notes;", "x-local;", "x-outbound-mail-relay;", "reporting-mta:", "final-recipient:", "original-recipient:", "diagnostic-code:", "remote-mta:",
 	"action: failed", "an error occurred while trying to deliver the mail"}
 
 // deferMarkers say the receiving side will be tried again: a delay, not
