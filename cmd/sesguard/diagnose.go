@@ -55,12 +55,18 @@ func runDiagnose(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		return exitUsage
 	}
 
-	env := map[string]any{"error": text, "region": *region, "from": *from, "returnPath": *returnPath,
-		"transport": *transport, "configurationSet": *configSet}
-	if *to != "" {
-		env["to"] = strings.Split(*to, ",")
+	// Without envelope flags the text is read exactly as `sesguard
+	// classify` reads a file; the flags only add what the text cannot
+	// say, through the failure envelope, whose text takes the same path.
+	data := []byte(text)
+	if *region != "" || *from != "" || *to != "" || *returnPath != "" || *transport != "" || *configSet != "" {
+		env := map[string]any{"error": text, "region": *region, "from": *from, "returnPath": *returnPath,
+			"transport": *transport, "configurationSet": *configSet}
+		if *to != "" {
+			env["to"] = strings.Split(*to, ",")
+		}
+		data, _ = json.Marshal(env)
 	}
-	data, _ := json.Marshal(env)
 	decoded := ruleset.Decode(data, "diagnose")
 
 	if *live {
