@@ -400,7 +400,12 @@ func decodeText(text []byte, source string, h hints) Decoded {
 	if !mostlyText(text) {
 		return Decoded{Source: source, Err: errors.New("binary data, not text or JSON")}
 	}
-	f := &Failure{Text: cleanText(text), FromText: true}
+	f := &Failure{FromText: true}
+	if utf8.Valid(text) && bytes.IndexFunc(text, isStrayControl) < 0 {
+		f.Text = string(text)
+	} else {
+		f.Text = cleanText(text)
+	}
 	textFailure(f, h.region)
 	return Decoded{Source: source, Failure: f}
 }
@@ -412,7 +417,7 @@ func mostlyText(b []byte) bool {
 	bad, total := 0, len(b)
 	for len(b) > 0 {
 		r, n := utf8.DecodeRune(b)
-		if r == utf8.RuneError && n == 1 || r < 0x20 && r != '\t' && r != '\n' && r != '\r' && r != '\f' {
+		if r == utf8.RuneError && n == 1 || isStrayControl(r) {
 			bad++
 		}
 		b = b[n:]
@@ -425,11 +430,15 @@ func mostlyText(b []byte) bool {
 func cleanText(b []byte) string {
 	s := strings.ToValidUTF8(string(b), "\uFFFD")
 	return strings.Map(func(r rune) rune {
-		if r < 0x20 && r != '\t' && r != '\n' && r != '\r' && r != '\f' {
+		if isStrayControl(r) {
 			return ' '
 		}
 		return r
 	}, s)
+}
+
+func isStrayControl(r rune) bool {
+	return r < 0x20 && r != '\t' && r != '\n' && r != '\r' && r != '\f'
 }
 
 func fromEnvelope(w *wire, source string, h hints) Decoded {

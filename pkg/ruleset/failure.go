@@ -45,6 +45,10 @@ type Failure struct {
 	// structured record: when no rule matches and the text has nothing of
 	// a mail failure in it, Classify refuses it as invalid input.
 	FromText bool
+	// lower is lowerOf lower-cased, kept by the text path that computed
+	// it so that Classify does not lower-case a megabyte twice; it is used
+	// only while Text is still lowerOf.
+	lower, lowerOf string
 	// EventType is SES's eventType/notificationType ("Bounce",
 	// "Rendering Failure", ...), empty for send errors.
 	EventType string

@@ -280,7 +280,10 @@ func (s *Set) Classify(f *Failure, facts *Facts) []Diagnosis {
 	if region == "" && facts != nil {
 		region = facts.SendingRegion
 	}
-	baseLower := strings.ToLower(f.Text)
+	baseLower := f.lower
+	if f.lowerOf != f.Text {
+		baseLower = strings.ToLower(f.Text)
+	}
 
 	// The shared text is scanned once however many subjects it has (a raw
 	// email or an SES error can name dozens): phrases and codes found in it

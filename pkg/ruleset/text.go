@@ -3,6 +3,7 @@ package ruleset
 import (
 	"slices"
 	"strings"
+	"sync"
 )
 
 // regionFromText finds an AWS Region named in SES's text: "in region
@@ -555,12 +556,11 @@ var deferMarkers = []string{"status=deferred", "action: delayed", "action:delaye
 // or both (then the second kind's rules compete too). lower is the
 // normalised, lower-cased text; statuses and replies its codes.
 func inferTextKind(lower string, statuses, replies []string, sesHint bool) (kind, alt Kind) {
-	ses := sesHint || containsAny(lower, sesMarkers)
-	// A DSN's structure or a receiver's wording says which side replied;
-	// a bare reply or status code could be SES's SMTP endpoint or a
-	// receiving server (SES's own replies rarely carry an enhanced status
-	// code, receivers' mostly do: RFC 3463).
-	strong := containsAny(lower, dsnMarkers)
+	m := markers()
+	found := make([]uint64, m.words())
+	m.match(lower, found)
+	ses := sesHint || m.any(found, markerSES)
+	strong := m.any(found, markerDSN)
 	weak := false
 	for _, st := range statuses {
 		if st[0] == '4' || st[0] == '5' {
@@ -573,11 +573,11 @@ func inferTextKind(lower string, statuses, replies []string, sesHint bool) (kind
 		}
 	}
 	dk := KindBounce
-	if containsAny(lower, deferMarkers) {
+	if m.any(found, markerDefer) {
 		dk = KindDelay
 	}
 	switch {
-	case containsAny(lower, dsnFields):
+	case m.any(found, markerField):
 		return dk, KindSendError
 	case ses && strong:
 		// A relay's log of SES's reply, or SES's reply quoting a receiver.
@@ -596,9 +596,37 @@ func inferTextKind(lower string, statuses, replies []string, sesHint bool) (kind
 	return KindSendError, dk
 }
 
-func containsAny(s string, words []string) bool {
-	for _, w := range words {
-		if strings.Contains(s, w) {
+// The marker groups, matched together in one pass over the text
+// (one Aho-Corasick automaton, as for the rules' phrases): a text of a
+// megabyte is read once, not once per marker.
+const (
+	markerSES = iota
+	markerDSN
+	markerField
+	markerDefer
+)
+
+type markerSet struct {
+	*phraseMatcher
+	group []int // group of each phrase ID
+}
+
+var markers = sync.OnceValue(func() *markerSet {
+	var all []string
+	var group []int
+	for g, list := range [][]string{sesMarkers, dsnMarkers, dsnFields, deferMarkers} {
+		for _, w := range list {
+			all = append(all, strings.ToLower(w))
+			group = append(group, g)
+		}
+	}
+	return &markerSet{newPhraseMatcher(all), group}
+})
+
+// any reports whether a marker of group g was found.
+func (m *markerSet) any(found []uint64, g int) bool {
+	for id, gg := range m.group {
+		if gg == g && has(found, int32(id)) {
 			return true
 		}
 	}
@@ -725,6 +753,7 @@ func dsnRecipients(s, lower string) []string {
 func textFailure(f *Failure, hintRegion string) {
 	f.Text = normaliseText(f.Text)
 	lower := strings.ToLower(f.Text)
+	f.lower, f.lowerOf = lower, f.Text
 	statuses, replies := scanCodes(lower, nil, nil)
 	f.Kind, f.AltKind = inferTextKind(lower, statuses, replies, f.Transport != "")
 	if f.Region == "" {
