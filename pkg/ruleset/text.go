@@ -744,6 +744,20 @@ func dsnRecipients(s, lower string) []string {
 	return out
 }
 
+// fieldValue returns the first word after a header-like field name in s
+// (lower is s lower-cased), or "".
+func fieldValue(s, lower, field string) string {
+	i := strings.Index(lower, field)
+	if i < 0 {
+		return ""
+	}
+	rest := strings.TrimLeft(s[i+len(field):min(len(s), i+len(field)+320)], " \t")
+	if j := strings.IndexAny(rest, " \t\r\n"); j >= 0 {
+		rest = rest[:j]
+	}
+	return rest
+}
+
 // textFailure completes a failure whose Text is plain text (a pasted
 // error, a log line, the "error" of a failure envelope): the text is
 // normalised, its kind inferred, and its Region, transport, failing
@@ -767,6 +781,18 @@ func textFailure(f *Failure, hintRegion string) {
 	}
 	if f.Transport == "" {
 		f.Transport = transportFromText(f.Text)
+	}
+	if fb := fieldValue(f.Text, lower, "feedback-type:"); fb != "" {
+		// An ARF report (RFC 5965) pasted as text: a complaint about the
+		// original recipient.
+		f.Kind, f.AltKind = KindComplaint, ""
+		f.ComplaintFeedbackType = strings.ToLower(strings.Trim(fb, ".;,"))
+		rc := fieldValue(f.Text, lower, "original-rcpt-to:")
+		if rc == "" {
+			rc = fieldValue(f.Text, lower, "removal-recipient:")
+		}
+		f.Recipients = []Recipient{{Address: strings.Trim(rc, "<>")}}
+		return
 	}
 	f.BounceType = bounceTypeOf(statuses, replies)
 	if f.Kind == KindSendError {
