@@ -512,7 +512,7 @@ func hexRune4(s string, i int) (rune, bool) {
 // write (S-DG troubleshoot-smtp.md, the SDKs' exception names): text with
 // one is, at least also, an error the sending application got from SES.
 var sesMarkers = []string{"amazonaws", "amazon ses", "amazon simple email", "simpleemail", "ses:", "sesv2",
-	"aws sdk", "aws-sdk", "aws http", "aws:", "aws.", "aws/", "aws_", "@aws", "botocore", "boto3", "email-smtp.", "messagerejected", "message rejected", "email address is not verified",
+	"aws sdk", "aws-sdk", "aws http", "aws:", "aws.", "aws/", "aws_", "@aws", "botocore", "boto3", "email-smtp.", "messagerejected", "message rejected: email address", "message rejected: sending", "email address is not verified",
 	"identities failed the check", "throttling failure", "maximum sending rate", "daily message quota",
 	"temporary service failure", "temporary authentication failure", "timeout waiting for data from client",
 	"too many concurrent smtp connections", "authentication credentials invalid", "account not subscribed",

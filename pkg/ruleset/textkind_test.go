@@ -55,7 +55,7 @@ func TestIssueTexts(t *testing.T) {
 // TestAbstainSays: below the floor the answer is unknown, the JSON says it
 // abstained, and the candidates are kept as alternatives.
 func TestAbstainSays(t *testing.T) {
-	d := ruleset.Default().ClassifyBytes([]byte("554 Message rejected:"), nil, "t")[0]
+	d := ruleset.Default().ClassifyBytes([]byte("Message rejected:"), nil, "t")[0]
 	if d.Rule != ruleset.RuleUnknown || !d.Abstained || len(d.Alternatives) == 0 {
 		t.Fatalf("got %+v, want an abstaining unknown with alternatives", d)
 	}
@@ -153,6 +153,73 @@ func TestSDKTexts(t *testing.T) {
 		}
 		if c.identity != "" && d.Identity != c.identity {
 			t.Errorf("%s: identity %q, want %q", c.source, d.Identity, c.identity)
+		}
+	}
+}
+
+// receiverTexts are receivers' replies as their postmaster pages document
+// them (source per row): each must get its bounce rule as plain text.
+var receiverTexts = []struct{ text, want, source string }{
+	{"550-5.1.1 The email account that you tried to reach does not exist. Please try double-checking the recipient's email address for typos or unnecessary spaces. Learn more at https://support.google.com/mail/?p=NoSuchUser", "bounce.hard.no-such-user", "Gmail SMTP errors, support.google.com/a/answer/3726730"},
+	{"552-5.2.2 The email account that you tried to reach is over quota and inactive.", "bounce.soft.mailbox-full", "Gmail SMTP errors, support.google.com/a/answer/3726730"},
+	{"550-5.7.26 This mail has been blocked because the sender is unauthenticated. Gmail requires all senders to authenticate with either SPF or DKIM.", "bounce.policy.auth-failure", "Gmail SMTP errors, support.google.com/a/answer/3726730"},
+	{"550-5.7.1 [192.0.2.1] Our system has detected that this message is likely unsolicited mail. To reduce the amount of spam sent to Gmail, this message has been blocked.", "bounce.soft.content-rejected", "Gmail SMTP errors, support.google.com/a/answer/3726730"},
+	{"421-4.7.0 [192.0.2.1] Our system has detected an unusual rate of unsolicited mail originating from your IP address.", "bounce.policy.blocklisted", "common receiver wording (Sisimai reason lists)"},
+	{"552-5.2.3 Your message exceeded Google's message size limits.", "bounce.soft.message-too-large", "Gmail SMTP errors, support.google.com/a/answer/3726730"},
+	{"550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup", "bounce.hard.no-such-user", "Exchange Online/Outlook.com NDRs, learn.microsoft.com/exchange/mail-flow-best-practices/non-delivery-reports-in-exchange-online"},
+	{"550 5.7.1 Unfortunately, messages from [192.0.2.1] weren't sent. Please contact your Internet service provider since part of their network is on our block list (S3150).", "bounce.policy.blocklisted", "Exchange Online/Outlook.com NDRs, learn.microsoft.com/exchange/mail-flow-best-practices/non-delivery-reports-in-exchange-online"},
+	{"554 5.2.2 mailbox full; STOREDRV.Deliver.Exception:QuotaExceededException.MapiExceptionShutoffQuotaExceeded", "bounce.soft.mailbox-full", "Exchange Online/Outlook.com NDRs, learn.microsoft.com/exchange/mail-flow-best-practices/non-delivery-reports-in-exchange-online"},
+	{"550 5.7.509 Access denied, sending domain example.com does not pass DMARC verification and has a DMARC policy of reject.", "bounce.policy.auth-failure", "Exchange Online/Outlook.com NDRs, learn.microsoft.com/exchange/mail-flow-best-practices/non-delivery-reports-in-exchange-online"},
+	{"554 5.7.9 Message not accepted for policy reasons.  See https://postmaster.yahooinc.com/error-codes", "bounce.soft.content-rejected", "Yahoo SMTP error codes, senders.yahooinc.com/smtp-error-codes"},
+	{"552 1 Requested mail action aborted, mailbox not found", "bounce.hard.no-such-user", "common receiver wording (Sisimai reason lists)"},
+	{"554 delivery error: dd This user doesn't have a yahoo.com account (x@yahoo.com) [0] - mta1234.mail.bf1.yahoo.com", "bounce.hard.no-such-user", "Yahoo SMTP error codes, senders.yahooinc.com/smtp-error-codes"},
+	{"554 delivery error: dd Sorry your message to x@yahoo.com cannot be delivered. This mailbox is disabled (554.30). - mta1.mail.ne1.yahoo.com", "bounce.hard.no-such-user", "Yahoo SMTP error codes, senders.yahooinc.com/smtp-error-codes"},
+	{"550 5.1.1 <x@icloud.com>: user does not exist", "bounce.hard.no-such-user", "iCloud Mail, support.apple.com/HT204137"},
+	{"552 5.2.2 <x@icloud.com>: user is over quota", "bounce.soft.mailbox-full", "iCloud Mail, support.apple.com/HT204137"},
+	{"554 5.7.1 [CS01] Message rejected due to local policy. Please visit https://support.apple.com/en-us/HT204137", "bounce.soft.content-rejected", "iCloud Mail, support.apple.com/HT204137"},
+	{"550 5.1.1 Not our Customer", "bounce.hard.no-such-user", "Comcast/Spectrum error codes pages"},
+	{"554 5.7.1 [P4] Message blocked due to spam content in the message.", "bounce.soft.content-rejected", "common receiver wording (Sisimai reason lists)"},
+	{"550 5.1.0 <x@comcast.net> sender rejected. Please see https://www.spectrum.net/support", "bounce.policy.sender-rejected", "Comcast/Spectrum error codes pages"},
+	{"550 Rejected by header based Anti-Spoofing policy: x@example.com", "bounce.policy.auth-failure", "Mimecast SMTP error codes (community.mimecast.com)"},
+	{"550 Administrative prohibition - envelope blocked - https://community.mimecast.com/docs/DOC-1369#550", "bounce.policy.sender-rejected", "Mimecast SMTP error codes (community.mimecast.com)"},
+	{"554 Email rejected due to security policies - https://community.mimecast.com", "bounce.soft.content-rejected", "Mimecast SMTP error codes (community.mimecast.com)"},
+	{"553 Mail from 192.0.2.1 not allowed - 5.7.1 [ts01] ", "bounce.policy.blocklisted", "Yahoo SMTP error codes, senders.yahooinc.com/smtp-error-codes"},
+	{"550 5.7.1 Service unavailable; client [192.0.2.1] blocked using Barracuda Reputation, http://www.barracudanetworks.com/reputation/?r=1&ip=192.0.2.1", "bounce.policy.blocklisted", "Barracuda reputation replies (barracudacentral.org)"},
+	{"554 Service unavailable; Client host [192.0.2.1] blocked using b.barracudacentral.org", "bounce.policy.blocklisted", "Barracuda reputation replies (barracudacentral.org)"},
+	{"521 5.7.1 Blocked - see https://ipcheck.proofpoint.com/?ip=192.0.2.1", "bounce.policy.blocklisted", "Proofpoint ipcheck / dynamic reputation replies"},
+	{"550 5.7.1 Message rejected by Proofpoint Dynamic Reputation", "bounce.policy.blocklisted", "Proofpoint ipcheck / dynamic reputation replies"},
+	{"554 5.7.1 Requested mail action aborted: Message refused by content filter", "bounce.soft.content-rejected", "common receiver wording (Sisimai reason lists)"},
+	{"550 Requested action not taken: mailbox unavailable", "bounce.hard.no-such-user", "common receiver wording (Sisimai reason lists)"},
+	{"554-gmx.net (mxgmx117) Nemesis ESMTP Service not available 554-No SMTP service 554-Bad DNS PTR resource record", "bounce.policy.auth-failure", "GMX/1&1 replies (Sisimai rhost tables, help pages)"},
+	{"550 Message was not accepted -- invalid mailbox.  Local mailbox x@mail.ru is unavailable: user not found", "bounce.hard.no-such-user", "Mail.ru replies (help.mail.ru)"},
+	{"550 spam message rejected. Please visit http://help.mail.ru/notspam-support/id?c=abc or report details to abuse@corp.mail.ru.", "bounce.soft.content-rejected", "Mail.ru replies (help.mail.ru)"},
+	{"550 5.7.1 No such user!", "bounce.hard.no-such-user", "Yandex replies (yandex.com/support/mail)"},
+	{"554 5.7.1 [2] Message rejected under suspicion of SPAM; https://ya.cc/1IrBc", "bounce.soft.content-rejected", "Yandex replies (yandex.com/support/mail)"},
+	{"552 5.2.2 Mailbox size limit exceeded", "bounce.soft.mailbox-full", "Yandex replies (yandex.com/support/mail)"},
+	{"550 Unknown user x@docomo.ne.jp", "bounce.hard.no-such-user", "Japanese carriers (Sisimai rhost/for-nttdocomo.go, for-kddi.go)"},
+	{"550 <x@ezweb.ne.jp>: User unknown", "bounce.hard.no-such-user", "Japanese carriers (Sisimai rhost/for-nttdocomo.go, for-kddi.go)"},
+	{"550 5.7.1 Rejected: Message contains a blacklisted URL (SURBL)", "bounce.policy.blocklisted", "common receiver wording (Sisimai reason lists)"},
+	{"550 5.7.1 Mail rejected: SPF fail - not authorized", "bounce.policy.auth-failure", "common receiver wording (Sisimai reason lists)"},
+	{"550 5.7.1 Message rejected: DKIM signature verification failed", "bounce.policy.auth-failure", "common receiver wording (Sisimai reason lists)"},
+	{"552 5.3.4 Error: message file too big", "bounce.soft.message-too-large", "common receiver wording (Sisimai reason lists)"},
+	{"550 5.7.1 Client host rejected: cannot find your reverse hostname, [192.0.2.1]", "bounce.policy.auth-failure", "common receiver wording (Sisimai reason lists)"},
+	{"550 5.1.1 Benutzer unbekannt", "bounce.hard.no-such-user", "common receiver wording (Sisimai reason lists)"},
+	{"552 5.2.2 Postfach voll", "bounce.soft.mailbox-full", "common receiver wording (Sisimai reason lists)"},
+	{"550 5.1.1 Utilisateur inconnu", "bounce.hard.no-such-user", "common receiver wording (Sisimai reason lists)"},
+	{"552 5.2.2 Boite aux lettres pleine", "bounce.soft.mailbox-full", "common receiver wording (Sisimai reason lists)"},
+	{"550 5.1.1 Usuario desconocido", "bounce.hard.no-such-user", "common receiver wording (Sisimai reason lists)"},
+	{"550 5.1.1 Usuário desconhecido", "bounce.hard.no-such-user", "localised wording of the same codes (RFC 3463 x.1.1 / x.2.2), phrase-list regression"},
+	{"550 5.1.1 Пользователь не найден", "bounce.hard.no-such-user", "localised wording of the same codes (RFC 3463 x.1.1 / x.2.2), phrase-list regression"},
+	{"550 5.1.1 用户不存在", "bounce.hard.no-such-user", "localised wording of the same codes (RFC 3463 x.1.1 / x.2.2), phrase-list regression"},
+	{"550 5.1.1 宛先不明", "bounce.hard.no-such-user", "localised wording of the same codes (RFC 3463 x.1.1 / x.2.2), phrase-list regression"},
+}
+
+func TestReceiverTexts(t *testing.T) {
+	set := ruleset.Default()
+	for _, c := range receiverTexts {
+		d := set.ClassifyBytes([]byte(c.text), nil, "t")[0]
+		if d.Rule != c.want {
+			t.Errorf("%.70q (%s): rule %s (%.2f), want %s; evidence %q", c.text, c.source, d.Rule, d.Confidence, c.want, d.Evidence)
 		}
 	}
 }
