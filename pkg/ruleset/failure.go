@@ -4,8 +4,9 @@ package ruleset
 type Kind string
 
 // The kinds of failure. KindSendError covers errors the sending application
-// reports (API or SMTP replies) and plain text; KindReject is SES's
-// asynchronous Reject event.
+// reports (API or SMTP replies); plain text is read as whichever kind it
+// reports (a DSN line is a bounce). KindReject is SES's asynchronous Reject
+// event.
 const (
 	KindBounce     Kind = "bounce"
 	KindComplaint  Kind = "complaint"
