@@ -33,6 +33,8 @@ type rule struct {
 	phraseMask, notPhraseMask []uint64
 	// specificMask is phraseMask less the rule's genericPhrases.
 	specificMask []uint64
+	// statusWeights[i] is the evidence weight of spec.Statuses[i].
+	statusWeights []float64
 	regexps      func() specRegexps // see ruleSpec.regexps
 	facts        []factPredicate
 
@@ -136,6 +138,9 @@ func compileSpecs(specs []ruleSpec) *Set {
 			r.notPhraseIDs = append(r.notPhraseIDs, intern(p))
 		}
 		r.regexps = s.regexps
+		for _, st := range s.Statuses {
+			r.statusWeights = append(r.statusWeights, statusWeight(st))
+		}
 		for _, f := range s.Facts {
 			r.facts = append(r.facts, factPredicates[f])
 		}
@@ -685,10 +690,17 @@ func (r *rule) matchEvidence(e *evalCtx) (float64, int) {
 		}
 	}
 	statusW, statusSeen := 0.0, ""
-	for _, want := range r.spec.Statuses {
-		for _, st := range subj.statuses {
-			if w := statusWeight(want); w > statusW && statusMatches(st, want) {
-				statusW, statusSeen = w, st
+	if len(subj.statuses) > 0 {
+		for i, want := range r.spec.Statuses {
+			w := r.statusWeights[i]
+			if w <= statusW {
+				continue
+			}
+			for _, st := range subj.statuses {
+				if statusMatches(st, want) {
+					statusW, statusSeen = w, st
+					break
+				}
 			}
 		}
 	}
