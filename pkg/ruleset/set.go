@@ -35,8 +35,8 @@ type rule struct {
 	specificMask []uint64
 	// statusWeights[i] is the evidence weight of spec.Statuses[i].
 	statusWeights []float64
-	regexps      func() specRegexps // see ruleSpec.regexps
-	facts        []factPredicate
+	regexps       func() specRegexps // see ruleSpec.regexps
+	facts         []factPredicate
 
 	summary template
 	fix     []template
