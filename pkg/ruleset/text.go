@@ -559,7 +559,7 @@ func inferTextKind(lower string, statuses, replies []string, sesHint bool) (kind
 	m := markers()
 	found := make([]uint64, m.words())
 	m.match(lower, found)
-	ses := sesHint || m.any(found, markerSES)
+	ses := m.any(found, markerSES)
 	strong := m.any(found, markerDSN)
 	weak := false
 	for _, st := range statuses {
@@ -584,6 +584,11 @@ func inferTextKind(lower string, statuses, replies []string, sesHint bool) (kind
 		return KindSendError, dk
 	case ses:
 		return KindSendError, ""
+	case sesHint:
+		// The sender says it came from SES (a failure envelope's
+		// transport) but the text is a receiver's: the application relays
+		// through SES or quotes a DSN. Both readings compete.
+		return KindSendError, dk
 	case strong:
 		return dk, ""
 	case weak:
