@@ -3,7 +3,7 @@
 package ruleset
 
 func init() {
-	snapshot.digest = 0xddb67ddf
+	snapshot.digest = 0xe34e8ed4
 	snapshot.specs = snapshotSpecs
 	snapshot.phrases = snapshotPhrases
 	snapshot.matcher = &snapshotMatcher
@@ -1082,7 +1082,7 @@ var snapshotSpecs = []ruleSpec{
 		Confidence: 0.85,
 		Kinds:      []Kind{"delay"},
 		DelayTypes: []string{""},
-		Phrases:    []string{"spamhaus", "blocked using", "blocklist", "blacklist", "rate limited due to ip reputation", "temporarily rate limited", "unusual rate of unsolicited mail", "temporarily deferred due to unexpected volume or user complaints", "[tss04]", "poor reputation", "too many connections", "frequency limited"},
+		Phrases:    []string{"spamhaus", "blocked using", "blocklist", "blacklist", "rate limited due to ip reputation", "temporarily rate limited", "unusual rate of unsolicited mail", "temporarily deferred due to unexpected volume or user complaints", "[tss04]", "poor reputation", "too many connections", "frequency limited", "reverse dns", "ptr record", "cannot find your hostname", "cannot find your reverse hostname"},
 		Summary:    "Delivery to {identity} is delayed: the receiving provider throttles or blocks the sending IP address.",
 		Fix:        []string{"If it persists, check the sending IPs against blocklists; with dedicated IPs review warm-up and volume"},
 		line:       174,
@@ -1126,7 +1126,7 @@ var snapshotSpecs = []ruleSpec{
 	{
 		ID:         "delay.undetermined",
 		Severity:   "info",
-		Confidence: 0.35,
+		Confidence: 0.2,
 		Kinds:      []Kind{"delay"},
 		DelayTypes: []string{""},
 		Summary:    "Delivery to {identity} is delayed for a reason the text does not say.",

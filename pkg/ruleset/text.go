@@ -677,7 +677,9 @@ func dsnRecipients(s, lower string) []string {
 			return
 		}
 		local := strings.ToLower(v[:strings.LastIndexByte(v, '@')])
-		if local == "mailer-daemon" || local == "postmaster" || local == "" {
+		switch local {
+		case "mailer-daemon", "postmaster", "abuse", "hostmaster", "noc", "":
+			// The reporting system's own mailboxes, never the recipient.
 			return
 		}
 		for _, o := range out {
@@ -741,7 +743,7 @@ func dsnRecipients(s, lower string) []string {
 			st--
 		}
 		before := lower[max(0, st-16):st]
-		if !strings.Contains(before, "from=") && !strings.Contains(before, "message-id") {
+		if !strings.Contains(before, "from=") && !strings.Contains(before, "message-id") && !strings.Contains(before, "contact") {
 			add(identityToken(s[st:]))
 		}
 		i = at + 1
