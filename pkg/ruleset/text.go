@@ -638,9 +638,9 @@ func (m *markerSet) any(found []uint64, g int) bool {
 	return false
 }
 
-// bounceTypeOf reads a DSN's class: the enhanced status code's class
+// dsnBounceType reads a DSN's class: the enhanced status code's class
 // (RFC 3463) where there is one, else the reply code's.
-func bounceTypeOf(statuses, replies []string) string {
+func dsnBounceType(statuses, replies []string) string {
 	var c byte
 	for _, st := range statuses {
 		if st[0] == '4' || st[0] == '5' {
@@ -801,7 +801,7 @@ func textFailure(f *Failure, hintRegion string) {
 		f.Recipients = []Recipient{{Address: strings.Trim(rc, "<>")}}
 		return
 	}
-	f.BounceType = bounceTypeOf(statuses, replies)
+	f.BounceType = dsnBounceType(statuses, replies)
 	if f.Kind == KindSendError {
 		f.Identities = identitiesFromText(f.Text, f)
 		return
