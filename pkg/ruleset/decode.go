@@ -458,6 +458,14 @@ func fromEnvelope(w *wire, source string, h hints) Decoded {
 		return Decoded{Source: source, Err: errors.New(`failure envelope: field "error" is empty`)}
 	}
 	f.Region = regionFromText(w.Region)
+	if text := bytes.TrimSpace([]byte(f.Text)); looksLikeDSNBlock(text) {
+		// A delivery-status block as the error: read per recipient, as
+		// the plain-text path reads it.
+		if r := f.Region; r != "" {
+			h.region = r
+		}
+		return decodeDSNBlock(text, source, h)
+	}
 	textFailure(f, h.region)
 	return Decoded{Source: source, Failure: f}
 }
