@@ -54,12 +54,18 @@ func runDiagnose(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		return exitUsage
 	}
 
-	env := map[string]any{"error": text, "region": *region, "from": *from, "returnPath": *returnPath,
-		"transport": *transport, "configurationSet": *configSet}
-	if *to != "" {
-		env["to"] = strings.Split(*to, ",")
+	// Without envelope flags the text is read exactly as `sesguard
+	// classify` reads a file; the flags only add what the text cannot
+	// say, through the failure envelope, whose text takes the same path.
+	data := []byte(text)
+	if *region != "" || *from != "" || *to != "" || *returnPath != "" || *transport != "" || *configSet != "" {
+		env := map[string]any{"error": text, "region": *region, "from": *from, "returnPath": *returnPath,
+			"transport": *transport, "configurationSet": *configSet}
+		if *to != "" {
+			env["to"] = strings.Split(*to, ",")
+		}
+		data, _ = json.Marshal(env)
 	}
-	data, _ := json.Marshal(env)
 	decoded := ruleset.Decode(data, "diagnose")
 
 	if *live {
@@ -108,6 +114,9 @@ func renderHuman(w io.Writer, set *ruleset.Set, d ruleset.Diagnosis, af *ruleset
 	if d.Confidence > 0 {
 		head += fmt.Sprintf(" (%.0f%% confidence)", d.Confidence*100)
 	}
+	if d.Abstained {
+		head = fmt.Sprintf("No diagnosis: no rule reached the %.0f%% confidence floor", ruleset.ConfidenceFloor*100)
+	}
 	fmt.Fprintln(w, head)
 	fmt.Fprintln(w, strings.Repeat("─", min(len([]rune(head)), width)))
 	if d.Identity != "" || d.Region != "" {
@@ -127,7 +136,11 @@ func renderHuman(w io.Writer, set *ruleset.Set, d ruleset.Diagnosis, af *ruleset
 		}
 	}
 	if len(d.Alternatives) > 0 {
-		fmt.Fprintln(w, "\nIf that is not it, check next, in order:")
+		if d.Abstained {
+			fmt.Fprintln(w, "\nCandidates, too weak to call, in order:")
+		} else {
+			fmt.Fprintln(w, "\nIf that is not it, check next, in order:")
+		}
 		for i, a := range d.Alternatives {
 			writeWrapped(w, fmt.Sprintf("  %d. ", i+1), fmt.Sprintf("%s (%.0f%%)", a.Rule, a.Confidence*100))
 			if step := set.FirstStep(a.Rule, d.Identity, d.Region); step != "" {

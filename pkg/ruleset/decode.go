@@ -264,7 +264,48 @@ func decodeWire(w *wire, raw []byte, source string, h hints, depth int, out []De
 		// {"Message": "..."} without Type: treat as a bare message wrapper.
 		return decodeAt([]byte(*w.Message), source, h, depth+1, out)
 	}
+	if msg := logMessage(raw); msg != "" {
+		// A structured log line ({"level":"error","msg":"554 …"}): its
+		// message is the error text.
+		return append(out, decodeText([]byte(msg), source, h))
+	}
 	return append(out, Decoded{Source: source, Err: fmt.Errorf("JSON of no supported shape (keys: %s)", topKeys(raw))})
+}
+
+// logKeys are the fields structured loggers (slog, zap, logrus, pino,
+// winston, bunyan, structlog, Serilog, Monolog) put the message and the
+// error in.
+var logKeys = []string{"error", "err", "msg", "message", "exception", "error_message", "errorMessage", "reason", "detail", "@m", "@mt", "@x", "log", "stack", "stack_trace"}
+
+// logMessage joins the string fields of a JSON log line that hold its
+// message and error, or "" when it has none.
+func logMessage(raw []byte) string {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return ""
+	}
+	var parts []string
+	for _, k := range logKeys {
+		v, ok := m[k]
+		if !ok {
+			continue
+		}
+		var str string
+		if json.Unmarshal(v, &str) == nil && strings.TrimSpace(str) != "" {
+			parts = append(parts, str)
+			continue
+		}
+		// {"error": {"message": "…", "code": "MessageRejected"}}
+		var inner map[string]json.RawMessage
+		if json.Unmarshal(v, &inner) == nil {
+			for _, ik := range []string{"code", "name", "message", "msg", "response"} {
+				if json.Unmarshal(inner[ik], &str) == nil && strings.TrimSpace(str) != "" {
+					parts = append(parts, str)
+				}
+			}
+		}
+	}
+	return strings.Join(parts, ": ")
 }
 
 func decodeRecord(r *wireRecord, src string, i int, h hints, depth int, out []Decoded) []Decoded {
@@ -351,27 +392,57 @@ func jsonKind(goKind string) string {
 	return goKind
 }
 
+// decodeText reads plain text: a pasted error, a DSN line, a log line.
+// Text that nothing in the rule set matches and that has nothing of a
+// mail failure in it is refused by Classify, not here, so that the
+// envelope path (`sesguard diagnose`) and this one classify alike.
 func decodeText(text []byte, source string, h hints) Decoded {
-	if !utf8.Valid(text) || bytes.IndexByte(text, 0) >= 0 {
+	if !mostlyText(text) {
 		return Decoded{Source: source, Err: errors.New("binary data, not text or JSON")}
 	}
-	s := string(text)
-	if !sesLike(s) {
-		return Decoded{Source: source, Err: errors.New("plain text with nothing of an SES error, SMTP reply or address in it")}
+	f := &Failure{FromText: true}
+	if utf8.Valid(text) && bytes.IndexFunc(text, isStrayControl) < 0 {
+		f.Text = string(text)
+	} else {
+		f.Text = cleanText(text)
 	}
-	f := &Failure{Kind: KindSendError, Text: s}
-	f.Region = regionFromText(s)
-	if f.Region == "" {
-		f.Region = h.region
-	}
-	f.Transport = transportFromText(s)
-	f.Identities = identitiesFromText(s, f)
+	textFailure(f, h.region)
 	return Decoded{Source: source, Failure: f}
+}
+
+// mostlyText tells text with a few stray bytes (a legacy charset's name
+// in a DSN, a NUL from a broken log shipper) from binary data: at most one
+// byte in ten may be a control byte or not UTF-8.
+func mostlyText(b []byte) bool {
+	bad, total := 0, len(b)
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		if r == utf8.RuneError && n == 1 || isStrayControl(r) {
+			bad++
+		}
+		b = b[n:]
+	}
+	return bad*10 <= total
+}
+
+// cleanText turns the stray bytes mostlyText tolerates into spaces and
+// U+FFFD.
+func cleanText(b []byte) string {
+	s := strings.ToValidUTF8(string(b), "\uFFFD")
+	return strings.Map(func(r rune) rune {
+		if isStrayControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+func isStrayControl(r rune) bool {
+	return r < 0x20 && r != '\t' && r != '\n' && r != '\r' && r != '\f'
 }
 
 func fromEnvelope(w *wire, source string, h hints) Decoded {
 	f := &Failure{
-		Kind:             KindSendError,
 		Text:             *w.Error,
 		From:             addrOnly(w.From),
 		ReturnPath:       addrOnly(w.ReturnPath),
@@ -387,19 +458,15 @@ func fromEnvelope(w *wire, source string, h hints) Decoded {
 		return Decoded{Source: source, Err: errors.New(`failure envelope: field "error" is empty`)}
 	}
 	f.Region = regionFromText(w.Region)
-	if f.Region == "" {
-		f.Region = regionFromText(f.Text)
+	if text := bytes.TrimSpace([]byte(f.Text)); looksLikeDSNBlock(text) {
+		// A delivery-status block as the error: read per recipient, as
+		// the plain-text path reads it.
+		if r := f.Region; r != "" {
+			h.region = r
+		}
+		return decodeDSNBlock(text, source, h)
 	}
-	if f.Region == "" {
-		f.Region = regionFromArn(f.SourceArn)
-	}
-	if f.Region == "" {
-		f.Region = h.region
-	}
-	if f.Transport == "" {
-		f.Transport = transportFromText(f.Text)
-	}
-	f.Identities = identitiesFromText(f.Text, f)
+	textFailure(f, h.region)
 	return Decoded{Source: source, Failure: f}
 }
 

@@ -40,6 +40,9 @@ type Diagnosis struct {
 	Source       string        `json:"source,omitempty"`
 	// Error says what was wrong with an input that yields invalid-input.
 	Error string `json:"error,omitempty"`
+	// Abstained is true on an unknown diagnosis whose best candidate was
+	// below ConfidenceFloor: Alternatives then lists the candidates.
+	Abstained bool `json:"abstained,omitempty"`
 
 	// Fields below are for callers in Go (triage, bouncewatch); they are
 	// not part of the JSON contract.

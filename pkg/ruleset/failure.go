@@ -4,8 +4,9 @@ package ruleset
 type Kind string
 
 // The kinds of failure. KindSendError covers errors the sending application
-// reports (API or SMTP replies) and plain text; KindReject is SES's
-// asynchronous Reject event.
+// reports (API or SMTP replies); plain text is read as whichever kind it
+// reports (a DSN line is a bounce). KindReject is SES's asynchronous Reject
+// event.
 const (
 	KindBounce     Kind = "bounce"
 	KindComplaint  Kind = "complaint"
@@ -37,6 +38,18 @@ var AllRoles = []Role{RoleSender, RoleRecipient, RoleReturnPath, RoleUnknown}
 // failing identities parsed out of SES's text, each with its role.
 type Failure struct {
 	Kind Kind
+	// AltKind is a second kind whose rules compete with Kind's, for text
+	// that reads as both an SES error and a receiving server's reply (a
+	// Postfix log line of a relay to SES); "" for none.
+	AltKind Kind
+	// FromText marks a failure read from plain text rather than a
+	// structured record: when no rule matches and the text has nothing of
+	// a mail failure in it, Classify refuses it as invalid input.
+	FromText bool
+	// lower is lowerOf lower-cased, kept by the text path that computed
+	// it so that Classify does not lower-case a megabyte twice; it is used
+	// only while Text is still lowerOf.
+	lower, lowerOf string
 	// EventType is SES's eventType/notificationType ("Bounce",
 	// "Rendering Failure", ...), empty for send errors.
 	EventType string

@@ -39,6 +39,10 @@ type ruleSpec struct {
 	Statuses   []string `yaml:"statuses"`
 	ReplyCodes []string `yaml:"replyCodes"`
 	NotPhrases []string `yaml:"notPhrases"`
+	// GenericPhrases are those of Phrases that many causes share
+	// ("recipient address rejected", "access denied"): evidence of half
+	// weight (FORMAT.md, "Ranking").
+	GenericPhrases []string `yaml:"genericPhrases"`
 
 	IdentityPatterns []string `yaml:"identityPatterns"`
 	Facts            []string `yaml:"facts"`
@@ -193,6 +197,11 @@ func (s *ruleSpec) validate() error {
 	for _, p := range append(slices.Clone(s.Phrases), s.NotPhrases...) {
 		if strings.TrimSpace(p) == "" {
 			return errors.New("empty phrase")
+		}
+	}
+	for _, g := range s.GenericPhrases {
+		if !slices.ContainsFunc(s.Phrases, func(p string) bool { return strings.EqualFold(p, g) }) {
+			return fmt.Errorf("generic phrase %q is not one of the rule's phrases", g)
 		}
 	}
 	for _, st := range s.Statuses {

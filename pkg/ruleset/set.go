@@ -2,6 +2,7 @@ package ruleset
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,8 +31,12 @@ type rule struct {
 	// phraseMask and notPhraseMask are the same sets as bitsets over the
 	// matcher's phrase IDs: one AND per 64 phrases instead of a test each.
 	phraseMask, notPhraseMask []uint64
-	regexps                   func() specRegexps // see ruleSpec.regexps
-	facts                     []factPredicate
+	// specificMask is phraseMask less the rule's genericPhrases.
+	specificMask []uint64
+	// statusWeights[i] is the evidence weight of spec.Statuses[i].
+	statusWeights []float64
+	regexps       func() specRegexps // see ruleSpec.regexps
+	facts         []factPredicate
 
 	summary template
 	fix     []template
@@ -133,6 +138,9 @@ func compileSpecs(specs []ruleSpec) *Set {
 			r.notPhraseIDs = append(r.notPhraseIDs, intern(p))
 		}
 		r.regexps = s.regexps
+		for _, st := range s.Statuses {
+			r.statusWeights = append(r.statusWeights, statusWeight(st))
+		}
 		for _, f := range s.Facts {
 			r.facts = append(r.facts, factPredicates[f])
 		}
@@ -150,9 +158,16 @@ func compileSpecs(specs []ruleSpec) *Set {
 	for _, r := range set.rules {
 		r.phraseMask = maskOf(r.phraseIDs, set.phrases.words())
 		r.notPhraseMask = maskOf(r.notPhraseIDs, set.phrases.words())
+		var specific []int32
+		for i, id := range r.phraseIDs {
+			if !slices.ContainsFunc(r.spec.GenericPhrases, func(g string) bool { return strings.EqualFold(g, r.spec.Phrases[i]) }) {
+				specific = append(specific, id)
+			}
+		}
+		r.specificMask = maskOf(specific, set.phrases.words())
 	}
 	set.pool.New = func() any {
-		return &scratch{found: make([]uint64, set.phrases.words())}
+		return &scratch{found: make([]uint64, set.phrases.words()), base: make([]uint64, set.phrases.words())}
 	}
 	return set
 }
@@ -180,15 +195,25 @@ func (s *Set) RuleSummary(id string) (sev Severity, suppress string, ok bool) {
 }
 
 type scratch struct {
-	found    []uint64
-	statuses []string
-	replies  []string
-	cands    []candidate
+	found, base               []uint64
+	statuses, replies         []string
+	baseStatuses, baseReplies []string
+	cands                     []candidate
+}
+
+// appendCapped appends src to dst keeping at most 16 codes, the bound
+// scanCodes keeps.
+func appendCapped(dst, src []string) []string {
+	if n := 16 - len(dst); len(src) > n {
+		src = src[:max(n, 0)]
+	}
+	return append(dst, src...)
 }
 
 type candidate struct {
 	r    *rule
 	conf float64
+	alt  bool // a rule of the failure's AltKind
 }
 
 // subject is what one diagnosis is about: a recipient or a failing identity.
@@ -212,6 +237,10 @@ type evalCtx struct {
 	found    []uint64
 	evidence []string
 	explain  bool
+	// partial is set by eval when the rule's facts were not all known.
+	partial bool
+	// alt: the rule is of the failure's AltKind.
+	alt bool
 }
 
 // ClassifyBytes decodes one input of any supported shape and classifies
@@ -256,38 +285,53 @@ func (s *Set) Classify(f *Failure, facts *Facts) []Diagnosis {
 	if region == "" && facts != nil {
 		region = facts.SendingRegion
 	}
-	baseLower := strings.ToLower(f.Text)
+	baseLower := f.lower
+	if f.lowerOf != f.Text {
+		baseLower = strings.ToLower(f.Text)
+	}
+
+	// The shared text is scanned once however many subjects it has (a raw
+	// email or an SES error can name dozens): phrases and codes found in it
+	// are copied to each subject, whose own diagnostic code alone is
+	// scanned on top.
+	clear(sc.base)
+	baseAny := baseLower != "" && s.phrases.match(baseLower, sc.base)
+	sc.baseStatuses, sc.baseReplies = scanCodes(baseLower, sc.baseStatuses[:0], sc.baseReplies[:0])
 
 	var out []Diagnosis
-	classifyOne := func(subj *subject) {
-		clear(sc.found)
-		subj.anyPhrase = s.phrases.match(subj.lower, sc.found)
-		out = append(out, s.classifySubject(f, subj, facts, region, sc))
-	}
 	switch {
 	case len(f.Recipients) > 0:
 		out = make([]Diagnosis, 0, len(f.Recipients))
 		for i := range f.Recipients {
 			rc := &f.Recipients[i]
-			subj := subject{identity: rc.Address, role: RoleRecipient, recipient: rc}
-			switch {
-			case rc.DiagnosticCode == "":
-				subj.lower = baseLower
-			case baseLower == "":
-				subj.lower = strings.ToLower(rc.DiagnosticCode)
-			default:
-				subj.lower = baseLower + "\n" + strings.ToLower(rc.DiagnosticCode)
-			}
+			subj := subject{identity: rc.Address, role: RoleRecipient, recipient: rc, anyPhrase: baseAny}
+			copy(sc.found, sc.base)
 			sc.statuses, sc.replies = sc.statuses[:0], sc.replies[:0]
 			if rc.Status != "" {
 				sc.statuses = append(sc.statuses, strings.TrimSpace(rc.Status))
 			}
-			sc.statuses, sc.replies = scanCodes(subj.lower, sc.statuses, sc.replies)
+			sc.statuses = appendCapped(sc.statuses, sc.baseStatuses)
+			sc.replies = appendCapped(sc.replies, sc.baseReplies)
+			switch {
+			case rc.DiagnosticCode == "":
+				subj.lower = baseLower
+			default:
+				diag := strings.ToLower(rc.DiagnosticCode)
+				if s.phrases.match(diag, sc.found) {
+					subj.anyPhrase = true
+				}
+				sc.statuses, sc.replies = scanCodes(diag, sc.statuses, sc.replies)
+				if baseLower == "" {
+					subj.lower = diag
+				} else {
+					subj.lower = baseLower + "\n" + diag
+				}
+			}
 			subj.statuses, subj.replies = sc.statuses, sc.replies
-			classifyOne(&subj)
+			out = append(out, s.classifySubject(f, &subj, facts, region, sc))
 		}
 	default:
-		sc.statuses, sc.replies = scanCodes(baseLower, sc.statuses[:0], sc.replies[:0])
+		copy(sc.found, sc.base)
 		ids := f.Identities
 		if len(ids) == 0 {
 			id := f.From
@@ -298,9 +342,15 @@ func (s *Set) Classify(f *Failure, facts *Facts) []Diagnosis {
 		}
 		out = make([]Diagnosis, 0, len(ids))
 		for _, id := range ids {
-			subj := subject{identity: id.Value, role: id.Role, lower: baseLower, statuses: sc.statuses, replies: sc.replies}
-			classifyOne(&subj)
+			subj := subject{identity: id.Value, role: id.Role, lower: baseLower, statuses: sc.baseStatuses, replies: sc.baseReplies, anyPhrase: baseAny}
+			out = append(out, s.classifySubject(f, &subj, facts, region, sc))
 		}
+	}
+	if f.FromText && !sesLike(f.Text) && !slices.ContainsFunc(out, func(d Diagnosis) bool { return d.Rule != RuleUnknown || d.Abstained }) {
+		// Text that no rule reads and that has nothing of a mail failure
+		// in it is not a failure report (a pasted wrong file, prose).
+		return []Diagnosis{{Rule: RuleInvalid, Severity: SeverityWarning, Region: f.Region, Kind: f.Kind,
+			Error: "plain text with nothing of an SES error, SMTP reply or address in it", Summary: "the input could not be decoded"}}
 	}
 	return out
 }
@@ -308,15 +358,37 @@ func (s *Set) Classify(f *Failure, facts *Facts) []Diagnosis {
 func (s *Set) classifySubject(f *Failure, subj *subject, facts *Facts, region string, sc *scratch) Diagnosis {
 	e := evalCtx{f: f, subj: subj, facts: facts, identity: subj.identity, region: region, found: sc.found}
 	cands := sc.cands[:0]
-	for _, r := range s.byKind[f.Kind] {
-		if conf, ok := r.eval(&e); ok {
+	// Two passes: the failure's kind, then its second reading's (a loop,
+	// not a closure, which would move e to the heap on every call).
+	for pass := 0; pass < 2; pass++ {
+		rules, alt := s.byKind[f.Kind], pass == 1
+		if alt {
+			if f.AltKind == "" {
+				break
+			}
+			rules = s.byKind[f.AltKind]
+		}
+		for _, r := range rules {
+			if alt && (!r.hasEvidence() || slices.Contains(r.kinds, f.Kind)) {
+				// The other reading of ambiguous text competes on what
+				// the text says, not on a kind's structural fallback.
+				continue
+			}
+			e.alt = alt
+			conf, ok := r.eval(&e)
+			if !ok {
+				continue
+			}
+			if alt {
+				conf *= weightAltReading
+			}
 			if j := slices.IndexFunc(cands, func(c candidate) bool { return c.r.spec.ID == r.spec.ID }); j >= 0 {
 				if conf > cands[j].conf {
-					cands[j] = candidate{r, conf}
+					cands[j] = candidate{r, conf, alt}
 				}
 				continue
 			}
-			cands = append(cands, candidate{r, conf})
+			cands = append(cands, candidate{r, conf, alt})
 		}
 	}
 	sc.cands = cands
@@ -325,15 +397,24 @@ func (s *Set) classifySubject(f *Failure, subj *subject, facts *Facts, region st
 	}
 	slices.SortStableFunc(cands, func(a, b candidate) int {
 		switch {
-		case a.conf != b.conf:
+		case round2(a.conf) != round2(b.conf):
 			return cmp.Compare(b.conf, a.conf)
+		case a.alt != b.alt:
+			// A tie goes to the text's first reading.
+			if a.alt {
+				return 1
+			}
+			return -1
 		default:
 			return cmp.Compare(a.r.order, b.r.order)
 		}
 	})
+	if cands[0].conf < ConfidenceFloor {
+		return abstain(f, subj, region, cands)
+	}
 	top := cands[0]
 	// Explain the winner: evaluate again collecting evidence and values.
-	ex := evalCtx{f: f, subj: subj, facts: facts, identity: subj.identity, region: region, found: sc.found, explain: true}
+	ex := evalCtx{f: f, subj: subj, facts: facts, identity: subj.identity, region: region, found: sc.found, explain: true, alt: top.alt}
 	top.r.eval(&ex)
 	d := Diagnosis{
 		Rule:       top.r.spec.ID,
@@ -342,7 +423,7 @@ func (s *Set) classifySubject(f *Failure, subj *subject, facts *Facts, region st
 		Region:     region,
 		Confidence: round2(top.conf),
 		Suppress:   top.r.spec.Suppress,
-		Kind:       f.Kind,
+		Kind:       kindOf(f, top.alt),
 		FactsKnown: facts != nil,
 	}
 	ex.fillValues(f, facts)
@@ -352,7 +433,7 @@ func (s *Set) classifySubject(f *Failure, subj *subject, facts *Facts, region st
 		d.Fix[i] = t.render(&ex.vals)
 	}
 	d.Evidence = ex.evidence
-	if len(top.r.facts) > 0 && top.conf < top.r.spec.Confidence {
+	if len(top.r.facts) > 0 && ex.partial {
 		reg := region
 		if reg == "" {
 			reg = "<region>"
@@ -369,6 +450,34 @@ func (s *Set) classifySubject(f *Failure, subj *subject, facts *Facts, region st
 }
 
 func round2(x float64) float64 { return float64(int(x*100+0.5)) / 100 }
+
+func kindOf(f *Failure, alt bool) Kind {
+	if alt {
+		return f.AltKind
+	}
+	return f.Kind
+}
+
+// ConfidenceFloor is the confidence below which a ranking is a guess, not
+// a diagnosis: the answer is unknown, with the candidates as
+// alternatives. Calibrated on the corpus and labelled DSNs (FORMAT.md,
+// "Ranking").
+const ConfidenceFloor = 0.15
+
+// abstain is the unknown diagnosis of a subject whose best candidate is
+// below ConfidenceFloor.
+func abstain(f *Failure, subj *subject, region string, cands []candidate) Diagnosis {
+	d := unknownDiagnosis(f, subj, region)
+	d.Abstained = true
+	d.Summary = fmt.Sprintf("no rule reached the confidence floor (%.2f); the candidates are listed as alternatives, the raw text is kept for review", ConfidenceFloor)
+	for _, c := range cands {
+		if len(d.Alternatives) == 3 {
+			break
+		}
+		d.Alternatives = append(d.Alternatives, Alternative{Rule: c.r.spec.ID, Confidence: round2(c.conf)})
+	}
+	return d
+}
 
 func unknownDiagnosis(f *Failure, subj *subject, region string) Diagnosis {
 	text := f.Text
@@ -489,14 +598,25 @@ func (r *rule) eval(e *evalCtx) (float64, bool) {
 			return 0, false
 		}
 	}
-	if r.hasEvidence() && !r.matchEvidence(e) {
-		return 0, false
+	weight, kinds := 1.0, 0
+	if r.hasEvidence() {
+		if weight, kinds = r.matchEvidence(e); kinds == 0 || e.alt && weight < weightSpecific {
+			// The other reading of ambiguous text needs specific evidence.
+			return 0, false
+		}
+		if len(r.spec.IdentityPatterns) > 0 {
+			kinds++ // the identity's shape agrees with the text
+		}
 	}
 	if e.explain {
 		r.noteStructure(e)
 	}
+	e.partial = false
 	if len(r.facts) == 0 {
-		return r.spec.Confidence, true
+		if kinds == 1 {
+			weight *= weightSingleKind
+		}
+		return r.spec.Confidence * weight, true
 	}
 	known, held := 0, 0
 	for i, fp := range r.facts {
@@ -517,37 +637,101 @@ func (r *rule) eval(e *evalCtx) (float64, bool) {
 		}
 	}
 	if held == len(r.facts) && known == len(r.facts) {
-		return r.spec.Confidence, true
+		// The account facts agree with the text: two kinds of evidence.
+		return r.spec.Confidence * weight, true
 	}
+	if kinds == 1 {
+		weight *= weightSingleKind
+	}
+	e.partial = true
 	frac := float64(held) / float64(len(r.facts))
-	return r.spec.Prior + (r.spec.Confidence-r.spec.Prior)*frac*0.5, true
+	return (r.spec.Prior + (r.spec.Confidence-r.spec.Prior)*frac*0.5) * weight, true
 }
 
-func (r *rule) matchEvidence(e *evalCtx) bool {
+// Evidence weights (rules/FORMAT.md, "Ranking"): how much one matched
+// piece of evidence says about a rule. A specific phrase, a pattern or a
+// full enhanced status code (5.2.2, x.7.26) says most; a rule's
+// genericPhrases, a status prefix, an SMTP reply code say less.
+const (
+	weightSpecific   = 1.0
+	weightGeneric    = 0.5
+	weightStatus2    = 0.7 // a subject-level prefix such as 5.7
+	weightStatus1    = 0.4 // a class alone: 4 or 5
+	weightReplyCode  = 0.4
+	weightSingleKind = 0.9 // one kind of evidence only: no agreement
+	weightAltReading = 0.8 // a rule of the text's second reading (Failure.AltKind)
+)
+
+func statusWeight(prefix string) float64 {
+	switch strings.Count(prefix, ".") {
+	case 2:
+		return weightSpecific
+	case 1:
+		return weightStatus2
+	}
+	return weightStatus1
+}
+
+// matchEvidence returns the weight of r's strongest matched evidence and
+// how many kinds of evidence (phrase, status code, reply code, pattern)
+// matched; 0 kinds: the rule does not hold. One kind alone costs
+// weightSingleKind in eval, unless known account facts agree.
+func (r *rule) matchEvidence(e *evalCtx) (float64, int) {
 	subj := e.subj
+	best, kinds := 0.0, 0
 	if subj.anyPhrase && r.phraseMask != nil && intersects(r.phraseMask, e.found) {
+		kinds++
+		best = weightGeneric
+		if r.specificMask != nil && intersects(r.specificMask, e.found) {
+			best = weightSpecific
+		}
 		if e.explain {
-			for _, id := range r.phraseIDs {
-				if has(e.found, id) {
-					e.add("text contains " + strconv.Quote(r.phraseText(id)))
+			r.notePhrase(e, best == weightSpecific)
+		}
+	}
+	statusW, statusSeen := 0.0, ""
+	if len(subj.statuses) > 0 {
+		for i, want := range r.spec.Statuses {
+			w := r.statusWeights[i]
+			if w <= statusW {
+				continue
+			}
+			for _, st := range subj.statuses {
+				if statusMatches(st, want) {
+					statusW, statusSeen = w, st
 					break
 				}
 			}
 		}
-		return true
 	}
-	for _, want := range r.spec.Statuses {
-		for _, st := range subj.statuses {
-			if statusMatches(st, want) {
+	if statusW > 0 {
+		kinds++
+		best = max(best, statusW)
+		if e.explain {
+			e.add("enhanced status code " + statusSeen)
+		}
+	}
+	if r.matchReply(e) {
+		kinds++
+		best = max(best, weightReplyCode)
+	}
+	if kinds == 0 && len(r.spec.Patterns) > 0 {
+		for _, p := range r.regexps().patterns {
+			if p.MatchString(subj.lower) {
 				if e.explain {
-					e.add("enhanced status code " + st)
+					e.add("text matches /" + p.String() + "/")
 				}
-				return true
+				kinds, best = 1, weightSpecific
+				break
 			}
 		}
 	}
+	return best, kinds
+}
+
+func (r *rule) matchReply(e *evalCtx) bool {
 	for _, want := range r.spec.ReplyCodes {
-		for _, rc := range subj.replies {
+		for _, rc := range e.subj.replies {
 			if rc == want {
 				if e.explain {
 					e.add("SMTP reply code " + rc)
@@ -556,18 +740,21 @@ func (r *rule) matchEvidence(e *evalCtx) bool {
 			}
 		}
 	}
-	if len(r.spec.Patterns) == 0 {
-		return false
-	}
-	for _, p := range r.regexps().patterns {
-		if p.MatchString(subj.lower) {
-			if e.explain {
-				e.add("text matches /" + p.String() + "/")
+	return false
+}
+
+// notePhrase names the first matched phrase, a specific one if any.
+func (r *rule) notePhrase(e *evalCtx, specific bool) {
+	for _, id := range r.phraseIDs {
+		if has(e.found, id) && (!specific || has(r.specificMask, id)) {
+			what := "text contains "
+			if !specific {
+				what = "text contains the generic "
 			}
-			return true
+			e.add(what + strconv.Quote(r.phraseText(id)))
+			return
 		}
 	}
-	return false
 }
 
 func (r *rule) phraseText(id int32) string {

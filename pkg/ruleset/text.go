@@ -1,7 +1,9 @@
 package ruleset
 
 import (
+	"slices"
 	"strings"
+	"sync"
 )
 
 // regionFromText finds an AWS Region named in SES's text: "in region
@@ -71,7 +73,10 @@ func regionPrefix(s string) string {
 		return ""
 	}
 	i++
-	if strings.HasPrefix(strings.ToLower(s[i-1:]), "-gov-") || strings.HasPrefix(strings.ToLower(s[i-1:]), "-iso") {
+	// Look at the next few bytes only: lower-casing the rest of s here
+	// made a text of many region-shaped words quadratic.
+	next := s[i-1 : min(len(s), i+4)]
+	if hasPrefixFold(next, "-gov-") || hasPrefixFold(next, "-iso") {
 		// us-gov-west-1 style: one more word.
 		if n := letters(); n < 2 || i >= len(s) || s[i] != '-' {
 			return ""
@@ -93,6 +98,10 @@ func regionPrefix(s string) string {
 		}
 	}
 	return strings.ToLower(s[:i])
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 // transportFromText guesses how the error reached the application.
@@ -146,44 +155,73 @@ func identitiesFromText(s string, f *Failure) []Identity {
 	return out
 }
 
-// listAfterColon parses "a@x.com, Name <b@y.com>, c@z.com..." up to the
-// end of the line, stopping at the first piece that is not an identity
-// (e.g. "(Service: AmazonSimpleEmailService; ...").
+// listAfterColon parses "a@x.com, Name <b@y.com>, c@z.com..." — the list
+// may continue on the next line, as loggers wrap it — stopping at the
+// first piece that is not an identity (e.g. "(Service:
+// AmazonSimpleEmailService; ..."). Commas inside quotes or angle brackets
+// do not split ("Doe, Jane" <jane@example.com>).
 func listAfterColon(s string) []string {
-	if nl := strings.IndexAny(s, "\r\n"); nl >= 0 {
-		s = s[:nl]
-	}
 	var out []string
-	seen := map[string]bool{}
-	for _, piece := range strings.Split(s, ",") {
-		piece = strings.TrimSpace(piece)
+	for len(s) > 0 && len(out) < 50 {
+		end := pieceEnd(s)
+		piece := strings.TrimSpace(s[:end])
+		if end < len(s) {
+			s = s[end+1:]
+		} else {
+			s = ""
+		}
 		if piece == "" {
 			continue
 		}
-		v := identityToken(strings.TrimSpace(addrOnlyLoose(piece)))
+		v := pieceIdentity(piece)
 		if v == "" {
 			break
 		}
-		if !seen[v] {
-			seen[v] = true
+		if !slices.Contains(out, v) {
 			out = append(out, v)
-		}
-		if len(out) >= 50 {
-			break
 		}
 	}
 	return out
 }
 
-// addrOnlyLoose is addrOnly that also copes with a trailing remainder
-// after the closing bracket.
-func addrOnlyLoose(s string) string {
-	if i := strings.IndexByte(s, '<'); i >= 0 {
-		if j := strings.IndexByte(s[i:], '>'); j > 0 {
-			return s[i+1 : i+j]
+// pieceEnd returns the index of the comma ending the first list piece of
+// s (len(s) if none), skipping commas in quotes and angle brackets.
+func pieceEnd(s string) int {
+	quote, angle := false, false
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '"':
+			quote = !quote
+		case '<':
+			angle = true
+		case '>':
+			angle = false
+		case ',':
+			if !quote && !angle {
+				return i
+			}
+		}
+		if i > 512 {
+			// No identity is that long: stop looking for its end.
+			return i
 		}
 	}
-	return s
+	return len(s)
+}
+
+// pieceIdentity returns the identity one list piece names: the address in
+// angle brackets after a display name or unexpanded template text
+// ("{{name}} <a@b.com>", "=?UTF-8?B?…?= <a@b.com>"), else the piece's
+// first word when it is an address or a domain.
+func pieceIdentity(piece string) string {
+	if i := strings.IndexByte(piece, '<'); i >= 0 {
+		if j := strings.IndexByte(piece[i:], '>'); j > 0 {
+			if v := identityToken(strings.TrimSpace(piece[i+1 : i+j])); v != "" {
+				return v
+			}
+		}
+	}
+	return identityToken(strings.TrimLeft(piece, "\"'"))
 }
 
 // identityToken returns the address or domain s starts with, trimmed of
@@ -330,4 +368,454 @@ func scanCodes(s string, statuses, replies []string) ([]string, []string) {
 		}
 	}
 	return statuses, replies
+}
+
+// normaliseText makes the many layouts of one error text read alike, in one
+// pass (linear in the input): JSON string escapes of a log line are
+// undone (\n, \", \u003c…), a Python bytes reply "(550, b'5.1.1 …')"
+// becomes "550 5.1.1 …", and every run of white space — RFC 5322 header
+// folding, a logger's wrapped lines, indentation — becomes one space.
+func normaliseText(s string) string {
+	if !needsNormalising(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	space := false // a space is pending
+	emit := func(c byte) {
+		if space && b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		space = false
+		b.WriteByte(c)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v':
+			space = true
+			continue
+		case c == 0xc2 && i+1 < len(s) && s[i+1] == 0xa0: // U+00A0 no-break space
+			space = true
+			i++
+			continue
+		case c == '\\' && i+1 < len(s):
+			switch s[i+1] {
+			case 'n', 'r', 't':
+				space = true
+				i++
+				continue
+			case '"', '\\', '/', '\'':
+				emit(s[i+1])
+				i++
+				continue
+			case 'u':
+				if r, ok := hexRune4(s, i+2); ok {
+					if r < 0x80 {
+						if r == '\n' || r == '\r' || r == '\t' || r == ' ' {
+							space = true
+						} else {
+							emit(byte(r))
+						}
+					} else {
+						if space && b.Len() > 0 {
+							b.WriteByte(' ')
+						}
+						space = false
+						b.WriteRune(r)
+					}
+					i += 5
+					continue
+				}
+			}
+		case c == '&' && i+3 < len(s):
+			// XML/HTML entities of an SES Query API error body quoted in
+			// a log: "Sendportal &lt;a@b.com&gt;".
+			if r, n := xmlEntity(s[i:min(len(s), i+6)]); n > 0 {
+				emit(r)
+				i += n - 1
+				continue
+			}
+		case c == '(' && i+6 < len(s) && isDigit(s[i+1]) && isDigit(s[i+2]) && isDigit(s[i+3]) && s[i+4] == ',':
+			// Python smtplib: (550, b'5.1.1 <bob@example.org>: …')
+			j := i + 5
+			for j < len(s) && s[j] == ' ' {
+				j++
+			}
+			if j < len(s) && s[j] == 'b' {
+				j++
+			}
+			if j < len(s) && (s[j] == '\'' || s[j] == '"') {
+				emit(s[i+1])
+				b.WriteString(s[i+2 : i+4])
+				space = true
+				i = j
+				continue
+			}
+		}
+		emit(c)
+	}
+	return b.String()
+}
+
+func needsNormalising(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\t', '\r', '\n', '\f', '\v', '\\', '(', '&', 0xc2:
+			return true
+		case ' ':
+			if i+1 < len(s) && s[i+1] == ' ' || i == 0 {
+				return true
+			}
+		}
+	}
+	return len(s) > 0 && s[len(s)-1] == ' '
+}
+
+// xmlEntity decodes the five XML entities at the start of s.
+func xmlEntity(s string) (byte, int) {
+	for _, e := range [...]struct {
+		name string
+		c    byte
+	}{{"&lt;", '<'}, {"&gt;", '>'}, {"&amp;", '&'}, {"&quot;", '"'}, {"&apos;", '\''}, {"&#39;", '\''}} {
+		if strings.HasPrefix(s, e.name) {
+			return e.c, len(e.name)
+		}
+	}
+	return 0, 0
+}
+
+func hexRune4(s string, i int) (rune, bool) {
+	if i+4 > len(s) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range []byte(s[i : i+4]) {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	if r >= 0xd800 && r < 0xe000 {
+		return 0xfffd, true // a lone surrogate half: not worth pairing here
+	}
+	return r, true
+}
+
+// sesMarkers are words only SES, its SDKs or its documented SMTP replies
+// write (S-DG troubleshoot-smtp.md, the SDKs' exception names): text with
+// one is, at least also, an error the sending application got from SES.
+var sesMarkers = []string{"amazonaws", "amazon ses", "amazon simple email", "simpleemail", "ses:", "sesv2",
+	"aws sdk", "aws-sdk", "aws http", "aws:", "aws.", "aws/", "aws_", "@aws", "botocore", "boto3", "email-smtp.", "messagerejected", "message rejected: email address", "message rejected: sending", "email address is not verified",
+	"identities failed the check", "throttling failure", "maximum sending rate", "daily message quota",
+	"temporary service failure", "temporary authentication failure", "timeout waiting for data from client",
+	"too many concurrent smtp connections", "authentication credentials invalid", "account not subscribed",
+	"message is too long", "access denied: user", "is not authorized to perform", "transaction failed",
+	"sending suspended", "sending paused", "sendingpaused", "configuration set", "configurationset",
+	"mail from domain", "mailfromdomain", "invalidparametervalue", "illegal address", "missing final '@domain'",
+	"local address contains", "message length is more than", "requestid", "request id", "signaturedoesnotmatch",
+	"invalidclienttokenid", "accountsuspended", "rendering data", "templatedoesnotexist", "template does not exist", "templatename"}
+
+// dsnMarkers are words of a receiving server's reply or a delivery status
+// notification (RFC 3464 fields, Postfix/Exim/sendmail/qmail log and
+// bounce wording, Exchange and Gmail reply trailers).
+var dsnMarkers = []string{"resolver.", "storedrv.", "diagnostic-code", "final-recipient", "original-recipient", "remote-mta", "reporting-mta",
+	" said: ", "said:", "in reply to rcpt to", "in reply to end of data", "in reply to mail from", "in reply to data",
+	"in reply to rcpt", "dsn=", "status=bounced", "status=deferred", "status=undeliverable", "remote host said",
+	"smtp error from remote mail server", "remote server returned", "the following address(es) failed",
+	"following recipient", "could not be delivered", "undeliverable", "delivery has failed", "delivery failed",
+	"mail delivery failed", "returned mail", "gsmtp", "protection.outlook.com", "prod.outlook.com",
+	"recipient address rejected", "mailbox unavailable", "user unknown", "unknown user", "no such user",
+	"mailbox full", "mailbox is full", "over quota", "quota exceeded", "blocked using", "spamhaus", "rcpt to",
+	"host unknown", "relay access denied", "relaying denied", "mailer-daemon", "postmaster", "550-", "554-", "552-", "421-", "451-", "450-", "452-",
+	"unable to deliver", "wasn't delivered", "was not delivered", "message not delivered", "address not found",
+	"address couldn't be found", "delivery status notification", "permanent error", "permanent delivery error",
+	"had delivery problems", "giving up", "could not deliver", "qmail-send program", "mail delivery system",
+	"mail delivery software", "mail delivery subsystem", "this is the mail system at host", "non-delivery", "undelivered mail"}
+
+// dsnFields are RFC 3464's per-message and per-recipient fields, the
+// diagnostic types that open a Diagnostic-Code value ("smtp; 550 …"), and
+// the opening of SES's own forwarded bounce: text with one is a delivery
+// status notification, even when it names SES (its Reporting-MTA does).
+var dsnFields = []string{"smtp;", "x-unix;", "x-postfix;", "x-notes;", "x-local;", "x-outbound-mail-relay;", "reporting-mta:", "final-recipient:", "original-recipient:", "diagnostic-code:", "remote-mta:",
+	"action: failed", "an error occurred while trying to deliver the mail"}
+
+// deferMarkers say the receiving side will be tried again: a delay, not
+// a bounce.
+var deferMarkers = []string{"status=deferred", "action: delayed", "action:delayed", "will retry", "will be retried",
+	"delivery delayed", "delivery is delayed", "delivery has been delayed", "message delayed", "still trying"}
+
+// inferTextKind decides what a text reports: an SES send error, a
+// receiving server's DSN (a bounce, or a delay when it will be retried),
+// or both (then the second kind's rules compete too). lower is the
+// normalised, lower-cased text; statuses and replies its codes.
+func inferTextKind(lower string, statuses, replies []string, sesHint bool) (kind, alt Kind) {
+	m := markers()
+	found := make([]uint64, m.words())
+	m.match(lower, found)
+	ses := m.any(found, markerSES)
+	strong := m.any(found, markerDSN)
+	weak := false
+	for _, st := range statuses {
+		if st[0] == '4' || st[0] == '5' {
+			weak = true
+		}
+	}
+	for _, r := range replies {
+		if r[0] == '4' || r[0] == '5' {
+			weak = true
+		}
+	}
+	dk := KindBounce
+	if m.any(found, markerDefer) {
+		dk = KindDelay
+	}
+	switch {
+	case m.any(found, markerField):
+		return dk, KindSendError
+	case ses && strong:
+		// A relay's log of SES's reply, or SES's reply quoting a receiver.
+		return KindSendError, dk
+	case ses:
+		return KindSendError, ""
+	case sesHint:
+		// The sender says it came from SES (a failure envelope's
+		// transport) but the text is a receiver's: the application relays
+		// through SES or quotes a DSN. Both readings compete.
+		return KindSendError, dk
+	case strong:
+		return dk, ""
+	case weak:
+		return dk, KindSendError
+	}
+	// Nothing says which side wrote it: an error text of the application's
+	// ("Illegal address", "Connection timed out") or a receiver's words
+	// without a code ("The email account that you tried to reach does not
+	// exist."). Both readings compete.
+	return KindSendError, dk
+}
+
+// The marker groups, matched together in one pass over the text
+// (one Aho-Corasick automaton, as for the rules' phrases): a text of a
+// megabyte is read once, not once per marker.
+const (
+	markerSES = iota
+	markerDSN
+	markerField
+	markerDefer
+)
+
+type markerSet struct {
+	*phraseMatcher
+	group []int // group of each phrase ID
+}
+
+var markers = sync.OnceValue(func() *markerSet {
+	var all []string
+	var group []int
+	for g, list := range [][]string{sesMarkers, dsnMarkers, dsnFields, deferMarkers} {
+		for _, w := range list {
+			all = append(all, strings.ToLower(w))
+			group = append(group, g)
+		}
+	}
+	return &markerSet{newPhraseMatcher(all), group}
+})
+
+// any reports whether a marker of group g was found.
+func (m *markerSet) any(found []uint64, g int) bool {
+	for id, gg := range m.group {
+		if gg == g && has(found, int32(id)) {
+			return true
+		}
+	}
+	return false
+}
+
+// dsnBounceType reads a DSN's class: the enhanced status code's class
+// (RFC 3463) where there is one, else the reply code's.
+func dsnBounceType(statuses, replies []string) string {
+	var c byte
+	for _, st := range statuses {
+		if st[0] == '4' || st[0] == '5' {
+			c = st[0]
+			break
+		}
+	}
+	if c == 0 {
+		for _, r := range replies {
+			if r[0] == '4' || r[0] == '5' {
+				c = r[0]
+				break
+			}
+		}
+	}
+	switch c {
+	case '5':
+		return "Permanent"
+	case '4':
+		return "Transient"
+	}
+	return ""
+}
+
+// dsnRecipients finds the recipients a DSN text names: its
+// Final-Recipient fields, else a mail log's to=<…>, else addresses in
+// angle brackets or bare, skipping the sender (from=<…>), Message-IDs and
+// the reporting system's own mailboxes. At most 10, in order.
+func dsnRecipients(s, lower string) []string {
+	var out []string
+	add := func(v string) {
+		v = strings.Trim(v, ".:;,'\"")
+		if v == "" || !strings.Contains(v, "@") || len(out) >= 10 {
+			return
+		}
+		local := strings.ToLower(v[:strings.LastIndexByte(v, '@')])
+		switch local {
+		case "mailer-daemon", "postmaster", "abuse", "hostmaster", "noc", "":
+			// The reporting system's own mailboxes, never the recipient.
+			return
+		}
+		for _, o := range out {
+			if strings.EqualFold(o, v) {
+				return
+			}
+		}
+		out = append(out, v)
+	}
+	for _, field := range []string{"final-recipient:", "original-recipient:", "to=<"} {
+		from := 0
+		for len(out) < 10 {
+			i := strings.Index(lower[from:], field)
+			if i < 0 {
+				break
+			}
+			start := from + i + len(field)
+			rest := s[start:min(len(s), start+320)]
+			if j := strings.IndexByte(rest, ';'); j >= 0 && field != "to=<" && j < 16 {
+				rest = rest[j+1:]
+			}
+			add(identityToken(strings.TrimLeft(rest, " <")))
+			from = start
+		}
+		if len(out) > 0 {
+			return out
+		}
+	}
+	// Angle-bracket addresses not preceded by from= or a Message-ID field.
+	from := 0
+	for len(out) < 10 {
+		i := strings.IndexByte(s[from:], '<')
+		if i < 0 {
+			break
+		}
+		i += from
+		j := strings.IndexByte(s[i:min(len(s), i+320)], '>')
+		if j < 0 {
+			from = i + 1
+			continue
+		}
+		inner := s[i+1 : i+j]
+		before := lower[max(0, i-16):i]
+		if strings.Contains(inner, "@") && !strings.Contains(before, "from=") && !strings.Contains(before, "message-id") && !strings.Contains(before, "mail from") {
+			add(identityToken(inner))
+		}
+		from = i + j
+	}
+	if len(out) > 0 {
+		return out
+	}
+	// A bare address: "mailbox user@example.org is over quota".
+	for i := 0; i < len(s) && len(out) == 0; {
+		at := strings.IndexByte(s[i:], '@')
+		if at < 0 {
+			break
+		}
+		at += i
+		st := at
+		for st > 0 && !isIdentityStop(s[st-1]) && at-st < 64 {
+			st--
+		}
+		before := lower[max(0, st-16):st]
+		if !strings.Contains(before, "from=") && !strings.Contains(before, "message-id") && !strings.Contains(before, "contact") {
+			add(identityToken(s[st:]))
+		}
+		i = at + 1
+	}
+	return out
+}
+
+// fieldValue returns the first word after a header-like field name in s
+// (lower is s lower-cased), or "".
+func fieldValue(s, lower, field string) string {
+	i := strings.Index(lower, field)
+	if i < 0 {
+		return ""
+	}
+	rest := strings.TrimLeft(s[i+len(field):min(len(s), i+len(field)+320)], " \t")
+	if j := strings.IndexAny(rest, " \t\r\n"); j >= 0 {
+		rest = rest[:j]
+	}
+	return rest
+}
+
+// textFailure completes a failure whose Text is plain text (a pasted
+// error, a log line, the "error" of a failure envelope): the text is
+// normalised, its kind inferred, and its Region, transport, failing
+// identities or bounced recipients read from it. Both the plain-text path
+// and the envelope path (and so `sesguard classify` and `diagnose`) go
+// through here.
+func textFailure(f *Failure, hintRegion string) {
+	f.Text = normaliseText(f.Text)
+	lower := strings.ToLower(f.Text)
+	f.lower, f.lowerOf = lower, f.Text
+	statuses, replies := scanCodes(lower, nil, nil)
+	f.Kind, f.AltKind = inferTextKind(lower, statuses, replies, f.Transport != "")
+	if f.Region == "" {
+		f.Region = regionFromText(f.Text)
+	}
+	if f.Region == "" {
+		f.Region = regionFromArn(f.SourceArn)
+	}
+	if f.Region == "" {
+		f.Region = hintRegion
+	}
+	if f.Transport == "" {
+		f.Transport = transportFromText(f.Text)
+	}
+	if fb := fieldValue(f.Text, lower, "feedback-type:"); fb != "" {
+		// An ARF report (RFC 5965) pasted as text: a complaint about the
+		// original recipient.
+		f.Kind, f.AltKind = KindComplaint, ""
+		f.ComplaintFeedbackType = strings.ToLower(strings.Trim(fb, ".;,"))
+		rc := fieldValue(f.Text, lower, "original-rcpt-to:")
+		if rc == "" {
+			rc = fieldValue(f.Text, lower, "removal-recipient:")
+		}
+		f.Recipients = []Recipient{{Address: strings.Trim(rc, "<>")}}
+		return
+	}
+	f.BounceType = dsnBounceType(statuses, replies)
+	if f.Kind == KindSendError {
+		f.Identities = identitiesFromText(f.Text, f)
+		return
+	}
+	rcpts := dsnRecipients(f.Text, lower)
+	if len(rcpts) == 0 {
+		for _, list := range [][]string{f.To, f.Cc, f.Bcc} {
+			rcpts = append(rcpts, list...)
+		}
+	}
+	if len(rcpts) == 0 {
+		rcpts = []string{""}
+	}
+	for _, a := range rcpts {
+		f.Recipients = append(f.Recipients, Recipient{Address: a})
+	}
 }
