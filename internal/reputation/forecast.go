@@ -106,11 +106,13 @@ func SESWords(l Level) string {
 }
 
 // Text is the forecast in one line: "at this pace: 5% in about 3 h
-// (2–5 h); SES may review at 5%".
+// (2–5 h); SES may review at 5%". When the low end of the interval on the
+// recent fraction stays below the threshold, the range is open: "(2 h or
+// later)".
 func (f Forecast) Text() string {
 	rng := FormatHours(f.Soonest) + "–" + FormatHours(f.Latest)
 	if math.IsInf(f.Latest, 1) {
-		rng = "from " + FormatHours(f.Soonest) + "; the interval's low end never gets there"
+		rng = FormatHours(f.Soonest) + " or later"
 	}
 	return fmt.Sprintf("at this pace: %s in about %s (%s); %s at %s", f.Threshold, FormatHours(f.Hours), rng, SESWords(f.Target), f.Threshold)
 }
