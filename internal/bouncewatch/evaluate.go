@@ -83,7 +83,12 @@ type Report struct {
 	SESComplaintRate *float64       `json:"sesComplaintRate,omitempty"`
 	Account          *AccountStatus `json:"account,omitempty"`
 	AccountErr       string         `json:"accountError,omitempty"`
-	Alerts           []alert.Alert  `json:"alerts"`
+	// ConfigSetSending is each watched configuration set's sending flag,
+	// when GetConfigurationSet answered.
+	ConfigSetSending map[string]bool `json:"configurationSetSending,omitempty"`
+	// Pauses are auto-pause's decisions of this run (pause.go).
+	Pauses []PauseDecision `json:"pauses,omitempty"`
+	Alerts []alert.Alert   `json:"alerts"`
 	// PublishErr is the metrics publish failure of a run that had already
 	// sent alerts (and so did not fail).
 	PublishErr string `json:"publishError,omitempty"`
@@ -122,6 +127,9 @@ func (h *Handler) Evaluate(ctx context.Context) (*Report, error) {
 		announced[k] = prev[k].Level
 	}
 	h.announce(ctx, rep, store, prev, changes, announced)
+	h.readConfigSets(ctx, rep)
+	h.watchSES(ctx, rep)
+	h.autoPause(ctx, rep)
 	return rep, h.persist(ctx, rep, announced)
 }
 

@@ -45,20 +45,32 @@ type Deps struct {
 	// Levels keeps the announced levels; nil reads them back from the
 	// AlertLevel metric (metricLevels).
 	Levels LevelStore
-	Log    *slog.Logger
-	Now    func() time.Time
+	// ConfigSets reads the watched configuration sets' sending flags and,
+	// with Config.AutoPause on, pauses one (pause.go); nil: neither.
+	ConfigSets ConfigSetAPI
+	// Records keeps SES status changes and pauses once across
+	// environments; nil keeps them in this environment's memory.
+	Records RecordStore
+	// Instance names this execution environment in pause records (e.g.
+	// the Lambda log stream name).
+	Instance string
+	Log      *slog.Logger
+	Now      func() time.Time
 }
 
 // Handler handles bouncewatch invocations. Build it with New.
 type Handler struct {
-	cfg    Config
-	cw     CloudWatchAPI
-	ses    AccountAPI // nil: GetAccount is not consulted
-	alerts alert.Sink // nil: alerts are only logged
-	levels LevelStore // nil: metricLevels of each evaluation's read
-	log    *slog.Logger
-	now    func() time.Time
-	seen   *dedup
+	cfg        Config
+	cw         CloudWatchAPI
+	ses        AccountAPI   // nil: GetAccount is not consulted
+	alerts     alert.Sink   // nil: alerts are only logged
+	levels     LevelStore   // nil: metricLevels of each evaluation's read
+	configSets ConfigSetAPI // nil: no configuration-set watch or pause
+	records    RecordStore
+	instance   string
+	log        *slog.Logger
+	now        func() time.Time
+	seen       *dedup
 }
 
 // New returns a Handler.
@@ -72,7 +84,11 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	return &Handler{cfg: cfg, cw: d.CloudWatch, ses: d.Account, alerts: d.Alerts, levels: d.Levels, log: d.Log, now: d.Now, seen: newDedup(dedupCapacity)}, nil
+	if d.Records == nil {
+		d.Records = NewMemoryRecords()
+	}
+	return &Handler{cfg: cfg, cw: d.CloudWatch, ses: d.Account, alerts: d.Alerts, levels: d.Levels, configSets: d.ConfigSets, records: d.Records, instance: d.Instance,
+		log: d.Log, now: d.Now, seen: newDedup(dedupCapacity)}, nil
 }
 
 // ErrUnknownEvent is returned for an invocation that is neither an SQS
