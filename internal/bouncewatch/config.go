@@ -17,6 +17,14 @@
 // internal/state, Deps.Levels) replaces the read-back with a
 // version-checked write, so that one execution environment announces each
 // change.
+//
+// After announcing, an evaluation watches SES's own enforcement (the
+// account's status and sending flag from GetAccount, the watched
+// configuration sets' sending flags) and, when Config.AutoPause allows,
+// pauses a watched configuration set whose rate is critical with the
+// sample guard (pause.go); both act once across environments through
+// RecordStore. Each evaluation also forecasts when the bounce rate would
+// reach its next threshold at the recent pace (forecast.go).
 package bouncewatch
 
 import (

@@ -137,10 +137,14 @@ func (h *Handler) pauseOne(ctx context.Context, rep *Report, sr *ScopeReport, mo
 			h.log.ErrorContext(ctx, "pause record unreadable; treated as absent", "configurationSet", name, "err", err)
 			last = PauseRecord{}
 		}
-		if last.Outcome != "" && !last.Announced && last.By == h.by() {
-			// An earlier run of this environment acted but no sink took
-			// the alert: announce it now.
+		if last.Outcome != "" && !last.Announced {
+			// An earlier run decided but no sink took the alert: announce
+			// it now (two environments may both do so: duplicates are
+			// accepted, lost alerts are not).
 			h.announcePause(ctx, rep, key, rec, last)
+			if rec, err = h.records.Get(ctx, key); err != nil {
+				return PauseDecision{}, false
+			}
 		}
 	}
 	a, kind, ok := pauseCandidate(h.cfg, sr)
@@ -239,6 +243,11 @@ func (h *Handler) announcePause(ctx context.Context, rep *Report, key string, st
 	}
 }
 
+// pauseByHand is the AWS CLI command that pauses one configuration set.
+func pauseByHand(name, region string) string {
+	return "aws sesv2 put-configuration-set-sending-options --configuration-set-name " + name + " --no-sending-enabled --region " + region
+}
+
 func (r PauseRecord) encode() string {
 	b, _ := json.Marshal(r)
 	return string(b)
@@ -287,7 +296,10 @@ func (h *Handler) pauseAlert(rep *Report, r PauseRecord) alert.Alert {
 	case "would-pause":
 		a.Title = "sesguard would pause sending through " + where + " (AutoPause=dry-run)"
 		a.Evidence = []string{"Dry run: nothing was paused. With AutoPause=on, sesguard would have called PutConfigurationSetSendingOptions(SendingEnabled=false) for this configuration set only."}
-		a.Fix = resume[:1]
+		a.Fix = []string{
+			"Find and stop the traffic behind the rate (an old or bought list, a broken signup form), or pause by hand:",
+			pauseByHand(r.ConfigurationSet, r.Region),
+		}
 	case "ses-acted":
 		a.Title = "SES has already acted on the account; sesguard did not pause " + where
 		if acct := rep.Account; acct != nil {
@@ -299,17 +311,16 @@ func (h *Handler) pauseAlert(rep *Report, r PauseRecord) alert.Alert {
 		a.Evidence = []string{"PutConfigurationSetSendingOptions failed: " + r.Err, "Retried after the cooldown; pause by hand if the rate is still critical."}
 		a.Fix = []string{
 			"Check the stack's AutoPause parameter is on (it grants " + PauseAction + " on this configuration set only), or pause by hand:",
-			"aws sesv2 put-configuration-set-sending-options --configuration-set-name " + r.ConfigurationSet + " --no-sending-enabled --region " + r.Region,
+			pauseByHand(r.ConfigurationSet, r.Region),
 		}
 	case "not-checked":
 		a.Level = alert.LevelWarning
 		a.Title = "sesguard did not pause " + where + ": SES's account status could not be read"
 		a.Evidence = []string{"Auto-pause acts only after GetAccount shows SES has not already acted; GetAccount failed: " + rep.AccountErr}
-		a.Fix = []string{"Check the function may call ses:GetAccount; pause by hand if needed:",
-			"aws sesv2 put-configuration-set-sending-options --configuration-set-name " + r.ConfigurationSet + " --no-sending-enabled --region " + r.Region}
+		a.Fix = []string{"Check the function may call ses:GetAccount; pause by hand if needed:", pauseByHand(r.ConfigurationSet, r.Region)}
 	}
 	a.Figures = []alert.Figure{
-		alert.Num("Rate", r.Rate, reputation.FormatRate(r.Rate)+" "+r.Kind),
+		alert.Num("Rate", r.Rate, reputation.FormatRate(r.Rate)+" "+r.Kind+" rate"),
 		alert.Num("Sample", float64(r.Sends), group(r.Sends)+" sends, "+group(r.Events)+" "+eventsWord(r.Kind)),
 		alert.Num("Bound", r.Lower, fmt.Sprintf("%s (%g%% lower bound) vs critical %s", reputation.FormatRate(r.Lower), h.cfg.Rates.ConfidencePercent(), r.Threshold)),
 		{Name: "Decided by", Value: r.By + " at " + r.At.Format(time.RFC3339)},

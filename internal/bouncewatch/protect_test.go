@@ -3,6 +3,7 @@ package bouncewatch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -429,4 +430,38 @@ func TestLoadConfigAutoPause(t *testing.T) {
 	if _, err := LoadConfig(func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), EnvAutoPause) {
 		t.Errorf("yes: %v", err)
 	}
+}
+
+// TestProtectAlertsGolden renders every auto-pause outcome and the
+// enforcement alerts, as people will read them.
+func TestProtectAlertsGolden(t *testing.T) {
+	var golden strings.Builder
+	for _, tc := range []struct {
+		name  string
+		mode  AutoPause
+		setup func(*protectEnv)
+	}{
+		{"paused", AutoPauseOn, func(*protectEnv) {}},
+		{"would pause", AutoPauseDryRun, func(*protectEnv) {}},
+		{"SES already acted", AutoPauseOn, func(e *protectEnv) { e.ses.status = EnforcementProbation }},
+		{"pause refused", AutoPauseOn, func(e *protectEnv) {
+			e.ses.putErr = []error{&smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized to perform ses:PutConfigurationSetSendingOptions"}}
+		}},
+		{"GetAccount unavailable", AutoPauseOn, func(e *protectEnv) {
+			e.ses.acctErr = errors.New("operation error SESv2: GetAccount, AccessDeniedException")
+		}},
+		{"disabled by someone else", AutoPauseOff, func(e *protectEnv) { e.ses.enabled["transactional"] = false }},
+	} {
+		e := newProtectEnv(t, tc.mode)
+		tc.setup(e)
+		e.badList()
+		e.eval(e.handler("2026/01/05/[$LATEST]0123abcd"))
+		for _, a := range e.sent {
+			if a.Kind != alert.KindPause && a.Kind != alert.KindEnforcement {
+				continue
+			}
+			fmt.Fprintf(&golden, "=== %s\nSubject: %s\n\n%s\n", tc.name, a.Subject(), alert.RenderText(a))
+		}
+	}
+	checkGolden(t, "protect-alerts.golden", golden.String())
 }
