@@ -91,16 +91,22 @@ func HoursToReach(E, S, W, e, s, tau float64) float64 {
 	return gap / den
 }
 
-// SESWords is what SES says it may do at a level's default threshold
-// (reputationdashboardmessages.md: "If your bounce rate is 5% or greater,
-// we automatically place your account under review. If your bounce rate
-// is 10% or greater, we might pause…").
+// SESBounce are SES's own bounce-rate figures (reputationdashboardmessages.md:
+// "If your bounce rate is 5% or greater, we automatically place your
+// account under review. If your bounce rate is 10% or greater, we might
+// pause…"; faqs-enforcement.md: "maintain a bounce rate below 2%").
+// sesguard's thresholds default to them but are configurable; the
+// forecast quotes SES's.
+var SESBounce = Thresholds{Warning: 20_000, Critical: 50_000, PauseRisk: 100_000}
+
+// SESWords is what SES says it may do at the level's SES threshold:
+// "SES may review at 5%", "SES may pause at 10%".
 func SESWords(l Level) string {
 	switch l {
 	case Critical:
-		return "SES may review"
+		return "SES may review at " + SESBounce.Critical.String()
 	case PauseRisk:
-		return "SES may pause"
+		return "SES may pause at " + SESBounce.PauseRisk.String()
 	}
 	return ""
 }
@@ -108,13 +114,17 @@ func SESWords(l Level) string {
 // Text is the forecast in one line: "at this pace: 5% in about 3 h
 // (2–5 h); SES may review at 5%". When the low end of the interval on the
 // recent fraction stays below the threshold, the range is open: "(2 h or
-// later)".
+// later)". A threshold other than SES's is named as sesguard's.
 func (f Forecast) Text() string {
 	rng := FormatHours(f.Soonest) + "–" + FormatHours(f.Latest)
 	if math.IsInf(f.Latest, 1) {
 		rng = FormatHours(f.Soonest) + " or later"
 	}
-	return fmt.Sprintf("at this pace: %s in about %s (%s); %s at %s", f.Threshold, FormatHours(f.Hours), rng, SESWords(f.Target), f.Threshold)
+	what := f.Threshold.String()
+	if f.Threshold != SESBounce.For(f.Target) {
+		what += " (sesguard's " + f.Target.String() + " threshold)"
+	}
+	return fmt.Sprintf("at this pace: %s in about %s (%s); %s", what, FormatHours(f.Hours), rng, SESWords(f.Target))
 }
 
 // FormatHours formats a duration in hours for a person: "40 min", "1.5 h",

@@ -119,6 +119,11 @@ func TestForecastText(t *testing.T) {
 	if !strings.HasPrefix(got, "at this pace: 5% in about 9 h (") || !strings.HasSuffix(got, "SES may review at 5%") {
 		t.Fatalf("Text = %q", got)
 	}
+	c.Bounce.Critical = 40_000
+	f, _ = Project(480, 24000, 24*time.Hour, Pace{Sends: 1000, Events: 100, Span: time.Hour}, c.Bounce, c)
+	if got := f.Text(); !strings.HasPrefix(got, "at this pace: 4% (sesguard's critical threshold) in about ") || !strings.HasSuffix(got, "SES may review at 5%") {
+		t.Fatalf("Text with a 4%% critical threshold = %q", got)
+	}
 	for h, want := range map[float64]string{0.25: "15 min", 1.54: "1.5 h", 3: "3 h", 12.4: "12 h", math.Inf(1): "never"} {
 		if got := FormatHours(h); got != want {
 			t.Errorf("FormatHours(%v) = %q, want %q", h, got, want)
