@@ -1,6 +1,7 @@
 package reputation
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
@@ -72,6 +73,29 @@ func Project(events, sends int64, window time.Duration, pace Pace, th Thresholds
 	}
 	f.Soonest, f.Latest = at(f.RecentUpper), at(f.RecentLower)
 	return f, true
+}
+
+// MarshalJSON writes f with its level by name and an open range's Latest
+// as null (JSON has no infinity: encoding +Inf fails, and with it a whole
+// evaluation report).
+func (f Forecast) MarshalJSON() ([]byte, error) {
+	var latest *float64
+	if !math.IsInf(f.Latest, 1) {
+		latest = &f.Latest
+	}
+	return json.Marshal(struct {
+		Target      string   `json:"target"`
+		Threshold   PPM      `json:"thresholdPPM"`
+		Hours       float64  `json:"hours"`
+		Soonest     float64  `json:"soonestHours"`
+		Latest      *float64 `json:"latestHours"`
+		Recent      float64  `json:"recent"`
+		RecentLower float64  `json:"recentLower"`
+		RecentUpper float64  `json:"recentUpper"`
+		PaceSends   int64    `json:"paceSends"`
+		PaceHours   float64  `json:"paceHours"`
+		Text        string   `json:"text"`
+	}{f.Target.String(), f.Threshold, f.Hours, f.Soonest, latest, f.Recent, f.RecentLower, f.RecentUpper, f.PaceSends, f.PaceSpan.Hours(), f.Text()})
 }
 
 // HoursToReach is the model of Project in numbers: the window (W hours)

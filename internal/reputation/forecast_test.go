@@ -1,6 +1,7 @@
 package reputation
 
 import (
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -128,5 +129,19 @@ func TestForecastText(t *testing.T) {
 		if got := FormatHours(h); got != want {
 			t.Errorf("FormatHours(%v) = %q, want %q", h, got, want)
 		}
+	}
+}
+
+// TestForecastJSON: an open range (the interval's low end never reaches
+// the threshold) encodes, with latestHours null.
+func TestForecastJSON(t *testing.T) {
+	c := DefaultConfig()
+	f, ok := Project(480, 24000, 24*time.Hour, Pace{Sends: 200, Events: 12, Span: time.Hour}, c.Bounce, c)
+	if !ok || !math.IsInf(f.Latest, 1) {
+		t.Fatalf("want an open range, got %+v (ok %v)", f, ok)
+	}
+	b, err := json.Marshal(f)
+	if err != nil || !strings.Contains(string(b), `"latestHours":null`) || !strings.Contains(string(b), `"target":"critical"`) {
+		t.Fatalf("%s, %v", b, err)
 	}
 }
