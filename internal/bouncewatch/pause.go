@@ -132,7 +132,7 @@ func (h *Handler) pauseOne(ctx context.Context, rep *Report, sr *ScopeReport, mo
 		return PauseDecision{}, false
 	}
 	var last PauseRecord
-	if rec.Version > 0 {
+	if rec.Value != "" { // "" after a released claim: nothing decided
 		if err := json.Unmarshal([]byte(rec.Value), &last); err != nil {
 			h.log.ErrorContext(ctx, "pause record unreadable; treated as absent", "configurationSet", name, "err", err)
 			last = PauseRecord{}
@@ -168,7 +168,7 @@ func (h *Handler) pauseOne(ctx context.Context, rep *Report, sr *ScopeReport, mo
 	switch {
 	case hasKey(rep.ConfigSetSending, name) && !rep.ConfigSetSending[name]:
 		d.Skipped = "sending is already disabled for this configuration set"
-	case rec.Version > 0 && rep.Time.Sub(last.At) < cooldown:
+	case !last.At.IsZero() && rep.Time.Sub(last.At) < cooldown:
 		d.Skipped = fmt.Sprintf("cooldown: the last decision (%s at %s) is younger than %s", last.Outcome, last.At.Format(time.RFC3339), windowText(cooldown))
 	case rep.Account == nil:
 		// Said once per cooldown: a quiet skip would look like a pause
