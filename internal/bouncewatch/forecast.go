@@ -8,9 +8,13 @@ import (
 	"github.com/sesguard/sesguard/internal/reputation"
 )
 
-// maxPaceSpan bounds the recent span the forecast's pace is measured over:
-// "the last hours", not the last day.
-const maxPaceSpan = 3 * time.Hour
+// maxPaceSpan bounds the recent span the forecast's pace is measured over
+// (the current, partial bucket comes on top: one to two hours with a 24h
+// window's hourly buckets). Bounces arrive in a burst in the hour after a
+// bad send; over three hours that burst is diluted: in the stale-list
+// story (TestStaleListForecast, seed 1) a 3h span forecast 2.8 h for a
+// rise that took 0.5 h, one hour 41 min.
+const maxPaceSpan = time.Hour
 
 // counterPeriodFor is the period the window's counters are read with:
 // five minutes, or an hour for windows of three hours and more (fewer

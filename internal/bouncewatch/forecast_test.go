@@ -58,8 +58,8 @@ func TestForecastInAlertsAndMetric(t *testing.T) {
 	if f == nil || math.Abs(f.Hours-want) > 1e-9 || f.Target != reputation.Critical {
 		t.Fatalf("forecast = %+v, want %.3f h to critical", f, want)
 	}
-	if f.PaceSends != 3000 || f.PaceSpan != 3*time.Hour {
-		t.Fatalf("pace = %d sends over %s, want 3000 over 3h", f.PaceSends, f.PaceSpan)
+	if f.PaceSends != 1000 || f.PaceSpan != time.Hour {
+		t.Fatalf("pace = %d sends over %s, want 1000 over 1h", f.PaceSends, f.PaceSpan)
 	}
 	got := cw.datums()["ForecastHoursToCritical/account/us-east-1"]
 	if math.Abs(got-want) > 1e-9 {
