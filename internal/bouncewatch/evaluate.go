@@ -67,11 +67,12 @@ type ScopeReport struct {
 	ComplaintLevel            string                `json:"complaintLevel"`
 	Diverging                 bool                  `json:"diverging,omitempty"`
 	PrevDiverging             bool                  `json:"-"`
+	ruleCounts                map[string]float64    // account only
+
 	// Forecast is the bounce rate's time to its next threshold at the
 	// recent pace (forecast.go); nil when there is none.
-	Forecast   *reputation.Forecast `json:"forecast,omitempty"`
-	ruleCounts map[string]float64   // account only
-	series     [numCounters]levelSeries
+	Forecast *reputation.Forecast `json:"forecast,omitempty"`
+	series   [numCounters]levelSeries
 }
 
 // Report is what one evaluation found and did.
@@ -83,12 +84,12 @@ type Report struct {
 	SESComplaintRate *float64       `json:"sesComplaintRate,omitempty"`
 	Account          *AccountStatus `json:"account,omitempty"`
 	AccountErr       string         `json:"accountError,omitempty"`
+	Alerts           []alert.Alert  `json:"alerts"`
 	// ConfigSetSending is each watched configuration set's sending flag,
 	// when GetConfigurationSet answered.
 	ConfigSetSending map[string]bool `json:"configurationSetSending,omitempty"`
 	// Pauses are auto-pause's decisions of this run (pause.go).
 	Pauses []PauseDecision `json:"pauses,omitempty"`
-	Alerts []alert.Alert   `json:"alerts"`
 	// PublishErr is the metrics publish failure of a run that had already
 	// sent alerts (and so did not fail).
 	PublishErr string `json:"publishError,omitempty"`

@@ -45,6 +45,9 @@ type Deps struct {
 	// Levels keeps the announced levels; nil reads them back from the
 	// AlertLevel metric (metricLevels).
 	Levels LevelStore
+	Log    *slog.Logger
+	Now    func() time.Time
+
 	// ConfigSets reads the watched configuration sets' sending flags and,
 	// with Config.AutoPause on, pauses one (pause.go); nil: neither.
 	ConfigSets ConfigSetAPI
@@ -54,23 +57,22 @@ type Deps struct {
 	// Instance names this execution environment in pause records (e.g.
 	// the Lambda log stream name).
 	Instance string
-	Log      *slog.Logger
-	Now      func() time.Time
 }
 
 // Handler handles bouncewatch invocations. Build it with New.
 type Handler struct {
-	cfg        Config
-	cw         CloudWatchAPI
-	ses        AccountAPI   // nil: GetAccount is not consulted
-	alerts     alert.Sink   // nil: alerts are only logged
-	levels     LevelStore   // nil: metricLevels of each evaluation's read
+	cfg    Config
+	cw     CloudWatchAPI
+	ses    AccountAPI // nil: GetAccount is not consulted
+	alerts alert.Sink // nil: alerts are only logged
+	levels LevelStore // nil: metricLevels of each evaluation's read
+	log    *slog.Logger
+	now    func() time.Time
+	seen   *dedup
+
 	configSets ConfigSetAPI // nil: no configuration-set watch or pause
 	records    RecordStore
 	instance   string
-	log        *slog.Logger
-	now        func() time.Time
-	seen       *dedup
 }
 
 // New returns a Handler.
