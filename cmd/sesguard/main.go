@@ -56,6 +56,8 @@ commands:
   invoke [--env FILE] FUNCTION EVENT.json
         run a function's real bootstrap under the Runtime Interface Emulator
         with one event, dry (DRY_RUN): what it would send is printed
+  resume --configuration-set NAME [--region R] [--yes]
+        say what sesguard sees for a paused configuration set; --yes turns sending back on
   bench
         measure the rule set, the bootstraps and the functions
   version
@@ -94,6 +96,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runBench(ctx, rest, stdout, stderr)
 	case "version", "--version":
 		return runVersion(stdout)
+	case "resume":
+		return runResume(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		if len(rest) > 0 && rest[0] != "help" && rest[0] != "version" && rest[0] != "-h" && rest[0] != "--help" {
 			// The command's own -h, with its flags, on stdout.

@@ -94,10 +94,13 @@ func newHandler(ctx context.Context, getenv func(string) string) (*bouncewatch.H
 	if err != nil {
 		return nil, err
 	}
+	ses := sesv2.NewFromConfig(awsCfg)
 	return bouncewatch.New(cfg, bouncewatch.Deps{
 		CloudWatch: awsconfig.NewCloudWatch(awsCfg),
-		Account:    sesv2.NewFromConfig(awsCfg),
+		Account:    ses,
+		ConfigSets: ses,
 		Alerts:     sinks.Sink(),
+		Instance:   getenv("AWS_LAMBDA_LOG_STREAM_NAME"),
 		Log:        slog.Default(),
 	})
 }

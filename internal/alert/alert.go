@@ -33,10 +33,15 @@ const (
 	KindDiagnosis  Kind = "diagnosis"  // triage classified a send failure
 	KindRate       Kind = "rate"       // bouncewatch saw a bounce/complaint rate level change
 	KindDivergence Kind = "divergence" // our rate and SES's own figure disagree
+	// KindEnforcement: SES's own enforcement changed (account status,
+	// account or configuration-set sending).
+	KindEnforcement Kind = "enforcement"
+	// KindPause: bouncewatch paused (or would pause) a configuration set.
+	KindPause Kind = "pause"
 )
 
 // AllKinds lists every Kind.
-var AllKinds = []Kind{KindDiagnosis, KindRate, KindDivergence}
+var AllKinds = []Kind{KindDiagnosis, KindRate, KindDivergence, KindEnforcement, KindPause}
 
 // Level is how urgent an alert is. LevelOK announces a recovery.
 type Level string

@@ -61,6 +61,9 @@ func (h *Handler) rateAlert(rep *Report, sr *ScopeReport, kind string) alert.Ale
 		out.Figures = append(out.Figures, alert.Num("Headroom", float64(a.Headroom),
 			fmt.Sprintf("%s more %s at this volume reach %s", group(a.Headroom), events, th.Critical)))
 	}
+	if kind == metrics.KindBounce && sr.Forecast != nil {
+		out.Figures = append(out.Figures, forecastFigure(sr.Forecast))
+	}
 	if ses != nil && sr.Scope.Type == metrics.ScopeAccount {
 		out.Figures = append(out.Figures, alert.Num("SES "+sesName, *ses, reputation.FormatRate(*ses)))
 	} else if sr.Scope.Type == metrics.ScopeAccount {

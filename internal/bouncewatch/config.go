@@ -17,6 +17,14 @@
 // internal/state, Deps.Levels) replaces the read-back with a
 // version-checked write, so that one execution environment announces each
 // change.
+//
+// After announcing, an evaluation watches SES's own enforcement (the
+// account's status and sending flag from GetAccount, the watched
+// configuration sets' sending flags) and, when Config.AutoPause allows,
+// pauses a watched configuration set whose rate is critical with the
+// sample guard (pause.go); both act once across environments through
+// RecordStore. Each evaluation also forecasts when the bounce rate would
+// reach its next threshold at the recent pace (forecast.go).
 package bouncewatch
 
 import (
@@ -46,7 +54,7 @@ const (
 
 // EnvVars lists every environment variable the bouncewatch function reads.
 var EnvVars = slices.Concat(
-	[]string{EnvRegion, metrics.EnvNamespace, alert.EnvAlertsTopicARN, alert.EnvSlackWebhookSecret, EnvWindow, EnvDivergenceMargin, EnvWatchScopes, dryrun.EnvDryRun},
+	[]string{EnvRegion, metrics.EnvNamespace, alert.EnvAlertsTopicARN, alert.EnvSlackWebhookSecret, EnvWindow, EnvDivergenceMargin, EnvWatchScopes, dryrun.EnvDryRun, EnvAutoPause},
 	reputation.EnvVars,
 )
 
@@ -57,6 +65,8 @@ var IAMActions = []string{
 	"cloudwatch:PutMetricData",
 	"cloudwatch:GetMetricData",
 	"ses:GetAccount",
+	"ses:GetConfigurationSet", // the watched configuration sets' sending flag
+	PauseAction,               // granted only when AutoPause is on
 	"sns:Publish",
 	"secretsmanager:GetSecretValue",
 }
@@ -100,6 +110,13 @@ type Config struct {
 	DivergenceMargin reputation.PPM
 	Scopes           []Scope // evaluated besides the account
 	Rates            reputation.Config
+	// AutoPause is what to do when a watched configuration set is critical
+	// (pause.go); "" is off.
+	AutoPause AutoPause
+	// PauseCooldown is how long after a pause decision no other is made
+	// for the same configuration set; 0 means the window (by then the rates
+	// reflect only traffic after the pause).
+	PauseCooldown time.Duration
 }
 
 // LoadConfig reads Config from getenv. The error names every bad variable
@@ -140,6 +157,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			// ParseScopes's error shows the scope without its name, which
 			// may be an address.
 			errs = append(errs, envvar.BadHidden(EnvWatchScopes, err.Error()))
+		}
+	}
+	if s := strings.TrimSpace(getenv(EnvAutoPause)); s != "" {
+		if !slices.Contains(AutoPauseModes, AutoPause(s)) {
+			errs = append(errs, envvar.Bad(EnvAutoPause, s, "want off, dry-run or on"))
+		} else {
+			c.AutoPause = AutoPause(s)
 		}
 	}
 	if c.Rates, err = reputation.ConfigFromEnv(getenv); err != nil {

@@ -68,6 +68,11 @@ type ScopeReport struct {
 	Diverging                 bool                  `json:"diverging,omitempty"`
 	PrevDiverging             bool                  `json:"-"`
 	ruleCounts                map[string]float64    // account only
+
+	// Forecast is the bounce rate's time to its next threshold at the
+	// recent pace (forecast.go); nil when there is none.
+	Forecast *reputation.Forecast `json:"forecast,omitempty"`
+	series   [numCounters]levelSeries
 }
 
 // Report is what one evaluation found and did.
@@ -80,6 +85,11 @@ type Report struct {
 	Account          *AccountStatus `json:"account,omitempty"`
 	AccountErr       string         `json:"accountError,omitempty"`
 	Alerts           []alert.Alert  `json:"alerts"`
+	// ConfigSetSending is each watched configuration set's sending flag,
+	// when GetConfigurationSet answered.
+	ConfigSetSending map[string]bool `json:"configurationSetSending,omitempty"`
+	// Pauses are auto-pause's decisions of this run (pause.go).
+	Pauses []PauseDecision `json:"pauses,omitempty"`
 	// PublishErr is the metrics publish failure of a run that had already
 	// sent alerts (and so did not fail).
 	PublishErr string `json:"publishError,omitempty"`
@@ -112,11 +122,15 @@ func (h *Handler) Evaluate(ctx context.Context) (*Report, error) {
 		return rep, fmt.Errorf("load the announced levels (%d keys): %w", len(keys), err)
 	}
 	changes := assess(h.cfg, rep, prev)
+	forecast(h.cfg, rep)
 	announced := make(map[LevelKey]reputation.Level, len(keys))
 	for _, k := range keys {
 		announced[k] = prev[k].Level
 	}
 	h.announce(ctx, rep, store, prev, changes, announced)
+	h.readConfigSets(ctx, rep)
+	h.watchSES(ctx, rep)
+	h.autoPause(ctx, rep)
 	return rep, h.persist(ctx, rep, announced)
 }
 
@@ -131,10 +145,7 @@ func (h *Handler) readWindow(ctx context.Context, rep *Report) (metricLevels, er
 
 	var queries []types.MetricDataQuery
 	sinks := map[string]func([]float64, []time.Time){}
-	counterPeriod := int32(300)
-	if h.cfg.Window >= 3*time.Hour {
-		counterPeriod = 3600
-	}
+	counterPeriod := int32(counterPeriodFor(h.cfg.Window) / time.Second)
 	add := func(id, ns, name string, period int32, stat string, set func([]float64, []time.Time), dims ...string) {
 		var ds []types.Dimension
 		for i := 0; i < len(dims); i += 2 {
@@ -149,8 +160,9 @@ func (h *Handler) readWindow(ctx context.Context, rep *Report) (metricLevels, er
 	for i, sr := range rep.Scopes {
 		st, sn := string(metrics.DimScopeType), string(metrics.DimScope)
 		for _, c := range evalCounters {
-			add(fmt.Sprintf("s%d_c%d", i, c), ns, string(counterMetric[c]), counterPeriod, "Sum", func(v []float64, _ []time.Time) {
+			add(fmt.Sprintf("s%d_c%d", i, c), ns, string(counterMetric[c]), counterPeriod, "Sum", func(v []float64, ts []time.Time) {
 				sr.Counts[c] += int64(math.Round(sum(v)))
+				sr.series[c].add(v, ts)
 			}, st, sr.Scope.Type, sn, sr.Scope.Name)
 		}
 		kinds := []string{metrics.KindBounce, metrics.KindComplaint}
@@ -310,6 +322,9 @@ func (h *Handler) persist(ctx context.Context, rep *Report, announced map[LevelK
 			_ = pub.Add(metrics.BounceRate, sr.Bounce.Rate, dims...)
 			_ = pub.Add(metrics.ComplaintRate, sr.Complaint.Rate, dims...)
 			_ = pub.Add(metrics.BounceHeadroom, float64(sr.Bounce.Headroom), dims...)
+		}
+		if f := sr.Forecast; f != nil && f.Target == reputation.Critical {
+			_ = pub.Add(metrics.ForecastHoursToCritical, f.Hours, dims...)
 		}
 		kinds := []string{metrics.KindBounce, metrics.KindComplaint}
 		if i == 0 {

@@ -47,6 +47,16 @@ type Deps struct {
 	Levels LevelStore
 	Log    *slog.Logger
 	Now    func() time.Time
+
+	// ConfigSets reads the watched configuration sets' sending flags and,
+	// with Config.AutoPause on, pauses one (pause.go); nil: neither.
+	ConfigSets ConfigSetAPI
+	// Records keeps SES status changes and pauses once across
+	// environments; nil keeps them in this environment's memory.
+	Records RecordStore
+	// Instance names this execution environment in pause records (e.g.
+	// the Lambda log stream name).
+	Instance string
 }
 
 // Handler handles bouncewatch invocations. Build it with New.
@@ -59,6 +69,10 @@ type Handler struct {
 	log    *slog.Logger
 	now    func() time.Time
 	seen   *dedup
+
+	configSets ConfigSetAPI // nil: no configuration-set watch or pause
+	records    RecordStore
+	instance   string
 }
 
 // New returns a Handler.
@@ -72,7 +86,11 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	return &Handler{cfg: cfg, cw: d.CloudWatch, ses: d.Account, alerts: d.Alerts, levels: d.Levels, log: d.Log, now: d.Now, seen: newDedup(dedupCapacity)}, nil
+	if d.Records == nil {
+		d.Records = NewMemoryRecords()
+	}
+	return &Handler{cfg: cfg, cw: d.CloudWatch, ses: d.Account, alerts: d.Alerts, levels: d.Levels, configSets: d.ConfigSets, records: d.Records, instance: d.Instance,
+		log: d.Log, now: d.Now, seen: newDedup(dedupCapacity)}, nil
 }
 
 // ErrUnknownEvent is returned for an invocation that is neither an SQS

@@ -274,6 +274,9 @@ func runScenario(t *testing.T, scopes []Scope) (seq []string, text string) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if _, err := json.Marshal(rep); err != nil {
+			t.Fatalf("run %d: report does not encode: %v", run+1, err)
+		}
 		if rep.GetCalls != 1 || rep.PutCalls != 1 {
 			t.Fatalf("run %d: %d GetMetricData and %d PutMetricData calls, want 1 each", run+1, rep.GetCalls, rep.PutCalls)
 		}

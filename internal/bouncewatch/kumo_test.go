@@ -10,10 +10,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+	sesv2types "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/sivchari/kumo"
 
 	"github.com/sesguard/sesguard/internal/alert"
+	"github.com/sesguard/sesguard/internal/metrics"
 	"github.com/sesguard/sesguard/internal/testkit"
 )
 
@@ -82,5 +85,56 @@ func TestKumoEndToEnd(t *testing.T) {
 	}
 	if len(rep.Alerts) != 0 || rep.Scopes[0].PrevBounce.String() != "warning" {
 		t.Fatalf("second run: prev %s, alerts %+v", rep.Scopes[0].PrevBounce, rep.Alerts)
+	}
+}
+
+// kumoConfigSets reads configuration sets from kumo over the real wire
+// protocol; kumo has no PutConfigurationSetSendingOptions, so the pause
+// call is faked here and recorded.
+type kumoConfigSets struct {
+	*sesv2.Client
+	paused []string
+}
+
+func (k *kumoConfigSets) PutConfigurationSetSendingOptions(_ context.Context, in *sesv2.PutConfigurationSetSendingOptionsInput, _ ...func(*sesv2.Options)) (*sesv2.PutConfigurationSetSendingOptionsOutput, error) {
+	k.paused = append(k.paused, aws.ToString(in.ConfigurationSetName))
+	return &sesv2.PutConfigurationSetSendingOptionsOutput{}, nil
+}
+
+// TestKumoConfigurationSetWatch: the watch reads a configuration set whose
+// sending was disabled (created so in kumo) with GetConfigurationSet and
+// announces it once; one that sends normally is not announced.
+func TestKumoConfigurationSetWatch(t *testing.T) {
+	srv := kumo.NewServer()
+	defer srv.Close()
+	ctx := context.Background()
+	creds := credentials.NewStaticCredentialsProvider("test", "test", "")
+	ses := sesv2.New(sesv2.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Credentials: creds})
+	off, on := testkit.Unique("paused"), testkit.Unique("sending")
+	for name, enabled := range map[string]bool{off: false, on: true} {
+		if _, err := ses.CreateConfigurationSet(ctx, &sesv2.CreateConfigurationSetInput{ConfigurationSetName: aws.String(name),
+			SendingOptions: &sesv2types.SendingOptions{SendingEnabled: enabled}}); err != nil {
+			t.Fatalf("create %s: %v", name, err)
+		}
+	}
+	now := time.Date(2026, 1, 5, 12, 0, 0, 0, time.UTC)
+	cw := newMemCloudWatch(func() time.Time { return now })
+	cfg := testConfig()
+	cfg.Scopes = []Scope{{metrics.ScopeConfigurationSet, off}, {metrics.ScopeConfigurationSet, on}}
+	var sent []alert.Alert
+	sink := alert.SinkFunc(func(_ context.Context, a alert.Alert) error { sent = append(sent, a); return nil })
+	h := mustNew(t, cfg, Deps{CloudWatch: cw, Account: healthyAccount(), ConfigSets: &kumoConfigSets{Client: ses}, Alerts: sink, Log: quiet})
+	h.now = func() time.Time { return now }
+	for range 2 {
+		rep, err := h.Evaluate(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if en, ok := rep.ConfigSetSending[off]; !ok || en {
+			t.Fatalf("sending flags read from kumo: %v", rep.ConfigSetSending)
+		}
+	}
+	if len(sent) != 1 || sent[0].Kind != alert.KindEnforcement || sent[0].Scope != "configuration-set:"+off {
+		t.Fatalf("alerts = %+v, want one for %s", sent, off)
 	}
 }

@@ -64,6 +64,10 @@ const (
 	ComplaintRate  Name = "ComplaintRate"  // fraction
 	BounceHeadroom Name = "BounceHeadroom" // more hard bounces at the current volume until the critical threshold
 	AlertLevel     Name = "AlertLevel"     // announced level: 0 ok, 1 warning, 2 critical, 3 pause-risk
+	// ForecastHoursToCritical is the hours until the bounce rate reaches
+	// the critical threshold at the recent pace; published only when there
+	// is a forecast (enough sample, rate heading there, below critical).
+	ForecastHoursToCritical Name = "ForecastHoursToCritical"
 )
 
 // Dim is a dimension name.
@@ -152,6 +156,7 @@ var All = []Def{
 	{ComplaintRate, scopeDims, types.StandardUnitNone, Distribution},
 	{BounceHeadroom, scopeDims, types.StandardUnitCount, Distribution},
 	{AlertLevel, []Dim{DimScopeType, DimScope, DimKind}, types.StandardUnitNone, Distribution},
+	{ForecastHoursToCritical, scopeDims, types.StandardUnitNone, Distribution},
 }
 
 // Lookup returns the declaration of name.

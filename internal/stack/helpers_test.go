@@ -35,7 +35,9 @@ var paramSets = map[string]map[string]string{
 		"CreateConfigurationSet": "false",
 		"SuppressMode":           "always",
 	},
-	"suppress-off": {"SuppressMode": "off"},
+	"suppress-off":       {"SuppressMode": "off"},
+	"auto-pause-on":      {"AutoPause": "on"},
+	"auto-pause-dry-run": {"AutoPause": "dry-run"},
 }
 
 // repoRoot is the module root (where template.yaml and the Makefile live).
