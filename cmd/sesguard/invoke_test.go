@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -19,6 +21,11 @@ import (
 // Emulator with the shipped env file print the diagnosis, the would-be
 // alert and metrics, and make no AWS call (the command's tripwire endpoint
 // counts them and fails the run if any is made).
+//
+// The target's command comes from `make -n`, and must be `go run
+// ./cmd/sesguard ARGS`; the test runs ARGS through this binary's run
+// instead of letting make compile the CLI a second time (on a cold build
+// cache that compile alone outlasted the package's test timeout).
 func TestMakeInvoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the bootstraps")
@@ -51,12 +58,23 @@ func TestMakeInvoke(t *testing.T) {
 		{"invoke-bouncewatch", []string{`would="put metric data"`, `"bounceLevel":"ok"`, "AWS calls made: 0"}},
 	} {
 		t.Run(tc.target, func(t *testing.T) {
-			cmd := exec.Command("make", "--no-print-directory", tc.target)
+			cmd := exec.Command("make", "-n", "--no-print-directory", tc.target)
 			cmd.Dir, cmd.Env = root, env
-			out, err := cmd.CombinedOutput()
+			plan, err := cmd.CombinedOutput()
 			if err != nil {
-				t.Fatalf("make %s: %v\n%s", tc.target, err, out)
+				t.Fatalf("make -n %s: %v\n%s", tc.target, err, plan)
 			}
+			fields := strings.Fields(string(plan))
+			at := slices.Index(fields, "./cmd/sesguard")
+			if at < 0 || !slices.Contains(fields[:at], "run") {
+				t.Fatalf("make %s does not run `go run ./cmd/sesguard ...`:\n%s", tc.target, plan)
+			}
+			t.Chdir(root)
+			var buf bytes.Buffer
+			if code := run(context.Background(), fields[at+1:], strings.NewReader(""), &buf, &buf); code != 0 {
+				t.Fatalf("make %s (sesguard %s): exit %d\n%s", tc.target, strings.Join(fields[at+1:], " "), code, buf.String())
+			}
+			out := buf.Bytes()
 			for _, w := range tc.want {
 				if !strings.Contains(string(out), w) {
 					t.Errorf("make %s: output lacks %q:\n%s", tc.target, w, out)
