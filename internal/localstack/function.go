@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -214,28 +215,75 @@ func (fn *Function) PID() int {
 		return 0
 	}
 	// The emulator's only child process is the bootstrap.
-	parent := strconv.Itoa(fn.cmd.Process.Pid)
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, st := range stats {
-		data, err := os.ReadFile(st)
-		if err != nil {
-			continue // gone meanwhile
-		}
-		// "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-		rest := string(data[bytes.LastIndexByte(data, ')')+1:])
-		if f := strings.Fields(rest); len(f) > 1 && f[1] == parent {
-			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(st)))
-			return pid
-		}
+	if kids := children(fn.cmd.Process.Pid); len(kids) > 0 {
+		return kids[0].pid
 	}
 	return 0
 }
 
-// Stop ends the emulator and the bootstrap. The emulator starts the
-// bootstrap in a process group of its own, so killing the emulator's group
-// would leave it running (until its next /next call failed): the emulator
-// is paused first, so that it cannot start another, then both groups are
-// killed.
+// proc is a process, told apart from a later one with its reused ID by its
+// start time.
+type proc struct {
+	pid   int
+	start string // field 22 of /proc/PID/stat, in clock ticks since boot
+}
+
+// procStat reads /proc/PID/stat's fields after the command name (state,
+// ppid, ...); nil if the process is gone.
+func procStat(path string) []string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	// "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+	return strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+}
+
+// children lists the processes whose parent is pid, exited ones (zombies)
+// included.
+func children(pid int) []proc {
+	parent := strconv.Itoa(pid)
+	var out []proc
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, st := range stats {
+		if f := procStat(st); len(f) > 19 && f[1] == parent {
+			id, _ := strconv.Atoi(filepath.Base(filepath.Dir(st)))
+			out = append(out, proc{pid: id, start: f[19]})
+		}
+	}
+	return out
+}
+
+// gone reports whether p has exited: no such process (or another one with
+// its ID), or a zombie.
+func (p proc) gone() bool {
+	f := procStat(fmt.Sprintf("/proc/%d/stat", p.pid))
+	return len(f) < 20 || f[19] != p.start || f[0] == "Z" || f[0] == "X"
+}
+
+// allStopped reports whether every thread of process pid is stopped (or
+// exited).
+func allStopped(pid int) bool {
+	stats, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/[0-9]*/stat", pid))
+	for _, st := range stats {
+		if f := procStat(st); len(f) > 0 && !strings.ContainsAny(f[0], "TtZX") {
+			return false
+		}
+	}
+	return true
+}
+
+// stopLimit bounds Stop's waits for signals to take effect: a signal acts
+// when its target is next scheduled, which on a loaded machine is well
+// after kill returns, but not this long after.
+const stopLimit = 30 * time.Second
+
+// Stop ends the emulator and the bootstrap, and returns once both have
+// exited (their output is then all in the function's logs). The emulator
+// starts the bootstrap in a process group of its own, so killing the
+// emulator's group would leave it running (until its next /next call
+// failed): the emulator is paused first, so that it cannot start another,
+// then both groups are killed.
 func (fn *Function) Stop() {
 	if fn.cmd == nil || fn.cmd.Process == nil {
 		return
@@ -245,12 +293,47 @@ func (fn *Function) Stop() {
 		return // already; its group ID may be someone else's by now
 	default:
 	}
-	_ = syscall.Kill(fn.cmd.Process.Pid, syscall.SIGSTOP)
-	if pid := fn.PID(); pid > 0 {
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
+	emu := fn.cmd.Process.Pid
+	_ = syscall.Kill(emu, syscall.SIGSTOP)
+	// Until every thread of the emulator has stopped, it may still start a
+	// bootstrap: its children are killed until then. A child is killed by
+	// its ID as well as its group's, since one just forked has not made
+	// its own group yet.
+	deadline := time.Now().Add(stopLimit)
+	var killed []proc
+	until(deadline, func() bool {
+		stopped := allStopped(emu)
+		for _, p := range children(emu) {
+			if !slices.Contains(killed, p) && !p.gone() {
+				_ = syscall.Kill(-p.pid, syscall.SIGKILL)
+				_ = syscall.Kill(p.pid, syscall.SIGKILL)
+				killed = append(killed, p)
+			}
+		}
+		return stopped
+	})
+	_ = syscall.Kill(-emu, syscall.SIGKILL)
+	// The bootstraps hold the log pipe too: once they are gone the
+	// emulator's Wait sees its end instead of giving up after WaitDelay.
+	for _, p := range killed {
+		until(deadline, p.gone)
 	}
-	_ = syscall.Kill(-fn.cmd.Process.Pid, syscall.SIGKILL)
 	<-fn.exited
+}
+
+// until checks cond, less and less often, until it holds or deadline
+// passes, and reports whether it held. It polls: another process's state
+// (unlike a child's exit) has nothing to wait on.
+func until(deadline time.Time, cond func() bool) bool {
+	for delay := 200 * time.Microsecond; ; delay = min(2*delay, 20*time.Millisecond) {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(delay)
+	}
 }
 
 // Stats returns the number of invocations, how many returned a function
