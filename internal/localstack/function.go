@@ -279,7 +279,7 @@ func allStopped(pid int) bool {
 const stopLimit = 30 * time.Second
 
 // Stop ends the emulator and the bootstrap, and returns once both have
-// exited (their output is then all in the function's logs). The emulator
+// exited and their output is all in the function's logs. The emulator
 // starts the bootstrap in a process group of its own, so killing the
 // emulator's group would leave it running (until its next /next call
 // failed): the emulator is paused first, so that it cannot start another,
@@ -312,12 +312,13 @@ func (fn *Function) Stop() {
 		}
 		return stopped
 	})
-	_ = syscall.Kill(-emu, syscall.SIGKILL)
-	// The bootstraps hold the log pipe too: once they are gone the
-	// emulator's Wait sees its end instead of giving up after WaitDelay.
+	// The bootstraps hold the log pipe too: gone before the emulator
+	// ends, the emulator's Wait copies the pipe to its end rather than
+	// giving up on it after WaitDelay.
 	for _, p := range killed {
 		until(deadline, p.gone)
 	}
+	_ = syscall.Kill(-emu, syscall.SIGKILL)
 	<-fn.exited
 }
 
