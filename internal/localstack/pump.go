@@ -104,7 +104,6 @@ func (s *Stack) Pump(ctx context.Context, onBatch func(src *Source, n int)) erro
 	// that moved nothing backs off a little; only a queue that makes no
 	// progress for stallLimit is an error (an SQS source whose queue has no
 	// redrive policy and a message that always fails).
-	const stallLimit = 60 * time.Second
 	backoff := time.Millisecond
 	lastProgress := time.Now()
 	prevLeft := -1
@@ -158,6 +157,11 @@ func (s *Stack) Pump(ctx context.Context, onBatch func(src *Source, n int)) erro
 // receiveVisibility (seconds) bounds how long a lost receive can hide
 // messages; see pumpOnce.
 const receiveVisibility = 15
+
+// stallLimit is how long a queue may make no progress before the pump, or
+// the replay's read of the alerts, gives up on it: well past
+// receiveVisibility.
+const stallLimit = 60 * time.Second
 
 func (s *Stack) pumpRound(ctx context.Context, onBatch func(src *Source, n int)) error {
 	var wg sync.WaitGroup

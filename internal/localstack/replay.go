@@ -205,18 +205,51 @@ func (s *Stack) flushTriage(ctx context.Context) error {
 	return nil
 }
 
+// readAlerts reads every alert on the alerts queue into res, as fired at
+// sim. It is called once every function of the step has returned, so every
+// alert of the step is on the queue, and it reads until the queue is empty,
+// in flight included: an empty receive alone does not say so. A receive
+// whose reply was lost (the SDK then retries it) leaves its messages hidden
+// until their visibility timeout; they are waited for and read with their
+// own step, not a later one, or never, when the replay ends first.
 func (s *Stack) readAlerts(ctx context.Context, sim time.Time, res *Result) error {
 	if s.AlertsQueue == nil {
 		return nil
 	}
+	q := s.AlertsQueue
+	backoff := time.Millisecond
+	waiting := time.Time{} // since when hidden messages have been waited for
 	for {
-		out, err := s.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(s.AlertsQueue.URL), MaxNumberOfMessages: 10})
+		out, err := s.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(q.URL), MaxNumberOfMessages: 10,
+			VisibilityTimeout: receiveVisibility})
 		if err != nil {
 			return fmt.Errorf("read alerts: %w", err)
 		}
 		if len(out.Messages) == 0 {
-			return nil
+			n, err := s.Depth(ctx, q)
+			if err != nil {
+				return fmt.Errorf("read alerts: %w", err)
+			}
+			if n == 0 {
+				return nil
+			}
+			if waiting.IsZero() {
+				waiting = time.Now()
+			}
+			// They come back after receiveVisibility; far longer means
+			// something else holds them.
+			if time.Since(waiting) > stallLimit {
+				return fmt.Errorf("read alerts: %d alerts still in flight on %s after %s", n, q.LogicalID, stallLimit)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 100*time.Millisecond)
+			continue
 		}
+		waiting, backoff = time.Time{}, time.Millisecond
 		for _, m := range out.Messages {
 			var env struct{ Subject, Message string }
 			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &env); err != nil {
@@ -227,7 +260,7 @@ func (s *Stack) readAlerts(ctx context.Context, sim time.Time, res *Result) erro
 				return fmt.Errorf("read alerts: message is not an alert: %w", err)
 			}
 			res.Alerts = append(res.Alerts, FiredAlert{Sim: sim, Subject: env.Subject, Alert: a})
-			if _, err := s.SQS.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(s.AlertsQueue.URL), ReceiptHandle: m.ReceiptHandle}); err != nil {
+			if _, err := s.SQS.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(q.URL), ReceiptHandle: m.ReceiptHandle}); err != nil {
 				return fmt.Errorf("read alerts: %w", err)
 			}
 		}
