@@ -94,7 +94,9 @@ func (src *Source) DeadLetterQueues() []*Queue {
 // the dead-letter queue. An SNS source's messages are invoked one by one,
 // each retried and then sent to the function's failure destinations as
 // Lambda does with an asynchronous invocation, and deleted either way.
-// Sources are drained concurrently, each one invocation at a time. onBatch,
+// Functions are fed concurrently, each one invocation at a time, and the
+// sources of one function one after the other (see pumpRound), so that a
+// replay invokes each function in the same order every time. onBatch,
 // if not nil, is called after each batch of messages received with their
 // number.
 func (s *Stack) Pump(ctx context.Context, onBatch func(src *Source, n int)) error {
@@ -164,21 +166,36 @@ const receiveVisibility = 15
 const stallLimit = 60 * time.Second
 
 func (s *Stack) pumpRound(ctx context.Context, onBatch func(src *Source, n int)) error {
+	// One goroutine per function, draining its sources one after the
+	// other in s.Sources' order: they share the function's one execution
+	// environment anyway, and drained side by side they would interleave
+	// its invocations (and so the order of its alerts and of its storm
+	// windows) as the scheduler pleased.
+	var fns []*Function
+	byFn := map[*Function][]*Source{}
+	for _, src := range s.Sources {
+		if byFn[src.Function] == nil {
+			fns = append(fns, src.Function)
+		}
+		byFn[src.Function] = append(byFn[src.Function], src)
+	}
 	var wg sync.WaitGroup
-	errs := make([]error, len(s.Sources))
-	for i, src := range s.Sources {
+	errs := make([]error, len(fns))
+	for i, fn := range fns {
 		wg.Go(func() {
-			for {
-				n, err := src.pumpOnce(ctx)
-				if err != nil {
-					errs[i] = fmt.Errorf("%s: %w", src.Name(), err)
-					return
-				}
-				if n == 0 {
-					return
-				}
-				if onBatch != nil {
-					onBatch(src, n)
+			for _, src := range byFn[fn] {
+				for {
+					n, err := src.pumpOnce(ctx)
+					if err != nil {
+						errs[i] = fmt.Errorf("%s: %w", src.Name(), err)
+						return
+					}
+					if n == 0 {
+						break
+					}
+					if onBatch != nil {
+						onBatch(src, n)
+					}
 				}
 			}
 		})
