@@ -37,6 +37,9 @@ func TestLocalEndToEnd(t *testing.T) {
 	if _, err := localstack.Build(t.Context(), root, bootstrapPackages); err != nil {
 		t.Fatal(err)
 	}
+	// Each replay gets its own deadline, generous for a loaded 2-core
+	// machine (the short scenario takes seconds idle, a minute or two at a
+	// load of 15); it only ends a replay that would never finish.
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
@@ -157,12 +160,27 @@ func TestLocalEndToEnd(t *testing.T) {
 	}
 	// The same seed gives the same alerts (their wall-clock times aside).
 	t.Run("same seed, same alerts", func(t *testing.T) {
-		again, err := local(ctx, localFlags{short: true, seed: 1, reportPath: filepath.Join(dir, "again.html"), logPath: filepath.Join(dir, "again.log")}, io.Discard)
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+		defer cancel()
+		logPath := filepath.Join(dir, "again.log")
+		again, err := local(ctx, localFlags{short: true, seed: 1, reportPath: filepath.Join(dir, "again.html"), logPath: logPath}, io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The second run holds the same invariants (nothing lost, every
+		// alert on the topic also posted to Slack, ...) as the first.
+		for _, c := range again.checks {
+			if !c.OK {
+				t.Errorf("second run: check failed: %s", c.Text)
+			}
+		}
 		if a, b := alertTrace(lr.res.Alerts), alertTrace(again.res.Alerts); a != b {
 			t.Errorf("two runs with seed 1 differ:\n%s\n---\n%s", a, b)
+		}
+		if t.Failed() {
+			logs, _ := os.ReadFile(logPath)
+			lines := strings.Split(strings.TrimSpace(string(logs)), "\n")
+			t.Logf("second run: last function log lines:\n%s", strings.Join(lines[max(0, len(lines)-30):], "\n"))
 		}
 	})
 	if t.Failed() {
