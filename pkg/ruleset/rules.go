@@ -47,17 +47,21 @@ type ruleSpec struct {
 	IdentityPatterns []string `yaml:"identityPatterns"`
 	Facts            []string `yaml:"facts"`
 
-	Suppress string   `yaml:"suppress"`
-	Summary  string   `yaml:"summary"`
-	Fix      []string `yaml:"fix"`
+	Suppress string `yaml:"suppress"`
+	Summary  string `yaml:"summary"`
+	// Hypothesis is the summary while the rule's facts are not all known
+	// (ranked by its prior): worded as an if, with what to check.
+	Hypothesis string   `yaml:"hypothesis"`
+	Fix        []string `yaml:"fix"`
 
 	line int
 	// regexps returns Patterns and IdentityPatterns compiled; nil if the
 	// rule has none. validate compiles them (that is where a bad one is
 	// reported); a rule from the snapshot compiles them on first use.
-	regexps  func() specRegexps
-	summaryT template
-	fixT     []template
+	regexps     func() specRegexps
+	summaryT    template
+	hypothesisT template
+	fixT        []template
 }
 
 type specRegexps struct {
@@ -223,6 +227,15 @@ func (s *ruleSpec) validate() error {
 	var err error
 	if s.summaryT, err = parseTemplate(s.Summary); err != nil {
 		return err
+	}
+	if len(s.Facts) > 0 && s.Hypothesis == "" {
+		return errors.New("a rule with facts needs a hypothesis (its summary while facts are unknown, worded as an if with what to check)")
+	}
+	s.hypothesisT = nil
+	if s.Hypothesis != "" {
+		if s.hypothesisT, err = parseTemplate(s.Hypothesis); err != nil {
+			return err
+		}
 	}
 	s.fixT = nil
 	for _, t := range s.Fix {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -214,5 +215,35 @@ func TestSuppressOnlyForHardBouncesAndComplaints(t *testing.T) {
 		if d.Suppress != c.want {
 			t.Errorf("%s: suppress %q, want %q", d.Rule, d.Suppress, c.want)
 		}
+	}
+}
+
+// A rule ranked by its prior (its facts unknown) is a guess: its summary
+// reads as one (the rule's hypothesis), the diagnosis does not claim to
+// rest on facts even when a facts file was given, and its commands paste
+// (an unknown value inside backquotes is quoted, never a redirection).
+func TestUnknownFactsReadAsHypothesis(t *testing.T) {
+	const text = `{"error":"Message rejected: Email address is not verified. The following identities failed the check in region US-EAST-1: Admin@yourapp.com","from":"Admin@yourapp.com"}`
+	unquoted := regexp.MustCompile("(^|[ =])<[^<>\"]+>")
+	for name, f := range map[string]*ruleset.Facts{"no facts": nil} {
+		t.Run(name, func(t *testing.T) {
+			d := ruleset.Default().ClassifyBytes([]byte(text), f, "x")[0]
+			if !strings.HasPrefix(d.Rule, "reject.") {
+				t.Fatalf("rule = %s, want a reject.* rule with facts", d.Rule)
+			}
+			if !strings.HasPrefix(d.Summary, "If ") || !strings.Contains(d.Summary, "check with `aws sesv2") {
+				t.Errorf("summary of a rule ranked by its prior reads as a fact: %q", d.Summary)
+			}
+			if d.FactsKnown {
+				t.Errorf("FactsKnown = true for a diagnosis ranked by its prior")
+			}
+			for _, fx := range d.Fix {
+				for i, part := range strings.Split(fx, "`") {
+					if i%2 == 1 && unquoted.MatchString(part) {
+						t.Errorf("command with an unquoted placeholder: %q", part)
+					}
+				}
+			}
+		})
 	}
 }

@@ -38,8 +38,9 @@ type rule struct {
 	regexps       func() specRegexps // see ruleSpec.regexps
 	facts         []factPredicate
 
-	summary template
-	fix     []template
+	summary    template
+	hypothesis template // summary while facts are unknown; nil without facts
+	fix        []template
 }
 
 func (r *rule) hasEvidence() bool {
@@ -144,7 +145,7 @@ func compileSpecs(specs []ruleSpec) *Set {
 		for _, f := range s.Facts {
 			r.facts = append(r.facts, factPredicates[f])
 		}
-		r.summary, r.fix = s.summaryT, s.fixT
+		r.summary, r.hypothesis, r.fix = s.summaryT, s.hypothesisT, s.fixT
 		set.rules = append(set.rules, r)
 		for _, k := range s.Kinds {
 			set.byKind[k] = append(set.byKind[k], r)
@@ -424,10 +425,16 @@ func (s *Set) classifySubject(f *Failure, subj *subject, facts *Facts, region st
 		Confidence: round2(top.conf),
 		Suppress:   top.r.spec.Suppress,
 		Kind:       kindOf(f, top.alt),
-		FactsKnown: facts != nil,
+		// Facts count as known only when the diagnosis rests on them: a
+		// rule ranked by its prior is a guess whatever else was gathered.
+		FactsKnown: facts != nil && !(len(top.r.facts) > 0 && ex.partial),
 	}
 	ex.fillValues(f, facts)
-	d.Summary = top.r.summary.renderSummary(&ex.vals)
+	if len(top.r.facts) > 0 && ex.partial && top.r.hypothesis != nil {
+		d.Summary = top.r.hypothesis.renderSummary(&ex.vals)
+	} else {
+		d.Summary = top.r.summary.renderSummary(&ex.vals)
+	}
 	d.Fix = make([]string, len(top.r.fix))
 	for i, t := range top.r.fix {
 		d.Fix[i] = t.render(&ex.vals)

@@ -55,6 +55,9 @@ func snapshotSource(files []RuleFile) ([]byte, error) {
 		if s.summaryT != nil {
 			fmt.Fprintf(&b, "summaryT: %s,\n", templateLiteral(s.summaryT))
 		}
+		if s.hypothesisT != nil {
+			fmt.Fprintf(&b, "hypothesisT: %s,\n", templateLiteral(s.hypothesisT))
+		}
 		if s.fixT != nil {
 			b.WriteString("fixT: []template{\n")
 			for _, t := range s.fixT {

@@ -82,17 +82,26 @@ func (t template) render(vals *[len(placeholdersArr)]string) string {
 		}
 	}
 	var b strings.Builder
-	b.Grow(n)
-	for _, sg := range t {
+	b.Grow(n + 2*len(t))
+	inCode := false // inside a `command`: an unknown value must not read as a shell redirection
+	for i, sg := range t {
 		switch {
 		case sg.key < 0:
 			b.WriteString(sg.lit)
+			inCode = inCode != (strings.Count(sg.lit, "`")%2 == 1)
 		case vals[sg.key] != "":
 			b.WriteString(vals[sg.key])
 		default:
+			q := inCode && !quotedAround(t, i)
+			if q {
+				b.WriteByte('"')
+			}
 			b.WriteByte('<')
 			b.WriteString(placeholders[sg.key])
 			b.WriteByte('>')
+			if q {
+				b.WriteByte('"')
+			}
 		}
 	}
 	return b.String()
@@ -118,3 +127,11 @@ const (
 	phText
 	phSendingRegion
 )
+
+// quotedAround reports whether segment i already sits inside quotes in
+// the rule's text (`"{identity}"`): a placeholder is quoted once.
+func quotedAround(t template, i int) bool {
+	before := i > 0 && t[i-1].key < 0 && strings.HasSuffix(t[i-1].lit, "\"")
+	after := i+1 < len(t) && t[i+1].key < 0 && strings.HasPrefix(t[i+1].lit, "\"")
+	return before || after
+}
