@@ -46,6 +46,10 @@ type ruleSpec struct {
 
 	IdentityPatterns []string `yaml:"identityPatterns"`
 	Facts            []string `yaml:"facts"`
+	// NotAlternatives are rule IDs this rule rules out when it is the
+	// answer (their advice would contradict it): left out of its
+	// alternatives.
+	NotAlternatives []string `yaml:"notAlternatives"`
 
 	Suppress string `yaml:"suppress"`
 	Summary  string `yaml:"summary"`

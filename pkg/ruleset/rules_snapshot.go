@@ -3,7 +3,7 @@
 package ruleset
 
 func init() {
-	snapshot.digest = 0xea5d924b
+	snapshot.digest = 0xd93d0492
 	snapshot.specs = snapshotSpecs
 	snapshot.phrases = snapshotPhrases
 	snapshot.matcher = &snapshotMatcher
@@ -33,6 +33,7 @@ var snapshotSpecs = []ruleSpec{
 		Kinds:            []Kind{"send-error"},
 		Phrases:          []string{"not verified", "not authorized to perform", "access denied", "sender address rejected", "mail from"},
 		IdentityPatterns: []string{"(?i)@([a-z0-9-]+\\.)*elasticbeanstalk\\.com$", "(?i)@([a-z0-9-]+\\.)*(ec2|compute)\\.internal$", "(?i)@ip-\\d{1,3}-\\d{1,3}-\\d{1,3}-\\d{1,3}(\\.|$)", "(?i)@(localhost|localhost\\.localdomain|[a-z0-9-]+\\.localdomain|[a-z0-9-]+\\.local|[a-z0-9-]+\\.internal)$", "(?i)@[a-z0-9-]+$", "(?i)^(root|apache|www-data|nginx|nobody|daemon|ec2-user|ubuntu|webapp|httpd|admin|centos|bitnami|postfix|mail)@[a-z0-9-]+(\\.[a-z0-9-]+)*\\.(internal|local|localdomain|lan|home|corp)$"},
+		NotAlternatives:  []string{"reject.region-mismatch", "reject.sender-unverified", "reject.identity-case-mismatch", "reject.verification-pending", "reject.address-identity-required"},
 		Summary:          "The envelope sender {identity} is a host name: your MTA (Postfix, sendmail, PHP mail()) rewrote MAIL FROM before relaying to SES, and SES checks that address.",
 		Fix:              []string{"Set the envelope sender to a verified identity. Postfix: add `sender_canonical_maps = static:noreply@<your verified domain>` (or `smtp_generic_maps`) to /etc/postfix/main.cf, then `postfix reload`.", "PHP mail()/sendmail: pass `-f \"noreply@<your verified domain>\"` (php.ini: `sendmail_path = /usr/sbin/sendmail -t -i -f \"noreply@<your verified domain>\"`); Elastic Beanstalk: set it in an .ebextensions config.", "Check which identities are verified: `aws sesv2 list-email-identities --region {region}`"},
 		line:             11,
@@ -55,7 +56,7 @@ var snapshotSpecs = []ruleSpec{
 		Summary:     "The account is in the SES sandbox in {region}, where every recipient must be a verified identity, and {identity} is not.",
 		Hypothesis:  "If the account is still in the SES sandbox in {region} (every recipient must then be verified) and {identity} is not verified — check with `aws sesv2 get-account --region {region}` (ProductionAccessEnabled) and `aws sesv2 get-email-identity --email-identity {identity} --region {region}`.",
 		Fix:         []string{"Check sandbox status: `aws sesv2 get-account --region {region}` (ProductionAccessEnabled=false means sandbox)", "Request production access: `aws sesv2 put-account-details --production-access-enabled --mail-type TRANSACTIONAL --website-url \"https://<your site>\" --use-case-description \"<how you send>\" --region {region}`", "Until then verify the recipient: `aws sesv2 create-email-identity --email-identity {identity} --region {region}`, or test with the mailbox simulator (success@simulator.amazonses.com, bounce@simulator.amazonses.com)."},
-		line:        30,
+		line:        32,
 		summaryT:    template{{lit: "The account is in the SES sandbox in ", key: -1}, {lit: "", key: 2}, {lit: ", where every recipient must be a verified identity, and ", key: -1}, {lit: "", key: 0}, {lit: " is not.", key: -1}},
 		hypothesisT: template{{lit: "If the account is still in the SES sandbox in ", key: -1}, {lit: "", key: 2}, {lit: " (every recipient must then be verified) and ", key: -1}, {lit: "", key: 0}, {lit: " is not verified — check with `aws sesv2 get-account --region ", key: -1}, {lit: "", key: 2}, {lit: "` (ProductionAccessEnabled) and `aws sesv2 get-email-identity --email-identity ", key: -1}, {lit: "", key: 0}, {lit: " --region ", key: -1}, {lit: "", key: 2}, {lit: "`.", key: -1}},
 		fixT: []template{
@@ -75,7 +76,7 @@ var snapshotSpecs = []ruleSpec{
 		Summary:     "{identity} is verified in {verifiedRegion} but the message was sent through {region}: SES identities are per Region.",
 		Hypothesis:  "If {identity} is verified in another Region but not in {region} (SES identities are per Region) — check with `aws sesv2 get-email-identity --email-identity {identity} --region {region}` here and in the Region you verified it in.",
 		Fix:         []string{"Send through the Region where the identity is verified (SDK region / SMTP endpoint email-smtp.{verifiedRegion}.amazonaws.com), or verify it in {region}: `aws sesv2 create-email-identity --email-identity {identity} --region {region}`", "Compare: `aws sesv2 get-email-identity --email-identity {identity} --region {verifiedRegion}` and `aws sesv2 get-email-identity --email-identity {identity} --region {region}`"},
-		line:        45,
+		line:        47,
 		summaryT:    template{{lit: "", key: 0}, {lit: " is verified in ", key: -1}, {lit: "", key: 3}, {lit: " but the message was sent through ", key: -1}, {lit: "", key: 2}, {lit: ": SES identities are per Region.", key: -1}},
 		hypothesisT: template{{lit: "If ", key: -1}, {lit: "", key: 0}, {lit: " is verified in another Region but not in ", key: -1}, {lit: "", key: 2}, {lit: " (SES identities are per Region) — check with `aws sesv2 get-email-identity --email-identity ", key: -1}, {lit: "", key: 0}, {lit: " --region ", key: -1}, {lit: "", key: 2}, {lit: "` here and in the Region you verified it in.", key: -1}},
 		fixT: []template{
@@ -95,7 +96,7 @@ var snapshotSpecs = []ruleSpec{
 		Summary:     "The sender {identity} is not a verified identity in {region} (nor, as far as checked, in any other Region).",
 		Hypothesis:  "If the sender {identity} is not a verified identity in {region} (nor in any other Region) — check with `aws sesv2 list-email-identities --region {region}`.",
 		Fix:         []string{"Verify the address: `aws sesv2 create-email-identity --email-identity {identity} --region {region}` (then click the link SES mails to it)", "Or verify the whole domain (DKIM): `aws sesv2 create-email-identity --email-identity {domain} --region {region}`, then publish the three DKIM CNAME records it returns"},
-		line:        58,
+		line:        60,
 		summaryT:    template{{lit: "The sender ", key: -1}, {lit: "", key: 0}, {lit: " is not a verified identity in ", key: -1}, {lit: "", key: 2}, {lit: " (nor, as far as checked, in any other Region).", key: -1}},
 		hypothesisT: template{{lit: "If the sender ", key: -1}, {lit: "", key: 0}, {lit: " is not a verified identity in ", key: -1}, {lit: "", key: 2}, {lit: " (nor in any other Region) — check with `aws sesv2 list-email-identities --region ", key: -1}, {lit: "", key: 2}, {lit: "`.", key: -1}},
 		fixT: []template{
@@ -115,7 +116,7 @@ var snapshotSpecs = []ruleSpec{
 		Summary:     "{identity} differs only in letter case from the verified address {variant}; SES compares addresses case-sensitively (domains are not).",
 		Hypothesis:  "If {identity} differs only in letter case from a verified address (SES compares addresses case-sensitively, domains not) — check the exact spelling with `aws sesv2 list-email-identities --region {region}`.",
 		Fix:         []string{"Send from exactly {variant}, or verify this spelling too: `aws sesv2 create-email-identity --email-identity {identity} --region {region}`", "Or verify the domain, which covers every spelling of every address in it: `aws sesv2 create-email-identity --email-identity {domain} --region {region}`"},
-		line:        72,
+		line:        74,
 		summaryT:    template{{lit: "", key: 0}, {lit: " differs only in letter case from the verified address ", key: -1}, {lit: "", key: 4}, {lit: "; SES compares addresses case-sensitively (domains are not).", key: -1}},
 		hypothesisT: template{{lit: "If ", key: -1}, {lit: "", key: 0}, {lit: " differs only in letter case from a verified address (SES compares addresses case-sensitively, domains not) — check the exact spelling with `aws sesv2 list-email-identities --region ", key: -1}, {lit: "", key: 2}, {lit: "`.", key: -1}},
 		fixT: []template{
@@ -135,7 +136,7 @@ var snapshotSpecs = []ruleSpec{
 		Summary:     "The identity for {identity} exists in {region} but is not verified yet (status {status}).",
 		Hypothesis:  "If the identity for {identity} exists in {region} but is not verified yet — check its status with `aws sesv2 get-email-identity --email-identity {identity} --region {region}` (VerificationStatus).",
 		Fix:         []string{"Check its state: `aws sesv2 get-email-identity --email-identity {identity} --region {region}` (VerificationStatus, VerificationInfo.ErrorType)", "Address identity: click the link in the verification mail, or resend it by deleting and re-creating the identity. Domain identity: publish the DKIM CNAME records and wait for DNS (up to 72 hours)."},
-		line:        86,
+		line:        88,
 		summaryT:    template{{lit: "The identity for ", key: -1}, {lit: "", key: 0}, {lit: " exists in ", key: -1}, {lit: "", key: 2}, {lit: " but is not verified yet (status ", key: -1}, {lit: "", key: 5}, {lit: ").", key: -1}},
 		hypothesisT: template{{lit: "If the identity for ", key: -1}, {lit: "", key: 0}, {lit: " exists in ", key: -1}, {lit: "", key: 2}, {lit: " but is not verified yet — check its status with `aws sesv2 get-email-identity --email-identity ", key: -1}, {lit: "", key: 0}, {lit: " --region ", key: -1}, {lit: "", key: 2}, {lit: "` (VerificationStatus).", key: -1}},
 		fixT: []template{
@@ -156,7 +157,7 @@ var snapshotSpecs = []ruleSpec{
 		Summary:          "Only the domain of {identity} is verified; the send uses a configuration set or sending authorization, which needs the address itself verified as an identity.",
 		Hypothesis:       "If only the domain of {identity} is verified while the send uses a configuration set or sending authorization (which need the address itself verified) — check with `aws sesv2 list-email-identities --region {region}`.",
 		Fix:              []string{"Verify the address as its own identity: `aws sesv2 create-email-identity --email-identity {identity} --region {region}`"},
-		line:             100,
+		line:             102,
 		summaryT:         template{{lit: "Only the domain of ", key: -1}, {lit: "", key: 0}, {lit: " is verified; the send uses a configuration set or sending authorization, which needs the address itself verified as an identity.", key: -1}},
 		hypothesisT:      template{{lit: "If only the domain of ", key: -1}, {lit: "", key: 0}, {lit: " is verified while the send uses a configuration set or sending authorization (which need the address itself verified) — check with `aws sesv2 list-email-identities --region ", key: -1}, {lit: "", key: 2}, {lit: "`.", key: -1}},
 		fixT: []template{
@@ -175,7 +176,7 @@ var snapshotSpecs = []ruleSpec{
 		Summary:     "Sending authorization: the delegate account {account} is still in the SES sandbox in {region}; both the identity owner's and the delegate's accounts need production access to mail unverified recipients.",
 		Hypothesis:  "If the delegate account {account} is still in the SES sandbox in {region} (sending authorization needs both accounts out of it) — check in the delegate account with `aws sesv2 get-account --region {region}` (ProductionAccessEnabled).",
 		Fix:         []string{"In the delegate account: `aws sesv2 get-account --region {region}`, then `aws sesv2 put-account-details --production-access-enabled --mail-type TRANSACTIONAL --website-url \"https://<your site>\" --region {region}`"},
-		line:        114,
+		line:        116,
 		summaryT:    template{{lit: "Sending authorization: the delegate account ", key: -1}, {lit: "", key: 7}, {lit: " is still in the SES sandbox in ", key: -1}, {lit: "", key: 2}, {lit: "; both the identity owner's and the delegate's accounts need production access to mail unverified recipients.", key: -1}},
 		hypothesisT: template{{lit: "If the delegate account ", key: -1}, {lit: "", key: 7}, {lit: " is still in the SES sandbox in ", key: -1}, {lit: "", key: 2}, {lit: " (sending authorization needs both accounts out of it) — check in the delegate account with `aws sesv2 get-account --region ", key: -1}, {lit: "", key: 2}, {lit: "` (ProductionAccessEnabled).", key: -1}},
 		fixT: []template{
@@ -195,7 +196,7 @@ var snapshotSpecs = []ruleSpec{
 		Summary:     "Sending authorization: the delegate account {account} is still in the SES sandbox in {region}; both the identity owner's and the delegate's accounts need production access to mail unverified recipients.",
 		Hypothesis:  "If the delegate account {account} is still in the SES sandbox in {region} and the recipient is not verified — check in the delegate account with `aws sesv2 get-account --region {region}` (ProductionAccessEnabled).",
 		Fix:         []string{"In the delegate account: `aws sesv2 get-account --region {region}`, then `aws sesv2 put-account-details --production-access-enabled --mail-type TRANSACTIONAL --website-url \"https://<your site>\" --region {region}`"},
-		line:        127,
+		line:        129,
 		summaryT:    template{{lit: "Sending authorization: the delegate account ", key: -1}, {lit: "", key: 7}, {lit: " is still in the SES sandbox in ", key: -1}, {lit: "", key: 2}, {lit: "; both the identity owner's and the delegate's accounts need production access to mail unverified recipients.", key: -1}},
 		hypothesisT: template{{lit: "If the delegate account ", key: -1}, {lit: "", key: 7}, {lit: " is still in the SES sandbox in ", key: -1}, {lit: "", key: 2}, {lit: " and the recipient is not verified — check in the delegate account with `aws sesv2 get-account --region ", key: -1}, {lit: "", key: 2}, {lit: "` (ProductionAccessEnabled).", key: -1}},
 		fixT: []template{
@@ -214,7 +215,7 @@ var snapshotSpecs = []ruleSpec{
 		Summary:     "Everything checks out in {region} (production access, {identity} verified) yet SES rejected the message over SMTP: the SMTP credentials belong to another Region or account.",
 		Hypothesis:  "If everything checks out in {region} (production access, {identity} verified) the SMTP credentials belong to another Region or account — check with `aws sesv2 get-account --region {region}` and `aws sesv2 get-email-identity --email-identity {identity} --region {region}`.",
 		Fix:         []string{"SMTP credentials are per Region: create new ones in {region} (SES console → SMTP settings → Create SMTP credentials), and use the endpoint email-smtp.{region}.amazonaws.com", "If you derive the SMTP password from an IAM secret key, derive it with {region} as the Region"},
-		line:        144,
+		line:        146,
 		summaryT:    template{{lit: "Everything checks out in ", key: -1}, {lit: "", key: 2}, {lit: " (production access, ", key: -1}, {lit: "", key: 0}, {lit: " verified) yet SES rejected the message over SMTP: the SMTP credentials belong to another Region or account.", key: -1}},
 		hypothesisT: template{{lit: "If everything checks out in ", key: -1}, {lit: "", key: 2}, {lit: " (production access, ", key: -1}, {lit: "", key: 0}, {lit: " verified) the SMTP credentials belong to another Region or account — check with `aws sesv2 get-account --region ", key: -1}, {lit: "", key: 2}, {lit: "` and `aws sesv2 get-email-identity --email-identity ", key: -1}, {lit: "", key: 0}, {lit: " --region ", key: -1}, {lit: "", key: 2}, {lit: "`.", key: -1}},
 		fixT: []template{
@@ -234,7 +235,7 @@ var snapshotSpecs = []ruleSpec{
 		Summary:     "Everything checks out in {region} (production access, {identity} verified) yet SES rejected the message: the client's credentials or Region point at another account or Region.",
 		Hypothesis:  "If everything checks out in {region} (production access, {identity} verified) the client's credentials or Region point at another account or Region — check with `aws sts get-caller-identity` and `aws sesv2 get-account --region {region}`.",
 		Fix:         []string{"Check which account and Region the client uses: `aws sts get-caller-identity`, and the SDK's configured Region (AWS_REGION)"},
-		line:        157,
+		line:        159,
 		summaryT:    template{{lit: "Everything checks out in ", key: -1}, {lit: "", key: 2}, {lit: " (production access, ", key: -1}, {lit: "", key: 0}, {lit: " verified) yet SES rejected the message: the client's credentials or Region point at another account or Region.", key: -1}},
 		hypothesisT: template{{lit: "If everything checks out in ", key: -1}, {lit: "", key: 2}, {lit: " (production access, ", key: -1}, {lit: "", key: 0}, {lit: " verified) the client's credentials or Region point at another account or Region — check with `aws sts get-caller-identity` and `aws sesv2 get-account --region ", key: -1}, {lit: "", key: 2}, {lit: "`.", key: -1}},
 		fixT: []template{
@@ -252,7 +253,7 @@ var snapshotSpecs = []ruleSpec{
 		GenericPhrases: []string{"authentication required"},
 		Summary:        "SES refused the credentials: SMTP credentials or access keys belong to another Region or account, or are not SES SMTP credentials.",
 		Fix:            []string{"SMTP credentials are per Region and are not your IAM access keys: create them in {region} (SES console → SMTP settings) and use email-smtp.{region}.amazonaws.com", "For the API: `aws sts get-caller-identity` shows which account the keys belong to"},
-		line:           169,
+		line:           171,
 		summaryT:       template{{lit: "SES refused the credentials: SMTP credentials or access keys belong to another Region or account, or are not SES SMTP credentials.", key: -1}},
 		fixT: []template{
 			template{{lit: "SMTP credentials are per Region and are not your IAM access keys: create them in ", key: -1}, {lit: "", key: 2}, {lit: " (SES console → SMTP settings) and use email-smtp.", key: -1}, {lit: "", key: 2}, {lit: ".amazonaws.com", key: -1}},
@@ -267,7 +268,7 @@ var snapshotSpecs = []ruleSpec{
 		Phrases:    []string{"mailfromdomainnotverified", "mail from domain is not verified", "mail-from domain is not verified", "mail from domain isn't verified", "custom mail from domain"},
 		Summary:    "The custom MAIL FROM domain of {identity} is not verified (its MX record is missing or wrong) and the identity is set to reject on MX failure.",
 		Fix:        []string{"Check: `aws sesv2 get-email-identity --email-identity {domain} --region {region}` (MailFromAttributes.MailFromDomainStatus)", "Publish the MX record (10 feedback-smtp.{region}.amazonses.com) and the SPF TXT record (v=spf1 include:amazonses.com ~all) for the MAIL FROM domain, or set BehaviorOnMxFailure to USE_DEFAULT_VALUE: `aws sesv2 put-email-identity-mail-from-attributes --email-identity {domain} --behavior-on-mx-failure USE_DEFAULT_VALUE --region {region}`"},
-		line:       184,
+		line:       186,
 		summaryT:   template{{lit: "The custom MAIL FROM domain of ", key: -1}, {lit: "", key: 0}, {lit: " is not verified (its MX record is missing or wrong) and the identity is set to reject on MX failure.", key: -1}},
 		fixT: []template{
 			template{{lit: "Check: `aws sesv2 get-email-identity --email-identity ", key: -1}, {lit: "", key: 1}, {lit: " --region ", key: -1}, {lit: "", key: 2}, {lit: "` (MailFromAttributes.MailFromDomainStatus)", key: -1}},
@@ -282,7 +283,7 @@ var snapshotSpecs = []ruleSpec{
 		Phrases:    []string{"accountsuspendedexception", "account is suspended", "account has been suspended", "ability to send email has been permanently restricted"},
 		Summary:    "The SES account's sending is permanently restricted (enforcement status SHUTDOWN) in {region}.",
 		Fix:        []string{"Check: `aws sesv2 get-account --region {region}` (EnforcementStatus); read the notices sent to the account's root address", "Open a case with AWS Support from the SES console's reputation page; sending cannot be re-enabled from the CLI"},
-		line:       194,
+		line:       196,
 		summaryT:   template{{lit: "The SES account's sending is permanently restricted (enforcement status SHUTDOWN) in ", key: -1}, {lit: "", key: 2}, {lit: ".", key: -1}},
 		fixT: []template{
 			template{{lit: "Check: `aws sesv2 get-account --region ", key: -1}, {lit: "", key: 2}, {lit: "` (EnforcementStatus); read the notices sent to the account's root address", key: -1}},
@@ -297,7 +298,7 @@ var snapshotSpecs = []ruleSpec{
 		Phrases:    []string{"sendingpausedexception", "sending paused", "sending is paused", "sending suspended for this account", "configurationsetsendingpausedexception", "ability to send email is currently paused", "account is paused", "sending is disabled"},
 		Summary:    "Sending is paused for the account or configuration set in {region}.",
 		Fix:        []string{"Check: `aws sesv2 get-account --region {region}` (SendingEnabled, EnforcementStatus) and the reputation page in the SES console", "A paused configuration set: `aws sesv2 put-configuration-set-sending-options --configuration-set-name \"<configuration set name>\" --sending-enabled --region {region}`; a paused account needs the review in the SES console answered first"},
-		line:       204,
+		line:       206,
 		summaryT:   template{{lit: "Sending is paused for the account or configuration set in ", key: -1}, {lit: "", key: 2}, {lit: ".", key: -1}},
 		fixT: []template{
 			template{{lit: "Check: `aws sesv2 get-account --region ", key: -1}, {lit: "", key: 2}, {lit: "` (SendingEnabled, EnforcementStatus) and the reputation page in the SES console", key: -1}},
@@ -316,7 +317,7 @@ var snapshotSpecs = []ruleSpec{
 		Summary:        "Sending is disabled for the account in {region}.",
 		Hypothesis:     "If sending is disabled for the account in {region} — check with `aws sesv2 get-account --region {region}` (SendingEnabled).",
 		Fix:            []string{"Check: `aws sesv2 get-account --region {region}` (SendingEnabled, EnforcementStatus)"},
-		line:           213,
+		line:           215,
 		summaryT:       template{{lit: "Sending is disabled for the account in ", key: -1}, {lit: "", key: 2}, {lit: ".", key: -1}},
 		hypothesisT:    template{{lit: "If sending is disabled for the account in ", key: -1}, {lit: "", key: 2}, {lit: " — check with `aws sesv2 get-account --region ", key: -1}, {lit: "", key: 2}, {lit: "` (SendingEnabled).", key: -1}},
 		fixT: []template{
@@ -331,7 +332,7 @@ var snapshotSpecs = []ruleSpec{
 		Phrases:    []string{"daily message quota exceeded", "daily sending quota", "sending quota exceeded", "24 hour quota", "24-hour sending quota"},
 		Summary:    "The 24-hour sending quota is used up in {region} (the sandbox allows 200 messages per 24 hours).",
 		Fix:        []string{"Check: `aws sesv2 get-account --region {region}` (SendQuota.Max24HourSend, SentLast24Hours)", "Wait for the rolling 24-hour window to free capacity, or request a higher quota in Service Quotas (sending quota) / production access if in the sandbox"},
-		line:       226,
+		line:       228,
 		summaryT:   template{{lit: "The 24-hour sending quota is used up in ", key: -1}, {lit: "", key: 2}, {lit: " (the sandbox allows 200 messages per 24 hours).", key: -1}},
 		fixT: []template{
 			template{{lit: "Check: `aws sesv2 get-account --region ", key: -1}, {lit: "", key: 2}, {lit: "` (SendQuota.Max24HourSend, SentLast24Hours)", key: -1}},
@@ -346,7 +347,7 @@ var snapshotSpecs = []ruleSpec{
 		Phrases:    []string{"maximum sending rate exceeded", "toomanyrequestsexception", "throttling failure", "throttlingexception", "<code>throttling</code>", "rate exceeded", "too many requests", "maximum sigv2 smtp sending rate exceeded"},
 		Summary:    "The maximum send rate is exceeded in {region} (the sandbox allows 1 message per second).",
 		Fix:        []string{"Retry with exponential back-off and pace sends to SendQuota.MaxSendRate: `aws sesv2 get-account --region {region}`", "Request a higher sending rate in Service Quotas if sustained"},
-		line:       236,
+		line:       238,
 		summaryT:   template{{lit: "The maximum send rate is exceeded in ", key: -1}, {lit: "", key: 2}, {lit: " (the sandbox allows 1 message per second).", key: -1}},
 		fixT: []template{
 			template{{lit: "Retry with exponential back-off and pace sends to SendQuota.MaxSendRate: `aws sesv2 get-account --region ", key: -1}, {lit: "", key: 2}, {lit: "`", key: -1}},
@@ -363,7 +364,7 @@ var snapshotSpecs = []ruleSpec{
 		GenericPhrases: []string{"invalid address", "no recipients", "address unknown"},
 		Summary:        "SES refused an address or parameter as malformed: {text}",
 		Fix:            []string{"Validate addresses before sending (one @, no spaces, a domain with a dot; non-ASCII domains in Punycode). SES cannot send to an address with a non-ASCII local part."},
-		line:           246,
+		line:           248,
 		summaryT:       template{{lit: "SES refused an address or parameter as malformed: ", key: -1}, {lit: "", key: 13}},
 		fixT: []template{
 			template{{lit: "Validate addresses before sending (one @, no spaces, a domain with a dot; non-ASCII domains in Punycode). SES cannot send to an address with a non-ASCII local part.", key: -1}},
@@ -378,7 +379,7 @@ var snapshotSpecs = []ruleSpec{
 		ReplyCodes: []string{"552"},
 		Summary:    "The message is larger than SES accepts (40 MB for SMTP and API v2, 10 MB for API v1, counted after base64 encoding).",
 		Fix:        []string{"Shrink the message: link to attachments instead of attaching them; remember base64 adds a third"},
-		line:       257,
+		line:       259,
 		summaryT:   template{{lit: "The message is larger than SES accepts (40 MB for SMTP and API v2, 10 MB for API v1, counted after base64 encoding).", key: -1}},
 		fixT: []template{
 			template{{lit: "Shrink the message: link to attachments instead of attaching them; remember base64 adds a third", key: -1}},
@@ -392,12 +393,12 @@ var snapshotSpecs = []ruleSpec{
 		Phrases:        []string{"is not authorized to perform", "accessdenied", "access denied", "not authorized to send from"},
 		GenericPhrases: []string{"access denied"},
 		Summary:        "IAM or a sending-authorization policy does not allow this send on the identity or configuration set.",
-		Fix:            []string{"Grant ses:SendEmail / ses:SendRawEmail on arn:aws:ses:{region}:<account>:identity/{domain} AND arn:aws:ses:{region}:<account>:configuration-set/* when a configuration set is used (explicitly or as the identity's default)", "Check the caller: `aws sts get-caller-identity`; simulate: `aws iam simulate-principal-policy --policy-source-arn \"<role arn>\" --action-names ses:SendEmail`"},
-		line:           267,
+		Fix:            []string{"Allow {action} for {principal} (ses:SendEmail and ses:SendRawEmail are separate actions) on arn:aws:ses:{region}:{account}:identity/{domain} AND arn:aws:ses:{region}:{account}:configuration-set/* when a configuration set is used (explicitly or as the identity's default)", "Check the caller: `aws sts get-caller-identity`; simulate: `aws iam simulate-principal-policy --policy-source-arn {principal} --action-names {action}`"},
+		line:           269,
 		summaryT:       template{{lit: "IAM or a sending-authorization policy does not allow this send on the identity or configuration set.", key: -1}},
 		fixT: []template{
-			template{{lit: "Grant ses:SendEmail / ses:SendRawEmail on arn:aws:ses:", key: -1}, {lit: "", key: 2}, {lit: ":<account>:identity/", key: -1}, {lit: "", key: 1}, {lit: " AND arn:aws:ses:", key: -1}, {lit: "", key: 2}, {lit: ":<account>:configuration-set/* when a configuration set is used (explicitly or as the identity's default)", key: -1}},
-			template{{lit: "Check the caller: `aws sts get-caller-identity`; simulate: `aws iam simulate-principal-policy --policy-source-arn \"<role arn>\" --action-names ses:SendEmail`", key: -1}},
+			template{{lit: "Allow ", key: -1}, {lit: "", key: 16}, {lit: " for ", key: -1}, {lit: "", key: 15}, {lit: " (ses:SendEmail and ses:SendRawEmail are separate actions) on arn:aws:ses:", key: -1}, {lit: "", key: 2}, {lit: ":", key: -1}, {lit: "", key: 7}, {lit: ":identity/", key: -1}, {lit: "", key: 1}, {lit: " AND arn:aws:ses:", key: -1}, {lit: "", key: 2}, {lit: ":", key: -1}, {lit: "", key: 7}, {lit: ":configuration-set/* when a configuration set is used (explicitly or as the identity's default)", key: -1}},
+			template{{lit: "Check the caller: `aws sts get-caller-identity`; simulate: `aws iam simulate-principal-policy --policy-source-arn ", key: -1}, {lit: "", key: 15}, {lit: " --action-names ", key: -1}, {lit: "", key: 16}, {lit: "`", key: -1}},
 		},
 	},
 	{
@@ -409,7 +410,7 @@ var snapshotSpecs = []ruleSpec{
 		Patterns:   []string{"configuration set \\S+ does not exist", "configuration set .{1,80} (does not exist|not found)"},
 		Summary:    "The configuration set named in the send does not exist in {region} (configuration sets are per Region).",
 		Fix:        []string{"List them: `aws sesv2 list-configuration-sets --region {region}`; create it: `aws sesv2 create-configuration-set --configuration-set-name {configurationSet} --region {region}`", "Check the identity's default configuration set: `aws sesv2 get-email-identity --email-identity {domain} --region {region}`"},
-		line:       278,
+		line:       280,
 		summaryT:   template{{lit: "The configuration set named in the send does not exist in ", key: -1}, {lit: "", key: 2}, {lit: " (configuration sets are per Region).", key: -1}},
 		fixT: []template{
 			template{{lit: "List them: `aws sesv2 list-configuration-sets --region ", key: -1}, {lit: "", key: 2}, {lit: "`; create it: `aws sesv2 create-configuration-set --configuration-set-name ", key: -1}, {lit: "", key: 6}, {lit: " --region ", key: -1}, {lit: "", key: 2}, {lit: "`", key: -1}},
@@ -427,7 +428,7 @@ var snapshotSpecs = []ruleSpec{
 		GenericPhrases: []string{"transaction failed", "could not parse", "unable to parse"},
 		Summary:        "SES could not parse the message itself (headers or MIME structure).",
 		Fix:            []string{"Inspect the raw MIME: one of each unique header (no duplicate DKIM-Signature, Message-ID, Date), valid Content-Disposition and boundaries; let your mail library build the MIME"},
-		line:           289,
+		line:           291,
 		summaryT:       template{{lit: "SES could not parse the message itself (headers or MIME structure).", key: -1}},
 		fixT: []template{
 			template{{lit: "Inspect the raw MIME: one of each unique header (no duplicate DKIM-Signature, Message-ID, Date), valid Content-Disposition and boundaries; let your mail library build the MIME", key: -1}},
@@ -443,7 +444,7 @@ var snapshotSpecs = []ruleSpec{
 		GenericPhrases: []string{"service unavailable", "please try again"},
 		Summary:        "A temporary failure on the SES side; the send should be retried.",
 		Fix:            []string{"Retry with exponential back-off (SMTP 4xx: 5 s, 10 s, 30 s, then 20 min); reuse SMTP connections rather than opening many at once"},
-		line:           303,
+		line:           305,
 		summaryT:       template{{lit: "A temporary failure on the SES side; the send should be retried.", key: -1}},
 		fixT: []template{
 			template{{lit: "Retry with exponential back-off (SMTP 4xx: 5 s, 10 s, 30 s, then 20 min); reuse SMTP connections rather than opening many at once", key: -1}},
@@ -458,7 +459,7 @@ var snapshotSpecs = []ruleSpec{
 		NotPhrases: []string{"not verified"},
 		Summary:    "The client never reached SES: a network, port or TLS problem between the sender and the SES endpoint.",
 		Fix:        []string{"EC2 throttles port 25: use port 587 or 2587 (STARTTLS) or 465/2465 (TLS wrapper) to email-smtp.{region}.amazonaws.com", "SES requires TLS: enable STARTTLS in the client; check DNS and security-group / NACL egress to the endpoint"},
-		line:       314,
+		line:       316,
 		summaryT:   template{{lit: "The client never reached SES: a network, port or TLS problem between the sender and the SES endpoint.", key: -1}},
 		fixT: []template{
 			template{{lit: "EC2 throttles port 25: use port 587 or 2587 (STARTTLS) or 465/2465 (TLS wrapper) to email-smtp.", key: -1}, {lit: "", key: 2}, {lit: ".amazonaws.com", key: -1}},

@@ -247,3 +247,45 @@ func TestUnknownFactsReadAsHypothesis(t *testing.T) {
 		})
 	}
 }
+
+// An IAM refusal names the caller, the action and the account: the fix
+// uses them (an assumed-role session as its role) instead of placeholders.
+func TestAccessDeniedFillsCaller(t *testing.T) {
+	cases := map[string][]string{
+		"User: arn:aws:sts::123456789012:assumed-role/app-role/i-0abc is not authorized to perform: ses:SendRawEmail on resource: arn:aws:ses:us-east-1:123456789012:identity/example.com": {
+			"--policy-source-arn arn:aws:iam::123456789012:role/app-role --action-names ses:SendRawEmail", "arn:aws:ses:us-east-1:123456789012:identity/example.com"},
+		"AccessDenied: User arn:aws:iam::123456789012:user/x is not authorized to perform ses:SendEmail on resource arn:aws:ses:eu-west-1:123456789012:identity/a.com": {
+			"--policy-source-arn arn:aws:iam::123456789012:user/x --action-names ses:SendEmail", "arn:aws:ses:eu-west-1:123456789012:configuration-set/*"},
+	}
+	for text, wants := range cases {
+		d := ruleset.Default().ClassifyBytes([]byte(text), nil, "x")[0]
+		if d.Rule != "reject.access-denied" {
+			t.Fatalf("%q: rule = %s", text, d.Rule)
+		}
+		fix := strings.Join(d.Fix, "\n")
+		for _, w := range wants {
+			if !strings.Contains(fix, w) {
+				t.Errorf("fix lacks %q:\n%s", w, fix)
+			}
+		}
+		if strings.Contains(fix, "<principal>") || strings.Contains(fix, "<action>") || strings.Contains(fix, "<account>") {
+			t.Errorf("fix keeps a placeholder the text fills:\n%s", fix)
+		}
+	}
+}
+
+// A host-name envelope sender is an MTA's artefact: the alternatives never
+// advise verifying it (notAlternatives).
+func TestArtefactSenderNotToBeVerified(t *testing.T) {
+	const text = "554 Message rejected: Email address is not verified. The following identities failed the check in region US-EAST-1: root@ip-10-0-0-1.ec2.internal"
+	d := ruleset.Default().ClassifyBytes([]byte(text), nil, "x")[0]
+	if d.Rule != "reject.envelope-sender-rewritten" {
+		t.Fatalf("rule = %s", d.Rule)
+	}
+	for _, a := range d.Alternatives {
+		switch a.Rule {
+		case "reject.region-mismatch", "reject.sender-unverified", "reject.identity-case-mismatch", "reject.verification-pending":
+			t.Errorf("alternative %s would have the artefact address verified", a.Rule)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package ruleset
 import (
 	"cmp"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -451,6 +452,9 @@ func (s *Set) classifySubject(f *Failure, subj *subject, facts *Facts, region st
 		if len(d.Alternatives) == 3 {
 			break
 		}
+		if slices.Contains(top.r.spec.NotAlternatives, c.r.spec.ID) {
+			continue
+		}
 		d.Alternatives = append(d.Alternatives, Alternative{Rule: c.r.spec.ID, Confidence: round2(c.conf)})
 	}
 	return d
@@ -530,6 +534,13 @@ func (e *evalCtx) fillValues(f *Failure, facts *Facts) {
 		t = t[:200] + "…"
 	}
 	v[phText] = t
+	v[phPrincipal], v[phAction] = "", ""
+	if p, act, acct := deniedCaller(f.Text); p != "" {
+		v[phPrincipal], v[phAction] = p, act
+		if v[phAccount] == "" {
+			v[phAccount] = acct
+		}
+	}
 	if facts != nil {
 		v[phSendingRegion] = facts.SendingRegion
 	}
@@ -882,4 +893,33 @@ func intersects(a, b []uint64) bool {
 		}
 	}
 	return false
+}
+
+// deniedRE reads IAM's refusal, "User: arn:aws:iam::123456789012:user/app
+// is not authorized to perform: ses:SendRawEmail on resource: …" (the
+// colons are optional: SDKs and loggers drop them).
+var deniedRE = regexp.MustCompile(`(?i)\buser:? (arn:aws[a-z-]*:(?:iam|sts)::(\d+):[^\s,;"']+) is not authorized to perform:? ([a-z0-9-]+:[a-z0-9]+)`)
+
+// deniedCaller returns the principal, action and account an IAM refusal
+// names, so that the fix uses them instead of placeholders. An assumed-role
+// session is given as its role's ARN, which iam simulate-principal-policy
+// takes.
+func deniedCaller(text string) (principal, action, account string) {
+	if !strings.Contains(strings.ToLower(text), "not authorized to perform") {
+		return "", "", ""
+	}
+	m := deniedRE.FindStringSubmatch(text)
+	if m == nil {
+		return "", "", ""
+	}
+	principal, account, action = m[1], m[2], m[3]
+	if i := strings.Index(principal, ":assumed-role/"); i >= 0 && strings.Contains(principal, ":sts::") {
+		role, _, _ := strings.Cut(principal[i+len(":assumed-role/"):], "/")
+		principal = "arn:aws:iam::" + account + ":role/" + role
+		if p := principal; strings.HasPrefix(m[1], "arn:aws-") {
+			partition, _, _ := strings.Cut(m[1][len("arn:"):], ":")
+			principal = "arn:" + partition + p[len("arn:aws"):]
+		}
+	}
+	return principal, action, account
 }

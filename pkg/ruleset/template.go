@@ -12,6 +12,7 @@ var placeholders = []string{
 	"identity", "domain", "region", "verifiedRegion", "variant", "status",
 	"configurationSet", "account", "template", "delayType", "bounceType",
 	"bounceSubType", "feedbackType", "text", "sendingRegion",
+	"principal", "action",
 }
 
 type segment struct {
@@ -59,6 +60,8 @@ var friendly = map[int]string{
 	phDomain:         "the domain",
 	phTemplate:       "the template",
 	phAccount:        "the sending account",
+	phPrincipal:      "the caller",
+	phAction:         "the send action",
 }
 
 func (t template) renderSummary(vals *[len(placeholdersArr)]string) string {
@@ -108,7 +111,7 @@ func (t template) render(vals *[len(placeholdersArr)]string) string {
 }
 
 // placeholdersArr fixes the array size of template values at compile time.
-var placeholdersArr [15]string
+var placeholdersArr [17]string
 
 const (
 	phIdentity = iota
@@ -126,6 +129,8 @@ const (
 	phFeedbackType
 	phText
 	phSendingRegion
+	phPrincipal
+	phAction
 )
 
 // quotedAround reports whether segment i already sits inside quotes in
