@@ -793,12 +793,12 @@ func bounceFromText(f *Failure, v *mailView, human, subject, source string) Deco
 		}
 		f.BounceType, f.BounceSubType = bounceTypeOf(statusClassOf(f.Text))
 		if delayed {
-			f.Kind, f.EventType, f.DelayType = KindDelay, EventDeliveryDelay, "General"
+			f.Kind, f.EventType, f.DelayType = KindDelay, EventDeliveryDelay, ""
 		}
 		return Decoded{Source: source, Failure: f}
 	}
 	if delayed {
-		f.Kind, f.EventType, f.DelayType = KindDelay, EventDeliveryDelay, "General"
+		f.Kind, f.EventType, f.DelayType = KindDelay, EventDeliveryDelay, ""
 		return Decoded{Source: source, Failure: f}
 	}
 	if statusClass == 0 {
@@ -829,7 +829,10 @@ func delayTypeOf(status string) string {
 	case statusMatches(status, "x.4"):
 		return "TransientCommunicationFailure"
 	}
-	return "General"
+	// Not SES's "General": SES did not classify this delay, and an SES
+	// value here would hide the DSN's own words from the delay rules that
+	// read them (delayTypes [""]).
+	return ""
 }
 
 func statusClassOf(s string) byte {
