@@ -136,6 +136,19 @@ func decodeOneEmail(raw []byte, source string, h hints) Decoded {
 	}
 	v := &mailView{top: top}
 	v.walk(top, false)
+	// A bounce forwarded as an attachment (a gateway or filter wrapping
+	// the MTA's report in its own notice: Trend Micro's "The following
+	// addresses had permanent delivery errors" around a sendmail DSN):
+	// the attached report is the bounce; the wrapper's To: is not the
+	// recipient.
+	for i := 0; i < 3 && len(v.dsn) == 0 && v.arf == nil && v.orig != nil; i++ {
+		inner := &mailView{top: v.orig}
+		inner.walk(v.orig, false)
+		if len(inner.dsn) == 0 {
+			break
+		}
+		top, v = v.orig, inner
+	}
 	human := strings.Join(v.texts, "\n")
 	if strings.TrimSpace(human) == "" {
 		human = strings.Join(v.htmlOnly, "\n")
