@@ -118,6 +118,13 @@ func (v *mailView) walk(e *entity, inOrig bool) {
 		for _, p := range e.parts {
 			v.walk(p, inOrig)
 		}
+	case strings.HasPrefix(e.mediaType, "multipart/"):
+		// A multipart whose boundary never occurs (a boundary mistyped in
+		// the header, or none written): MIME readers show the body as
+		// text, and so does this (the NDR's words and addresses are in it).
+		if len(v.texts) < 8 {
+			v.texts = append(v.texts, e.text())
+		}
 	case e.mediaType == "text/plain" || e.mediaType == "text/x-aol" || e.mediaType == "text":
 		if len(v.texts) < 8 && !strings.EqualFold(e.get("content-disposition"), "attachment") {
 			v.texts = append(v.texts, e.text())
