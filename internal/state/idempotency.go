@@ -1,0 +1,156 @@
+package state
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// Outcome is what Claim found.
+type Outcome int
+
+const (
+	// Acquired: the caller holds the record and acts on it, then calls Done
+	// or Fail.
+	Acquired Outcome = iota
+	// AlreadyDone: the record was acted on before; do nothing.
+	AlreadyDone
+	// InProgress: another environment holds the record and its deadline
+	// has not passed. Retry the record later (a transient failure): if the
+	// holder dies, the claim is retaken after its deadline.
+	InProgress
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Acquired:
+		return "acquired"
+	case AlreadyDone:
+		return "already done"
+	case InProgress:
+		return "in progress"
+	}
+	return fmt.Sprintf("Outcome(%d)", int(o))
+}
+
+// Claim is the result of claiming a record.
+type Claim struct {
+	Outcome Outcome
+	// Flags are the steps an earlier, failed attempt completed (Fail's
+	// flags): the caller skips them ("counted", "alerted").
+	Flags []string
+}
+
+// Has reports whether an earlier attempt completed flag.
+func (c Claim) Has(flag string) bool { return slices.Contains(c.Flags, flag) }
+
+// Record statuses.
+const (
+	statusClaimed = "claimed"
+	statusFailed  = "failed"
+	statusDone    = "done"
+)
+
+type idemItem struct {
+	PK     string   `dynamodbav:"pk"`
+	SK     string   `dynamodbav:"sk"`
+	Status string   `dynamodbav:"status"`
+	Until  int64    `dynamodbav:"until"` // claim deadline, Unix ms
+	Flags  []string `dynamodbav:"flags,stringset,omitempty"`
+	TTL    int64    `dynamodbav:"ttl"`
+}
+
+func idemPK(k string) string { return "idem#" + k }
+
+// Claim takes record key for an attempt lasting at most hold (the
+// function's timeout: after it the holder is presumed dead and the record
+// may be retaken). This is the Powertools idempotency pattern: claim, act,
+// then Done (or Fail so that a retry may retake it at once).
+func (s *Store) Claim(ctx context.Context, k string, now time.Time, hold time.Duration) (Claim, error) {
+	if s.db != nil {
+		c, err := s.claimDB(ctx, k, now, hold)
+		if err == nil {
+			return c, nil
+		}
+		s.fellBack(ctx, "claim", k, err)
+	}
+	return s.mem.claim(k, now, hold), nil
+}
+
+func (s *Store) claimDB(ctx context.Context, k string, now time.Time, hold time.Duration) (Claim, error) {
+	status, until := expression.Name("status"), expression.Name("until")
+	nowV := expression.Value(ms(now))
+	cond := expression.AttributeNotExists(expression.Name(AttrPK)).
+		Or(status.Equal(expression.Value(statusFailed))).
+		Or(status.Equal(expression.Value(statusClaimed)).And(until.LessThanEqual(nowV)))
+	upd := expression.Set(status, expression.Value(statusClaimed)).
+		Set(until, expression.Value(ms(now.Add(hold)))).
+		Set(expression.Name(AttrTTL), expression.Value(s.ttl(now, hold+DefaultKeep)))
+	for range 3 {
+		var it idemItem
+		err := s.update(ctx, idemPK(k), single, upd, &cond, types.ReturnValueAllNew, &it)
+		if err == nil {
+			return Claim{Outcome: Acquired, Flags: it.Flags}, nil
+		}
+		if !conditionFailed(err) {
+			return Claim{}, err
+		}
+		// kumo ignores ReturnValuesOnConditionCheckFailure: read it.
+		found, err := s.get(ctx, idemPK(k), single, &it)
+		if err != nil {
+			return Claim{}, err
+		}
+		switch {
+		case !found:
+			continue // deleted meanwhile (TTL): try again
+		case it.Status == statusDone:
+			return Claim{Outcome: AlreadyDone}, nil
+		case it.Status == statusClaimed && it.Until > ms(now):
+			return Claim{Outcome: InProgress}, nil
+		}
+		// failed or expired since the condition was checked: try again
+	}
+	return Claim{Outcome: InProgress}, nil
+}
+
+// DefaultKeep is how long a done record is remembered: longer than SQS
+// keeps a message (four days by the template) so a late redelivery is
+// still recognised.
+const DefaultKeep = 5 * 24 * time.Hour
+
+// Done records that key was acted on completely.
+func (s *Store) Done(ctx context.Context, k string, now time.Time) {
+	if s.db != nil {
+		err := s.put(ctx, idemItem{PK: idemPK(k), SK: single, Status: statusDone, TTL: s.ttl(now, DefaultKeep)})
+		if err == nil {
+			s.mem.forget(k)
+			return
+		}
+		s.fellBack(ctx, "done", k, err)
+	}
+	s.mem.done(k)
+}
+
+// Fail gives the claim on key up so that a retry may take it at once,
+// remembering the steps this attempt completed (flags) so that the retry
+// skips them.
+func (s *Store) Fail(ctx context.Context, k string, now time.Time, flags ...string) {
+	if s.db != nil {
+		upd := expression.Set(expression.Name("status"), expression.Value(statusFailed)).
+			Set(expression.Name(AttrTTL), expression.Value(s.ttl(now, DefaultKeep)))
+		if len(flags) > 0 {
+			upd = upd.Add(expression.Name("flags"), expression.Value(&types.AttributeValueMemberSS{Value: flags}))
+		}
+		err := s.update(ctx, idemPK(k), single, upd, nil, types.ReturnValueNone, nil)
+		if err == nil {
+			s.mem.forget(k)
+			return
+		}
+		s.fellBack(ctx, "fail", k, err)
+	}
+	s.mem.fail(k, flags)
+}

@@ -1,0 +1,304 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// Storm windows. Per alert key (rule, identity, Region), as
+// alert.Aggregator does in one environment, but across all of them:
+//   - the first occurrence opens a window and is announced, by exactly
+//     one environment (the one whose conditional write opened it);
+//   - the rest inside the window are counted into it (ADD), with the
+//     latest alert kept;
+//   - when the window has closed, exactly one environment announces the
+//     count: the one whose next occurrence reopens it (carrying the count),
+//     or the one whose flush takes the count, whichever comes first.
+//
+// Callers pre-aggregate: Offer takes all of an invocation's occurrences of
+// a key at once, so a hot key costs one write per invocation.
+
+// windowPK is the one partition of every window, so a flush finds them all
+// with one Query.
+const windowPK = "win"
+
+type winItem struct {
+	PK        string `dynamodbav:"pk"`
+	SK        string `dynamodbav:"sk"`
+	Opened    int64  `dynamodbav:"opened"` // Unix ms; 0: closed
+	Held      int64  `dynamodbav:"held"`
+	FirstHeld int64  `dynamodbav:"firstHeld,omitempty"`
+	Latest    []byte `dynamodbav:"latest,omitempty"` // the latest held-back alert, as the caller encoded it
+	TTL       int64  `dynamodbav:"ttl"`
+}
+
+// Offer is one invocation's occurrences of one key.
+type Offer struct {
+	Key    string
+	N      int       // occurrences, ≥ 1
+	Latest []byte    // the latest occurrence, kept for the summary
+	Now    time.Time // the invocation's clock
+	Window time.Duration
+}
+
+// Opened says the caller's offer opened a window: announce the first
+// occurrence now, with Count 1 + Carried (held back in the previous,
+// closed window, since Since). The other N-1 are held in the new window.
+// Call Reopen if the announcement could not be delivered.
+type Opened struct {
+	Carried  int
+	Since    time.Time
+	openedAt int64
+	// carriedFirst is the previous window's first held-back time (Unix ms),
+	// restored by Reopen.
+	carriedFirst int64
+	n            int
+	inMemory     bool
+}
+
+// Offer counts an invocation's occurrences of a key. It returns a non-nil
+// Opened when the caller must announce; nil when they were counted into an
+// open window.
+func (s *Store) Offer(ctx context.Context, o Offer) *Opened {
+	if o.N < 1 {
+		return nil
+	}
+	if s.db != nil {
+		op, err := s.offerDB(ctx, o)
+		if err == nil {
+			return op
+		}
+		s.fellBack(ctx, "window offer", o.Key, err)
+	}
+	return s.mem.offer(o)
+}
+
+func (s *Store) offerDB(ctx context.Context, o Offer) (*Opened, error) {
+	now := ms(o.Now)
+	cutoff := ms(o.Now.Add(-o.Window))
+	s.mu.Lock()
+	known, ok := s.opened[o.Key]
+	s.mu.Unlock()
+	if ok && known > cutoff {
+		err := s.addHeld(ctx, o, expression.Name("opened").Equal(expression.Value(known)))
+		if err == nil {
+			return nil, nil
+		}
+		if !conditionFailed(err) {
+			return nil, err
+		}
+	}
+	for range 4 {
+		opened, err := s.openWindow(ctx, o, now, cutoff)
+		if err == nil {
+			s.remember(o.Key, now)
+			return opened, nil
+		}
+		if !conditionFailed(err) {
+			return nil, err
+		}
+		// Open elsewhere: count into it, while it stays open.
+		var it winItem
+		err = s.addHeldReturning(ctx, o, expression.Name("opened").GreaterThan(expression.Value(cutoff)), &it)
+		if err == nil {
+			s.remember(o.Key, it.Opened)
+			return nil, nil
+		}
+		if !conditionFailed(err) {
+			return nil, err
+		}
+		// It closed between the two writes: open it.
+	}
+	return nil, errors.New("state: window contended past four attempts")
+}
+
+func (s *Store) remember(k string, opened int64) {
+	s.mu.Lock()
+	if len(s.opened) >= maxMemoryKeys {
+		clear(s.opened)
+	}
+	s.opened[k] = opened
+	s.mu.Unlock()
+}
+
+// openWindow opens a new window if there is none or it has closed, taking
+// the previous window's held-back count.
+func (s *Store) openWindow(ctx context.Context, o Offer, now, cutoff int64) (*Opened, error) {
+	opened := expression.Name("opened")
+	cond := expression.AttributeNotExists(expression.Name(AttrPK)).Or(opened.LessThanEqual(expression.Value(cutoff)))
+	upd := expression.Set(opened, expression.Value(now)).
+		Set(expression.Name("held"), expression.Value(o.N-1)).
+		Set(expression.Name(AttrTTL), expression.Value(s.ttl(o.Now, 2*o.Window+time.Hour)))
+	if o.N > 1 {
+		upd = upd.Set(expression.Name("firstHeld"), expression.Value(now)).Set(expression.Name("latest"), expression.Value(o.Latest))
+	} else {
+		upd = upd.Remove(expression.Name("firstHeld"))
+	}
+	var old winItem
+	if err := s.update(ctx, windowPK, o.Key, upd, &cond, types.ReturnValueAllOld, &old); err != nil {
+		return nil, err
+	}
+	op := &Opened{openedAt: now, n: o.N}
+	if old.Held > 0 {
+		op.Carried, op.Since, op.carriedFirst = int(old.Held), fromMS(old.FirstHeld), old.FirstHeld
+	}
+	return op, nil
+}
+
+func (s *Store) addHeld(ctx context.Context, o Offer, cond expression.ConditionBuilder) error {
+	return s.addHeldReturning(ctx, o, cond, nil)
+}
+
+// addHeldReturning counts o into the window if cond holds; out (if not
+// nil) receives the window after the write.
+func (s *Store) addHeldReturning(ctx context.Context, o Offer, cond expression.ConditionBuilder, out *winItem) error {
+	first := expression.Name("firstHeld")
+	upd := expression.Add(expression.Name("held"), expression.Value(o.N)).
+		Set(first, expression.IfNotExists(first, expression.Value(ms(o.Now)))).
+		Set(expression.Name("latest"), expression.Value(o.Latest))
+	rv := types.ReturnValueNone
+	var dst any
+	if out != nil {
+		rv, dst = types.ReturnValueAllNew, out
+	}
+	return s.update(ctx, windowPK, o.Key, upd, &cond, rv, dst)
+}
+
+// Reopen undoes an Opened whose announcement failed: the window counts as
+// closed again and keeps the carried count, minus this offer's held ones
+// (the caller's records come back and are offered again), so the retry
+// announces what was not delivered.
+func (s *Store) Reopen(ctx context.Context, k string, op *Opened, now time.Time) {
+	if op == nil {
+		return
+	}
+	if s.db != nil && !op.inMemory {
+		opened := expression.Name("opened")
+		cond := opened.Equal(expression.Value(op.openedAt))
+		upd := expression.Set(opened, expression.Value(0)).
+			Add(expression.Name("held"), expression.Value(op.Carried-(op.n-1)))
+		if op.carriedFirst != 0 {
+			upd = upd.Set(expression.Name("firstHeld"), expression.Value(op.carriedFirst))
+		}
+		err := s.update(ctx, windowPK, k, upd, &cond, types.ReturnValueNone, nil)
+		if err == nil || conditionFailed(err) {
+			s.mu.Lock()
+			delete(s.opened, k)
+			s.mu.Unlock()
+			return
+		}
+		s.fellBack(ctx, "window reopen", k, err)
+	}
+	s.mem.reopen(k, op)
+}
+
+// Summary is a held-back count to announce.
+type Summary struct {
+	Key      string
+	Count    int
+	Since    time.Time
+	Latest   []byte
+	taken    winItem
+	inMemory bool
+}
+
+// Flush takes the held-back count of every window that has closed by now
+// (every window, open ones included, when all is set) and returns them to
+// announce; each count is taken by exactly one caller. Call GiveBack for a
+// summary that could not be delivered.
+func (s *Store) Flush(ctx context.Context, now time.Time, window time.Duration, all bool) []Summary {
+	out := s.mem.flush(now, window, all)
+	if s.db == nil {
+		return out
+	}
+	items, err := s.windows(ctx)
+	if err != nil {
+		s.fellBack(ctx, "window flush", "", err)
+		return out
+	}
+	cutoff := ms(now.Add(-window))
+	for _, it := range items {
+		if it.Held <= 0 || (!all && it.Opened > cutoff) {
+			continue
+		}
+		held, opened := expression.Name("held"), expression.Name("opened")
+		cond := held.GreaterThan(expression.Value(0))
+		if !all {
+			cond = cond.And(opened.LessThanEqual(expression.Value(cutoff)))
+		}
+		upd := expression.Set(held, expression.Value(0)).Remove(expression.Name("firstHeld"))
+		if all {
+			upd = upd.Set(opened, expression.Value(0))
+		}
+		var old winItem
+		err := s.update(ctx, windowPK, it.SK, upd, &cond, types.ReturnValueAllOld, &old)
+		switch {
+		case err == nil:
+			out = append(out, Summary{Key: it.SK, Count: int(old.Held), Since: fromMS(old.FirstHeld), Latest: old.Latest, taken: old})
+		case conditionFailed(err):
+			// taken by another environment, or reopened with the count
+		default:
+			s.fellBack(ctx, "window flush", it.SK, err)
+		}
+	}
+	return out
+}
+
+// windows reads the window partition.
+func (s *Store) windows(ctx context.Context) ([]winItem, error) {
+	kc := expression.Key(AttrPK).Equal(expression.Value(windowPK))
+	e, err := expression.NewBuilder().WithKeyCondition(kc).Build()
+	if err != nil {
+		return nil, err
+	}
+	var out []winItem
+	var start map[string]types.AttributeValue
+	for {
+		s.calls.Add(1)
+		res, err := s.db.Query(ctx, &dynamodb.QueryInput{
+			TableName:                 aws.String(s.table),
+			KeyConditionExpression:    e.KeyCondition(),
+			ExpressionAttributeNames:  e.Names(),
+			ExpressionAttributeValues: e.Values(),
+			ExclusiveStartKey:         start,
+			ConsistentRead:            aws.Bool(true),
+		})
+		if err != nil {
+			return nil, err
+		}
+		var page []winItem
+		if err := attributevalue.UnmarshalListOfMaps(res.Items, &page); err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		if len(res.LastEvaluatedKey) == 0 {
+			return out, nil
+		}
+		start = res.LastEvaluatedKey
+	}
+}
+
+// GiveBack returns a summary's count to its window after the announcement
+// failed, so that a later flush or occurrence announces it.
+func (s *Store) GiveBack(ctx context.Context, sm Summary) {
+	if s.db != nil && !sm.inMemory {
+		first := expression.Name("firstHeld")
+		upd := expression.Add(expression.Name("held"), expression.Value(sm.Count))
+		if sm.taken.FirstHeld != 0 {
+			upd = upd.Set(first, expression.Value(sm.taken.FirstHeld))
+		}
+		err := s.update(ctx, windowPK, sm.Key, upd, nil, types.ReturnValueNone, nil)
+		if err == nil {
+			return
+		}
+		s.fellBack(ctx, "window give back", sm.Key, err)
+	}
+	s.mem.giveBack(sm)
+}
