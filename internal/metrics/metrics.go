@@ -47,6 +47,15 @@ const (
 	// PoisonRecords counts input records a function could not decode and
 	// acknowledged without processing.
 	PoisonRecords Name = "PoisonRecords"
+	// StateFallbacks counts operations on the shared state table (package
+	// state) answered from the environment's own memory because DynamoDB
+	// throttled or failed: while it is non-zero, duplicates across
+	// environments are possible (never lost alerts).
+	StateFallbacks Name = "StateFallbacks"
+	// FactsUnavailable counts triage records retried because an account
+	// fact a decision depends on (suppression in auto mode) could not be
+	// looked up (throttled, failed).
+	FactsUnavailable Name = "FactsUnavailable"
 
 	// Bouncewatch counters, one per recipient and event. Mailbox-simulator
 	// recipients go to SimulatorEvents only.
@@ -144,6 +153,8 @@ var scopeDims = []Dim{DimScopeType, DimScope}
 var All = []Def{
 	{Failures, []Dim{DimRule, DimRegion}, types.StandardUnitCount, Sum},
 	{PoisonRecords, []Dim{DimFunction}, types.StandardUnitCount, Sum},
+	{StateFallbacks, []Dim{DimFunction}, types.StandardUnitCount, Sum},
+	{FactsUnavailable, []Dim{DimRegion}, types.StandardUnitCount, Sum},
 	{Sends, scopeDims, types.StandardUnitCount, Sum},
 	{Deliveries, scopeDims, types.StandardUnitCount, Sum},
 	{HardBounces, scopeDims, types.StandardUnitCount, Sum},

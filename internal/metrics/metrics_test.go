@@ -46,7 +46,7 @@ func TestAllDeclarations(t *testing.T) {
 			t.Errorf("Lookup(%s) = %v, %v", d.Name, got, ok)
 		}
 	}
-	for _, n := range []Name{Failures, PoisonRecords, Sends, Deliveries, HardBounces, SoftBounces, SuppressedBounces, SimulatorEvents, Complaints, Rejects, BounceRate, ComplaintRate, BounceHeadroom, AlertLevel} {
+	for _, n := range []Name{Failures, PoisonRecords, StateFallbacks, FactsUnavailable, Sends, Deliveries, HardBounces, SoftBounces, SuppressedBounces, SimulatorEvents, Complaints, Rejects, BounceRate, ComplaintRate, BounceHeadroom, AlertLevel} {
 		if !seen[n] {
 			t.Errorf("%s missing from All", n)
 		}

@@ -155,6 +155,9 @@ func TestIAMMatchesCode(t *testing.T) {
 					case !slices.Contains(code.actions, a):
 						t.Errorf("%s: the code never calls it (IAMActions of %s)", where, f.ID)
 					}
+					if strings.HasPrefix(a, "dynamodb:") && (len(st.Resources) != 1 || !equalJSON(st.Resources[0], stateTableARN)) {
+						t.Errorf("%s: resource %v, want only the state table", where, st.Resources)
+					}
 					for _, r := range st.Resources {
 						if r == "*" && !slices.Contains(unscoped, a) {
 							t.Errorf("%s: Resource \"*\" although the action can be scoped", where)
@@ -170,7 +173,7 @@ func TestIAMMatchesCode(t *testing.T) {
 			}
 			for _, a := range code.actions {
 				service, _, _ := strings.Cut(a, ":")
-				if !slices.Contains([]string{"ses", "sns", "cloudwatch"}, service) {
+				if !slices.Contains([]string{"ses", "sns", "cloudwatch", "dynamodb"}, service) {
 					continue // secrets are optional; see TestSlackSecretGrant
 				}
 				if a == "ses:PutSuppressedDestination" && tpl.Values["SuppressMode"] == "off" {
@@ -189,6 +192,8 @@ func TestIAMMatchesCode(t *testing.T) {
 		}
 	})
 }
+
+var stateTableARN = map[string]any{"Fn::GetAtt": []any{"StateTable", "Arn"}}
 
 func TestSlackSecretGrant(t *testing.T) {
 	forEachParamSet(t, func(t *testing.T, tpl *stack.Template) {
@@ -260,9 +265,16 @@ func sesSubscription(t *testing.T, tpl *stack.Template, fn string) stack.Subscri
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Directly, or through a queue that is one of fn's event sources.
+	feeds := map[any]bool{fn: true}
+	for _, qs := range tpl.QueueSources() {
+		if qs.Function == fn {
+			feeds[qs.Queue] = true
+		}
+	}
 	var found []stack.Subscription
 	for _, s := range subs {
-		if s.Topic == topicID && s.Endpoint == fn {
+		if s.Topic == topicID && feeds[s.Endpoint] {
 			found = append(found, s)
 		}
 	}

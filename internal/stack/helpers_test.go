@@ -9,6 +9,7 @@ import (
 
 	"github.com/sesguard/sesguard/internal/bouncewatch"
 	"github.com/sesguard/sesguard/internal/stack"
+	"github.com/sesguard/sesguard/internal/state"
 	"github.com/sesguard/sesguard/internal/triage"
 )
 
@@ -19,8 +20,8 @@ type codeSide struct {
 
 // functions maps each function in template.yaml to its code's lists.
 var functions = map[string]codeSide{
-	"TriageFunction":      {triage.EnvVars, triage.IAMActions},
-	"BouncewatchFunction": {bouncewatch.EnvVars, bouncewatch.IAMActions},
+	"TriageFunction":      {slices.Concat(triage.EnvVars, []string{state.EnvTable}), slices.Concat(triage.IAMActions, state.IAMActions)},
+	"BouncewatchFunction": {slices.Concat(bouncewatch.EnvVars, []string{state.EnvTable}), slices.Concat(bouncewatch.IAMActions, state.LevelIAMActions)},
 }
 
 // Parameter sets the template is checked with: the defaults, and every

@@ -152,8 +152,8 @@ func TestTopology(t *testing.T) {
 	want := []string{
 		"AlertsTopic -> email:<value>",
 		"SesEventsTopic -> sqs:BouncewatchQueue",
-		"SendFailuresTopic -> lambda:TriageFunction",
-		"SesEventsTopic -> lambda:TriageFunction",
+		"SendFailuresTopic -> sqs:TriageQueue",
+		"SesEventsTopic -> sqs:TriageQueue",
 	}
 	if len(got) != len(want) {
 		t.Fatalf("subscriptions %v, want %v", got, want)
@@ -164,7 +164,8 @@ func TestTopology(t *testing.T) {
 		}
 	}
 	qs := tpl.QueueSources()
-	if len(qs) != 1 || qs[0].Queue != "BouncewatchQueue" || qs[0].Function != "BouncewatchFunction" || qs[0].BatchSize != 100 {
+	if len(qs) != 2 || qs[0].Queue != "BouncewatchQueue" || qs[0].Function != "BouncewatchFunction" || qs[0].BatchSize != 100 ||
+		qs[1].Queue != "TriageQueue" || qs[1].Function != "TriageFunction" {
 		t.Errorf("QueueSources() = %+v", qs)
 	}
 	sch := tpl.Schedules()

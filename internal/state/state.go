@@ -56,12 +56,20 @@ const (
 	AttrTTL = "ttl"
 )
 
-// IAMActions are the DynamoDB actions the Store calls.
+// IAMActions are the DynamoDB actions the Store calls: a function using
+// every part of it (triage) needs them all.
 var IAMActions = []string{
 	"dynamodb:GetItem",
 	"dynamodb:PutItem",
 	"dynamodb:UpdateItem",
 	"dynamodb:Query",
+}
+
+// LevelIAMActions are the actions of Level, BeginLevel and FinishLevel
+// alone (bouncewatch).
+var LevelIAMActions = []string{
+	"dynamodb:GetItem",
+	"dynamodb:UpdateItem",
 }
 
 // DB is the part of *dynamodb.Client the Store uses.
