@@ -448,6 +448,12 @@ func verify(sc *scenario.Scenario, st *localstack.Stack, res *localstack.Result)
 	for _, src := range st.Sources {
 		s := res.Sources[src.Name()]
 		want := res.Published[src.Queue.Topic]
+		if len(src.Queue.Topics) > 1 {
+			want = 0
+			for _, t := range src.Queue.Topics {
+				want += res.Published[t]
+			}
+		}
 		missing := want - s.Processed - s.Filtered - s.DeadLettered - s.Discarded
 		errs += s.FunctionErrors
 		for _, q := range src.DeadLetterQueues() {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -258,14 +259,17 @@ func checkReportInBrowser(t *testing.T, path string) {
 }
 
 // alertTrace is what two replays of one seed must agree on: each alert's
-// simulated time, kind, level, rule, identity, Region, scope and count.
+// simulated time, kind, level, rule, identity, Region, scope and count,
+// sorted: records of one SQS batch are processed concurrently, so alerts
+// of one batch may come in any order.
 func alertTrace(as []localstack.FiredAlert) string {
-	var b strings.Builder
-	for _, a := range as {
-		fmt.Fprintf(&b, "%s %s/%s %s %s %s %s ×%d\n", a.Sim.Format("15:04"), a.Alert.Kind, a.Alert.Level, a.Alert.Rule,
+	lines := make([]string, len(as))
+	for i, a := range as {
+		lines[i] = fmt.Sprintf("%s %s/%s %s %s %s %s ×%d\n", a.Sim.Format("01-02 15:04"), a.Alert.Kind, a.Alert.Level, a.Alert.Rule,
 			a.Alert.Identity, a.Alert.Region, a.Alert.Scope, a.Alert.Count)
 	}
-	return b.String()
+	sort.Strings(lines)
+	return strings.Join(lines, "")
 }
 
 // checkCompactOutput: the default (piped) output of `sesguard local` is a

@@ -247,7 +247,7 @@ func (src *Source) pumpOnce(ctx context.Context) (int, error) {
 	var pass []sqstypes.Message
 	var drop []sqstypes.Message
 	for _, m := range msgs {
-		if src.Filter != nil && !bodyMatches(src.Filter, aws.ToString(m.Body)) {
+		if !src.passes(aws.ToString(m.Body)) {
 			drop = append(drop, m)
 			continue
 		}
@@ -517,6 +517,27 @@ func (src *Source) delete(ctx context.Context, msgs []sqstypes.Message) error {
 		msgs = msgs[n:]
 	}
 	return nil
+}
+
+// passes applies the source's own filter (an SNS event's) or that of the
+// subscription that delivered the envelope to the source's queue.
+func (src *Source) passes(body string) bool {
+	if src.Filter != nil {
+		return bodyMatches(src.Filter, body)
+	}
+	if len(src.Queue.Filters) == 0 {
+		return true
+	}
+	var env struct {
+		TopicArn string `json:"TopicArn"`
+	}
+	if json.Unmarshal([]byte(body), &env) != nil {
+		return true
+	}
+	if fp, ok := src.Queue.Filters[env.TopicArn]; ok {
+		return bodyMatches(fp, body)
+	}
+	return true
 }
 
 // bodyMatches applies an SNS filter policy (MessageBody scope) to an SNS

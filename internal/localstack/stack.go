@@ -19,7 +19,11 @@
 //     The subscriptions' own RedrivePolicy (SNS failing to hand an event
 //     to Lambda at all) has nothing to act on locally.
 //   - SQS event sources are the poller too, in batches with partial batch
-//     responses; kumo applies the queue's RedrivePolicy on receive.
+//     responses; kumo applies the queue's RedrivePolicy on receive. The
+//     poller applies the body FilterPolicy of an SNS→SQS subscription
+//     (kumo would match it on attributes) to what that topic delivered.
+//   - DynamoDB tables (the state table) are kumo's, with package state's
+//     schema.
 //   - The schedule is a simulated clock: the caller invokes the function
 //     with the template's Schedule Input whenever simulated time says so.
 //   - SES v2 is SESFake (see there); everything else is kumo.
@@ -50,6 +54,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -58,6 +63,7 @@ import (
 
 	"github.com/sesguard/sesguard/internal/metrics"
 	"github.com/sesguard/sesguard/internal/stack"
+	"github.com/sesguard/sesguard/internal/state"
 	"github.com/sesguard/sesguard/pkg/ruleset"
 )
 
@@ -97,8 +103,14 @@ type Queue struct {
 	// a message received more than MaxReceiveCount times goes.
 	DLQ             string
 	MaxReceiveCount int
-	// Topic is the logical ID of the topic subscribed to it ("" if none).
-	Topic string
+	// Topic is the logical ID of the topic subscribed to it ("" if none);
+	// Topics all of them, when several are (triage's queue).
+	Topic  string
+	Topics []string
+	// Filters are the body FilterPolicy of subscriptions to it, by topic
+	// ARN: kumo matches policies on message attributes only, so the
+	// poller applies them (a topic without one passes everything).
+	Filters map[string]stack.FilterPolicy
 }
 
 // Schedule is a Schedule event of a function.
@@ -121,6 +133,7 @@ type Stack struct {
 	Region string
 
 	Topics    map[string]string // logical ID → ARN
+	Tables    map[string]string // logical ID → DynamoDB table name
 	Queues    map[string]*Queue // logical ID → queue (template's and the poller's own)
 	Functions map[string]*Function
 	Sources   []*Source
@@ -149,7 +162,7 @@ func Up(ctx context.Context, o Options) (s *Stack, err error) {
 	if o.Region == "" {
 		o.Region = "us-east-1"
 	}
-	s = &Stack{Region: o.Region, Topics: map[string]string{}, Queues: map[string]*Queue{}, Functions: map[string]*Function{},
+	s = &Stack{Region: o.Region, Topics: map[string]string{}, Tables: map[string]string{}, Queues: map[string]*Queue{}, Functions: map[string]*Function{},
 		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}, prefix: "sesguard-", rie: o.RIE}
 	if n := stacks.Add(1); n > 1 {
 		s.prefix = fmt.Sprintf("sesguard%d-", n)
@@ -197,6 +210,9 @@ func Up(ctx context.Context, o Options) (s *Stack, err error) {
 	}
 	s.Params = rt.Values
 	if err := s.createTopics(ctx, rt); err != nil {
+		return s, err
+	}
+	if err := s.createTables(ctx, rt); err != nil {
 		return s, err
 	}
 	if err := s.createQueues(ctx, rt); err != nil {
@@ -340,6 +356,22 @@ func (s *Stack) createSubscriptions(ctx context.Context, t *stack.Template) erro
 		if !ok {
 			return fmt.Errorf("subscription %s: Endpoint %v is not a queue of the template", id, p["Endpoint"])
 		}
+		if fp, ok := p["FilterPolicy"]; ok {
+			if scope, _ := p["FilterPolicyScope"].(string); scope != "MessageBody" {
+				return fmt.Errorf("subscription %s: only FilterPolicyScope MessageBody is emulated", id)
+			}
+			m, _ := fp.(map[string]any)
+			if m == nil {
+				return fmt.Errorf("subscription %s: FilterPolicy is not an object", id)
+			}
+			if err := stack.FilterPolicy(m).Validate(); err != nil {
+				return fmt.Errorf("subscription %s: %w", id, err)
+			}
+			if q.Filters == nil {
+				q.Filters = map[string]stack.FilterPolicy{}
+			}
+			q.Filters[topic] = m
+		}
 		attrs := map[string]string{}
 		if raw, ok := p["RawMessageDelivery"].(bool); ok {
 			attrs["RawMessageDelivery"] = strconv.FormatBool(raw)
@@ -349,6 +381,21 @@ func (s *Stack) createSubscriptions(ctx context.Context, t *stack.Template) erro
 			return fmt.Errorf("subscription %s: %w", id, err)
 		}
 		q.Topic = topicID
+		q.Topics = append(q.Topics, topicID)
+	}
+	return nil
+}
+
+// createTables creates the template's DynamoDB tables in kumo with the
+// state table's schema (package state: the only table sesguard has).
+func (s *Stack) createTables(ctx context.Context, t *stack.Template) error {
+	db := dynamodb.NewFromConfig(s.AWS)
+	for _, id := range t.OfType("AWS::DynamoDB::Table") {
+		name := s.name(id)
+		if err := state.CreateTable(ctx, db, name); err != nil {
+			return fmt.Errorf("table %s: %w", id, err)
+		}
+		s.Tables[id] = name
 	}
 	return nil
 }
@@ -571,6 +618,9 @@ func (s *Stack) ref(t *stack.Template, id, attr string) (string, error) {
 	}
 	if arn, ok := s.Topics[id]; ok {
 		return arn, nil
+	}
+	if name, ok := s.Tables[id]; ok && attr == "" {
+		return name, nil
 	}
 	if q, ok := s.Queues[id]; ok {
 		if attr == "Arn" {
