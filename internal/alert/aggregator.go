@@ -95,9 +95,23 @@ func (g *Aggregator) sendAll(ctx context.Context, as []Alert) error {
 	for _, a := range as {
 		if err := g.next.Send(ctx, a); err != nil {
 			errs = append(errs, err)
+			if u, ok := g.store.(Undeliverer); ok && !Delivered(err) {
+				u.Undelivered(ctx, a)
+			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Undeliverer is an optional method of a WindowStore: the Aggregator tells
+// the store that an alert it returned reached no sink. A shared store then
+// puts what the alert carried back (the window counts as closed, holding
+// the carried count), so that the retried record announces it instead of
+// finding the window open and holding it back: a first alert lost to an
+// SNS outage is announced on the retry. MemoryWindows keeps today's
+// behaviour (the window stays open).
+type Undeliverer interface {
+	Undelivered(ctx context.Context, a Alert)
 }
 
 // WindowStore keeps an Aggregator's storm windows and decides, per key

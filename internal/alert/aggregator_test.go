@@ -316,3 +316,60 @@ func TestAggregatorStore(t *testing.T) {
 		t.Errorf("store failure: err %v, %d sent; want the store's error and the alert sent", err, len(r.sent))
 	}
 }
+
+// TestFanoutConcurrentWithBudget: sinks run at once, each with a deadline
+// that leaves MetricsReserve of the invocation; one accepting sink makes
+// the alert delivered.
+func TestFanoutConcurrentWithBudget(t *testing.T) {
+	parent, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pdl, _ := parent.Deadline()
+	started := make(chan struct{})
+	var got time.Time
+	slow := SinkFunc(func(ctx context.Context, _ Alert) error {
+		got, _ = ctx.Deadline()
+		<-started // the fast sink is running meanwhile: concurrent
+		return errors.New("slack: 500")
+	})
+	fast := SinkFunc(func(context.Context, Alert) error { close(started); return nil })
+	err := Fanout{slow, fast}.Send(parent, Alert{Rule: "r"})
+	var fe *FanoutError
+	if !errors.As(err, &fe) || fe.Accepted != 1 || len(fe.Errs) != 1 || !Delivered(err) {
+		t.Fatalf("err = %v, want a FanoutError with one accepted, delivered", err)
+	}
+	if want := min(time.Until(pdl)-MetricsReserve, MaxSinkTime); time.Until(got) > want+time.Second {
+		t.Errorf("sink deadline in %v, want at most %v", time.Until(got), want)
+	}
+	if Delivered(&FanoutError{Errs: []error{errors.New("x")}}) {
+		t.Error("no sink accepted, yet delivered")
+	}
+}
+
+type undeliveredStore struct {
+	*MemoryWindows
+	back []Alert
+}
+
+func (u *undeliveredStore) Undelivered(_ context.Context, a Alert) { u.back = append(u.back, a) }
+
+func TestAggregatorTellsStoreOfUndeliveredAlerts(t *testing.T) {
+	st := &undeliveredStore{MemoryWindows: NewMemoryWindows(0)}
+	down := true
+	next := SinkFunc(func(context.Context, Alert) error {
+		if down {
+			return &FanoutError{Errs: []error{errors.New("sns: 500")}}
+		}
+		return &FanoutError{Accepted: 1, Errs: []error{errors.New("slack: 500")}}
+	})
+	g := NewAggregator(next, AggregatorOptions{Store: st, Now: func() time.Time { return time.Unix(0, 0) }})
+	if err := g.Send(context.Background(), Alert{Rule: "r1"}); err == nil {
+		t.Fatal("no error with every sink down")
+	}
+	down = false
+	if err := g.Send(context.Background(), Alert{Rule: "r2"}); err == nil || !Delivered(err) {
+		t.Fatalf("partial delivery: %v", err)
+	}
+	if len(st.back) != 1 || st.back[0].Rule != "r1" {
+		t.Fatalf("store told of %+v, want only r1 (r2 reached a sink)", st.back)
+	}
+}

@@ -9,8 +9,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -60,5 +62,42 @@ func TestSecretSlackSinkFailedLoadLogsOnce(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "SECRETtoken") {
 		t.Errorf("the log leaks the stored value:\n%s", logs.String())
+	}
+}
+
+// TestSecretSlackSinkReloadsAfterBackoff: a cold start whose secret load
+// failed posts to Slack again once the back-off has passed.
+func TestSecretSlackSinkReloadsAfterBackoff(t *testing.T) {
+	var posts atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		posts.Add(1)
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	var calls atomic.Int32
+	sm := getSecretFunc(func(context.Context, *secretsmanager.GetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+		if calls.Add(1) == 1 {
+			return nil, errors.New("ThrottlingException: Rate exceeded")
+		}
+		return &secretsmanager.GetSecretValueOutput{SecretString: aws.String(srv.URL + "/services/T/B/x")}, nil
+	})
+	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s := newSecretSlackSink("sesguard/slack", sm, slog.New(slog.NewTextHandler(io.Discard, nil)), clock)
+	if err := s.Send(context.Background(), diagnosisAlert()); err != nil || posts.Load() != 0 {
+		t.Fatalf("after a failed load: err %v, %d posts; want nil and 0", err, posts.Load())
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("%d loads before the back-off passed, want 1", calls.Load())
+	}
+	mu.Lock()
+	now = now.Add(RetryBackoff)
+	mu.Unlock()
+	if err := s.Send(context.Background(), diagnosisAlert()); err != nil {
+		t.Fatal(err)
+	}
+	if calls.Load() != 2 || posts.Load() != 1 {
+		t.Fatalf("after the back-off: %d loads, %d posts; want 2 and 1", calls.Load(), posts.Load())
 	}
 }

@@ -107,11 +107,7 @@ func (m *memory) offer(o Offer) *Opened {
 	if !ok {
 		bound(m.windows)
 	}
-	nw := &winItem{SK: o.Key, Opened: now, Held: int64(o.N - 1)}
-	if o.N > 1 {
-		nw.FirstHeld, nw.Latest = now, o.Latest
-	}
-	m.windows[o.Key] = nw
+	m.windows[o.Key] = &winItem{SK: o.Key, Opened: now}
 	return op
 }
 
@@ -123,7 +119,7 @@ func (m *memory) reopen(k string, op *Opened) {
 		return
 	}
 	w.Opened = 0
-	w.Held += int64(op.Carried - (op.n - 1))
+	w.Held += int64(op.Carried)
 	if op.carriedFirst != 0 {
 		w.FirstHeld = op.carriedFirst
 	}

@@ -217,7 +217,7 @@ func TestStormWindowsAcrossEnvironments(t *testing.T) {
 						offered[k] += occ
 						if op != nil {
 							firsts[k]++
-							announced[k] += 1 + op.Carried
+							announced[k] += occ + op.Carried
 						}
 						mu.Unlock()
 					}
@@ -263,12 +263,16 @@ func TestWindowNextOccurrenceCarriesTheCount(t *testing.T) {
 	if op := envs[0].Offer(ctx, state.Offer{Key: "k", N: 3, Now: t0, Window: w}); op == nil || op.Carried != 0 {
 		t.Fatalf("first offer: %+v, want opened carrying 0", op)
 	}
-	if op := envs[1].Offer(ctx, state.Offer{Key: "k", N: 4, Now: t0.Add(time.Minute), Window: w}); op != nil {
+	t1 := t0.Add(time.Minute)
+	if op := envs[1].Offer(ctx, state.Offer{Key: "k", N: 4, Now: t1, Window: w}); op != nil {
 		t.Fatalf("inside the window: %+v, want counted", op)
 	}
+	if op := envs[0].Offer(ctx, state.Offer{Key: "k", N: 2, Now: t1.Add(time.Minute), Window: w}); op != nil {
+		t.Fatalf("inside the window, known open: %+v, want counted", op)
+	}
 	op := envs[1].Offer(ctx, state.Offer{Key: "k", N: 1, Now: t0.Add(w), Window: w})
-	if op == nil || op.Carried != 6 || !op.Since.Equal(t0) {
-		t.Fatalf("after the window: %+v, want opened carrying 6 since %v", op, t0)
+	if op == nil || op.Carried != 6 || !op.Since.Equal(t1) {
+		t.Fatalf("after the window: %+v, want opened carrying 6 since %v", op, t1)
 	}
 	// Its announcement fails: the window closes again and keeps the 6.
 	envs[1].Reopen(ctx, "k", op, t0.Add(w))
@@ -282,7 +286,8 @@ func TestFlushGiveBack(t *testing.T) {
 	envs := environments(t, db, name, 2)
 	ctx := context.Background()
 	const w = time.Minute
-	envs[0].Offer(ctx, state.Offer{Key: "k", N: 5, Now: t0, Window: w})
+	envs[0].Offer(ctx, state.Offer{Key: "k", N: 1, Now: t0, Window: w})
+	envs[1].Offer(ctx, state.Offer{Key: "k", N: 4, Now: t0, Window: w})
 	got := envs[0].Flush(ctx, t0.Add(2*w), w, false)
 	if len(got) != 1 || got[0].Count != 4 {
 		t.Fatalf("flush = %+v, want 4 held", got)
@@ -388,11 +393,14 @@ func TestDegradesToMemoryWhenThrottled(t *testing.T) {
 		if op := s.Offer(ctx, state.Offer{Key: "k", N: 3, Now: t0, Window: time.Minute}); op == nil {
 			t.Fatalf("environment %d: first offer while throttled not announced", i)
 		}
+		if op := s.Offer(ctx, state.Offer{Key: "k", N: 2, Now: t0, Window: time.Minute}); op != nil {
+			t.Fatalf("environment %d: second offer while throttled announced", i)
+		}
 		if got := s.Flush(ctx, t0.Add(time.Hour), time.Minute, false); len(got) != 1 || got[0].Count != 2 {
 			t.Fatalf("environment %d: flush from memory = %+v, want 2 held", i, got)
 		}
-		if f := s.Fallbacks(); f != 5 {
-			t.Errorf("environment %d: %d fallbacks counted, want 5 (claim, done, claim, offer, flush)", i, f)
+		if f := s.Fallbacks(); f != 6 {
+			t.Errorf("environment %d: %d fallbacks counted, want 6 (claim, done, claim, 2 offers, flush)", i, f)
 		}
 	}
 	db.fail.Store(false)

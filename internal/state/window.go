@@ -48,10 +48,10 @@ type Offer struct {
 	Window time.Duration
 }
 
-// Opened says the caller's offer opened a window: announce the first
-// occurrence now, with Count 1 + Carried (held back in the previous,
-// closed window, since Since). The other N-1 are held in the new window.
-// Call Reopen if the announcement could not be delivered.
+// Opened says the caller's offer opened a window: announce its N
+// occurrences now, plus Carried (held back in the previous, closed window,
+// since Since); nothing is held in the new window yet. Call Reopen if the
+// announcement could not be delivered.
 type Opened struct {
 	Carried  int
 	Since    time.Time
@@ -134,13 +134,9 @@ func (s *Store) openWindow(ctx context.Context, o Offer, now, cutoff int64) (*Op
 	opened := expression.Name("opened")
 	cond := expression.AttributeNotExists(expression.Name(AttrPK)).Or(opened.LessThanEqual(expression.Value(cutoff)))
 	upd := expression.Set(opened, expression.Value(now)).
-		Set(expression.Name("held"), expression.Value(o.N-1)).
-		Set(expression.Name(AttrTTL), expression.Value(s.ttl(o.Now, 2*o.Window+time.Hour)))
-	if o.N > 1 {
-		upd = upd.Set(expression.Name("firstHeld"), expression.Value(now)).Set(expression.Name("latest"), expression.Value(o.Latest))
-	} else {
-		upd = upd.Remove(expression.Name("firstHeld"))
-	}
+		Set(expression.Name("held"), expression.Value(0)).
+		Set(expression.Name(AttrTTL), expression.Value(s.ttl(o.Now, 2*o.Window+time.Hour))).
+		Remove(expression.Name("firstHeld"))
 	var old winItem
 	if err := s.update(ctx, windowPK, o.Key, upd, &cond, types.ReturnValueAllOld, &old); err != nil {
 		return nil, err
@@ -172,8 +168,8 @@ func (s *Store) addHeldReturning(ctx context.Context, o Offer, cond expression.C
 }
 
 // Reopen undoes an Opened whose announcement failed: the window counts as
-// closed again and keeps the carried count, minus this offer's held ones
-// (the caller's records come back and are offered again), so the retry
+// closed again and holds the carried count (the caller's own occurrences
+// come back with its retried records and are offered again), so the retry
 // announces what was not delivered.
 func (s *Store) Reopen(ctx context.Context, k string, op *Opened, now time.Time) {
 	if op == nil {
@@ -183,7 +179,7 @@ func (s *Store) Reopen(ctx context.Context, k string, op *Opened, now time.Time)
 		opened := expression.Name("opened")
 		cond := opened.Equal(expression.Value(op.openedAt))
 		upd := expression.Set(opened, expression.Value(0)).
-			Add(expression.Name("held"), expression.Value(op.Carried-(op.n-1)))
+			Add(expression.Name("held"), expression.Value(op.Carried))
 		if op.carriedFirst != 0 {
 			upd = upd.Set(expression.Name("firstHeld"), expression.Value(op.carriedFirst))
 		}

@@ -112,8 +112,10 @@ func (h *Handler) alert(ctx context.Context, d ruleset.Diagnosis, region string)
 	}
 	a.Time = h.d.Now()
 	if err := h.d.Alerts.Send(ctx, a); err != nil {
-		if !alert.Temporary(err) {
-			h.d.Log.WarnContext(ctx, "alert not delivered (permanent)", "rule", d.Rule, "region", a.Region, "err", err)
+		// An alert the alerts topic (the first sink) took is announced:
+		// retrying it for a failing Slack would send it to the topic twice.
+		if alert.Delivered(err) || !alert.Temporary(err) {
+			h.d.Log.WarnContext(ctx, "alert not delivered to every sink; not retried", "rule", d.Rule, "region", a.Region, "err", err)
 			return true, nil
 		}
 		return true, fmt.Errorf("send %s alert for %s in %s: %w", a.Level, d.Rule, a.Region, err)
