@@ -111,6 +111,38 @@ func (m *memory) offer(o Offer) *Opened {
 	return op
 }
 
+// hold counts n occurrences into k's window without announcing them (the
+// table's window, opened at opened, is known to be open).
+func (m *memory) hold(k string, n int, latest []byte, first time.Time, opened int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	w, ok := m.windows[k]
+	if !ok {
+		bound(m.windows)
+		w = &winItem{SK: k, Opened: opened}
+		m.windows[k] = w
+	}
+	if w.Held == 0 || ms(first) < w.FirstHeld {
+		w.FirstHeld = ms(first)
+	}
+	w.Held += int64(n)
+	w.Latest = latest
+}
+
+// takeHeld removes and returns every window holding occurrences.
+func (m *memory) takeHeld() []winItem {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []winItem
+	for k, w := range m.windows {
+		if w.Held > 0 {
+			out = append(out, *w)
+			delete(m.windows, k)
+		}
+	}
+	return out
+}
+
 func (m *memory) reopen(k string, op *Opened) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

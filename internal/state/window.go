@@ -224,24 +224,8 @@ func (s *Store) Flush(ctx context.Context, now time.Time, window time.Duration, 
 		if it.Held <= 0 || (!all && it.Opened > cutoff) {
 			continue
 		}
-		held, opened := expression.Name("held"), expression.Name("opened")
-		cond := held.GreaterThan(expression.Value(0))
-		if !all {
-			cond = cond.And(opened.LessThanEqual(expression.Value(cutoff)))
-		}
-		upd := expression.Set(held, expression.Value(0)).Remove(expression.Name("firstHeld"))
-		if all {
-			upd = upd.Set(opened, expression.Value(0))
-		}
-		var old winItem
-		err := s.update(ctx, windowPK, it.SK, upd, &cond, types.ReturnValueAllOld, &old)
-		switch {
-		case err == nil:
-			out = append(out, Summary{Key: it.SK, Count: int(old.Held), Since: fromMS(old.FirstHeld), Latest: old.Latest, taken: old})
-		case conditionFailed(err):
-			// taken by another environment, or reopened with the count
-		default:
-			s.fellBack(ctx, "window flush", it.SK, err)
+		if sm, ok := s.take(ctx, it.SK, cutoff, all); ok {
+			out = append(out, sm)
 		}
 	}
 	return out

@@ -1,0 +1,276 @@
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/sesguard/sesguard/internal/alert"
+)
+
+// ScanEvery is how often (by the caller's clock) an environment reads the
+// whole window partition at the end of an invocation to announce counts
+// held back by other environments in windows that have closed. In between
+// it closes only the windows it has seen itself; the flush schedule (a
+// separate invocation) finds the rest within its period at worst.
+const ScanEvery = time.Minute
+
+// AlertWindows is an alert.WindowStore (and alert.Undeliverer) over the
+// Store's shared storm windows: the first occurrence of a key is announced
+// by exactly one environment, the held-back count by exactly one.
+//
+// Pre-aggregation: an occurrence of a key this environment knows to be
+// open (from its own earlier write) is only counted in memory; Close
+// writes each such key's count with one ADD. So a hot key costs one write
+// per invocation, whatever its number of records.
+type AlertWindows struct {
+	s *Store
+
+	mu       sync.Mutex
+	pending  map[string]*pendingCount
+	openers  map[string]*Opened // this invocation's announcements that opened a window
+	taken    map[string]Summary // the last Close's summaries, for Undelivered
+	lastScan time.Time
+}
+
+type pendingCount struct {
+	n      int
+	first  time.Time
+	latest alert.Alert
+	opened int64
+}
+
+// AlertWindows returns the Store's windows as an alert.WindowStore.
+func (s *Store) AlertWindows() *AlertWindows {
+	return &AlertWindows{s: s, pending: map[string]*pendingCount{}, openers: map[string]*Opened{}, taken: map[string]Summary{}}
+}
+
+var (
+	_ alert.WindowStore = (*AlertWindows)(nil)
+	_ alert.Undeliverer = (*AlertWindows)(nil)
+)
+
+func count(a alert.Alert) int { return max(a.Count, 1) }
+
+// Observe implements alert.WindowStore.
+func (w *AlertWindows) Observe(ctx context.Context, a alert.Alert, now time.Time, window time.Duration) ([]alert.Alert, error) {
+	k := a.Key()
+	if opened, ok := w.s.knownOpen(k, now, window); ok {
+		w.mu.Lock()
+		p := w.pending[k]
+		if p == nil {
+			p = &pendingCount{first: now, opened: opened}
+			w.pending[k] = p
+		}
+		p.n += count(a)
+		p.latest = a
+		w.mu.Unlock()
+		return nil, nil
+	}
+	latest, _ := json.Marshal(a)
+	op := w.s.Offer(ctx, Offer{Key: k, N: count(a), Latest: latest, Now: now, Window: window})
+	if op == nil {
+		return nil, nil
+	}
+	out := a
+	out.Count = count(a) + op.Carried
+	if op.Carried > 0 {
+		out.Since = op.Since
+	}
+	w.mu.Lock()
+	w.openers[k] = op
+	w.mu.Unlock()
+	return []alert.Alert{out}, nil
+}
+
+// Close implements alert.WindowStore: it writes this invocation's
+// pre-aggregated counts, then takes the held-back counts of closed windows
+// (this environment's own, or all of them every ScanEvery, on the flush
+// schedule, and with all).
+func (w *AlertWindows) Close(ctx context.Context, now time.Time, window time.Duration, all bool) ([]alert.Alert, error) {
+	w.mu.Lock()
+	pending := w.pending
+	w.pending = map[string]*pendingCount{}
+	clear(w.openers)
+	clear(w.taken)
+	scan := all || now.Sub(w.lastScan) >= ScanEvery || now.Before(w.lastScan)
+	if scan {
+		w.lastScan = now
+	}
+	w.mu.Unlock()
+
+	var out []alert.Alert
+	for k, p := range pending {
+		if a, ok := w.writePending(ctx, k, p, now, window); ok {
+			out = append(out, a)
+		}
+	}
+	w.s.drainMemoryWindows(ctx, now)
+	var sums []Summary
+	if scan {
+		sums = w.s.Flush(ctx, now, window, all)
+	} else {
+		sums = w.s.flushKnown(ctx, now, window)
+	}
+	for _, sm := range sums {
+		var a alert.Alert
+		if err := json.Unmarshal(sm.Latest, &a); err != nil {
+			w.s.log.ErrorContext(ctx, "storm window summary without its alert: count dropped", "key", sm.Key, "count", sm.Count, "err", err)
+			continue
+		}
+		a.Count, a.Since = sm.Count, sm.Since
+		out = append(out, a)
+		w.mu.Lock()
+		w.taken[a.Key()] = sm
+		w.mu.Unlock()
+	}
+	return out, nil
+}
+
+// writePending counts p into its window with one conditional ADD; if the
+// window closed meanwhile, p opens the next one and is announced (ok).
+func (w *AlertWindows) writePending(ctx context.Context, k string, p *pendingCount, now time.Time, window time.Duration) (alert.Alert, bool) {
+	latest, _ := json.Marshal(p.latest)
+	o := Offer{Key: k, N: p.n, Latest: latest, Now: p.first, Window: window}
+	if w.s.db != nil {
+		err := w.s.addHeld(ctx, o, expression.Name("opened").Equal(expression.Value(p.opened)))
+		switch {
+		case err == nil:
+			return alert.Alert{}, false
+		case !conditionFailed(err):
+			// Hold it in memory until the window closes; drained into
+			// the table when it answers again.
+			w.s.fellBack(ctx, "window count", k, err)
+			w.s.mem.hold(k, p.n, latest, p.first, p.opened)
+			return alert.Alert{}, false
+		}
+		w.s.forgetOpen(k)
+	}
+	o.Now = now
+	op := w.s.Offer(ctx, o)
+	if op == nil {
+		return alert.Alert{}, false
+	}
+	a := p.latest
+	a.Count = p.n + op.Carried
+	if op.Carried > 0 {
+		a.Since = op.Since
+	}
+	w.mu.Lock()
+	w.openers[k] = op
+	w.mu.Unlock()
+	return a, true
+}
+
+// Undelivered implements alert.Undeliverer: an opening announcement that
+// reached no sink leaves its window closed holding what it carried (its
+// own occurrences come back with the retried records); a summary's count
+// goes back to its window.
+func (w *AlertWindows) Undelivered(ctx context.Context, a alert.Alert) {
+	k := a.Key()
+	w.mu.Lock()
+	op, opened := w.openers[k]
+	sm, took := w.taken[k]
+	delete(w.openers, k)
+	delete(w.taken, k)
+	w.mu.Unlock()
+	switch {
+	case opened:
+		w.s.Reopen(ctx, k, op, a.Time)
+	case took:
+		w.s.GiveBack(ctx, sm)
+	}
+}
+
+// knownOpen reports whether this environment opened or counted into k's
+// window recently enough that it is still open at now.
+func (s *Store) knownOpen(k string, now time.Time, window time.Duration) (int64, bool) {
+	if s.db == nil {
+		return 0, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.opened[k]
+	return o, ok && o > ms(now.Add(-window)) && o <= ms(now)
+}
+
+func (s *Store) forgetOpen(k string) {
+	s.mu.Lock()
+	delete(s.opened, k)
+	s.mu.Unlock()
+}
+
+// flushKnown takes the held-back counts of the closed windows this
+// environment knows, without reading the partition.
+func (s *Store) flushKnown(ctx context.Context, now time.Time, window time.Duration) []Summary {
+	out := s.mem.flush(now, window, false)
+	if s.db == nil {
+		return out
+	}
+	cutoff := ms(now.Add(-window))
+	s.mu.Lock()
+	var keys []string
+	for k, o := range s.opened {
+		if o <= cutoff {
+			keys = append(keys, k)
+			delete(s.opened, k)
+		}
+	}
+	s.mu.Unlock()
+	for _, k := range keys {
+		if sm, ok := s.take(ctx, k, cutoff, false); ok {
+			out = append(out, sm)
+		}
+	}
+	return out
+}
+
+// take takes the held-back count of k's window if it has closed by cutoff
+// (any window with all).
+func (s *Store) take(ctx context.Context, k string, cutoff int64, all bool) (Summary, bool) {
+	held, opened := expression.Name("held"), expression.Name("opened")
+	cond := held.GreaterThan(expression.Value(0))
+	if !all {
+		cond = cond.And(opened.LessThanEqual(expression.Value(cutoff)))
+	}
+	upd := expression.Set(held, expression.Value(0)).Remove(expression.Name("firstHeld"))
+	if all {
+		upd = upd.Set(opened, expression.Value(0))
+	}
+	var old winItem
+	err := s.update(ctx, windowPK, k, upd, &cond, types.ReturnValueAllOld, &old)
+	switch {
+	case err == nil:
+		return Summary{Key: k, Count: int(old.Held), Since: fromMS(old.FirstHeld), Latest: old.Latest, taken: old}, true
+	case !conditionFailed(err):
+		s.fellBack(ctx, "window flush", k, err)
+	}
+	return Summary{}, false
+}
+
+// drainMemoryWindows moves counts held in memory while the table failed
+// back into the table's windows once it answers, so that they are
+// announced with the rest (by one environment) instead of by this one
+// alone, or never if this environment is not the one the flush reaches.
+func (s *Store) drainMemoryWindows(ctx context.Context, now time.Time) {
+	if s.db == nil {
+		return
+	}
+	for _, w := range s.mem.takeHeld() {
+		first := expression.Name("firstHeld")
+		upd := expression.Add(expression.Name("held"), expression.Value(w.Held)).
+			Set(first, expression.IfNotExists(first, expression.Value(w.FirstHeld))).
+			Set(expression.Name("latest"), expression.Value(w.Latest)).
+			Set(expression.Name("opened"), expression.IfNotExists(expression.Name("opened"), expression.Value(w.Opened))).
+			Set(expression.Name(AttrTTL), expression.Value(s.ttl(now, 24*time.Hour)))
+		if err := s.update(ctx, windowPK, w.SK, upd, nil, types.ReturnValueNone, nil); err != nil {
+			s.fellBack(ctx, "window drain", w.SK, err)
+			s.mem.hold(w.SK, int(w.Held), w.Latest, fromMS(w.FirstHeld), w.Opened)
+			return
+		}
+	}
+}
