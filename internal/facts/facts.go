@@ -93,6 +93,18 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives look-up failures; slog.Default() when nil.
 	Logger *slog.Logger
+	// Shared is a cache shared by every execution environment (package
+	// state's table), asked before SES and filled after it, so that a
+	// storm costs one look-up per Region per TTL for the whole stack
+	// instead of one per environment. nil: this container's cache only.
+	Shared SharedCache
+}
+
+// SharedCache is a cache of look-up answers shared across execution
+// environments; *state.Store satisfies it. Values are opaque bytes.
+type SharedCache interface {
+	Fact(ctx context.Context, key string, now time.Time) ([]byte, bool)
+	PutFact(ctx context.Context, key string, v []byte, now time.Time, ttl time.Duration)
 }
 
 // Gatherer gathers account facts for failures. It is safe for concurrent
@@ -105,6 +117,9 @@ type Gatherer struct {
 	log         *slog.Logger
 	sem         chan struct{}
 	cache       *cache
+	shared      SharedCache
+	now         func() time.Time
+	ttl         time.Duration
 }
 
 // NewGatherer returns a Gatherer for cfg.
@@ -148,6 +163,7 @@ func NewGatherer(cfg Config) *Gatherer {
 		now = time.Now
 	}
 	g.cache = newCache(now, ttl, errTTL)
+	g.shared, g.now, g.ttl = cfg.Shared, now, ttl
 	return g
 }
 
@@ -312,6 +328,11 @@ func (g *Gatherer) call(ctx context.Context, k key) result {
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, g.callTimeout)
 	defer cancel()
+	if g.shared != nil {
+		if res, ok := g.fromShared(ctx, k); ok {
+			return res
+		}
+	}
 	client := g.clients(k.region)
 	var res result
 	switch k.op {
@@ -325,6 +346,9 @@ func (g *Gatherer) call(ctx context.Context, k key) result {
 	if res.err != nil && parent.Err() != nil {
 		res.callerGone = true
 		return res
+	}
+	if g.shared != nil && res.err == nil {
+		g.toShared(ctx, k, res)
 	}
 	if res.err != nil {
 		g.log.WarnContext(ctx, "ses look-up failed", "op", k.op.String(), "region", k.region,
