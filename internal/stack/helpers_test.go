@@ -20,7 +20,7 @@ type codeSide struct {
 
 // functions maps each function in template.yaml to its code's lists.
 var functions = map[string]codeSide{
-	"TriageFunction":      {slices.Concat(triage.EnvVars, []string{state.EnvTable}), slices.Concat(triage.IAMActions, state.IAMActions)},
+	"TriageFunction":      {triage.EnvVars, triage.IAMActions},
 	"BouncewatchFunction": {slices.Concat(bouncewatch.EnvVars, []string{state.EnvTable}), slices.Concat(bouncewatch.IAMActions, state.LevelIAMActions)},
 }
 

@@ -155,6 +155,7 @@ func (w *AlertWindows) writePending(ctx context.Context, k string, p *pendingCou
 	if op == nil {
 		return alert.Alert{}, false
 	}
+	op.reheld = p.n // these records are settled: a failed announcement keeps them held
 	a := p.latest
 	a.Count = p.n + op.Carried
 	if op.Carried > 0 {

@@ -151,7 +151,7 @@ func (m *memory) reopen(k string, op *Opened) {
 		return
 	}
 	w.Opened = 0
-	w.Held += int64(op.Carried)
+	w.Held += int64(op.Carried + op.reheld)
 	if op.carriedFirst != 0 {
 		w.FirstHeld = op.carriedFirst
 	}

@@ -60,7 +60,10 @@ type Opened struct {
 	// restored by Reopen.
 	carriedFirst int64
 	n            int
-	inMemory     bool
+	// reheld are occurrences Reopen holds besides Carried: those counted
+	// in memory earlier in the invocation, whose records are not retried.
+	reheld   int
+	inMemory bool
 }
 
 // Offer counts an invocation's occurrences of a key. It returns a non-nil
@@ -179,7 +182,7 @@ func (s *Store) Reopen(ctx context.Context, k string, op *Opened, now time.Time)
 		opened := expression.Name("opened")
 		cond := opened.Equal(expression.Value(op.openedAt))
 		upd := expression.Set(opened, expression.Value(0)).
-			Add(expression.Name("held"), expression.Value(op.Carried))
+			Add(expression.Name("held"), expression.Value(op.Carried+op.reheld))
 		if op.carriedFirst != 0 {
 			upd = upd.Set(expression.Name("firstHeld"), expression.Value(op.carriedFirst))
 		}

@@ -2,6 +2,7 @@ package triage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,8 +13,14 @@ import (
 
 	"github.com/sesguard/sesguard/internal/alert"
 	"github.com/sesguard/sesguard/internal/facts"
+	"github.com/sesguard/sesguard/internal/metrics"
 	"github.com/sesguard/sesguard/pkg/ruleset"
 )
+
+// ErrFactsUnavailable fails a record whose suppression decision needs
+// account facts that could not be looked up (GetAccount throttled): the
+// record is retried, and counted in metrics.FactsUnavailable.
+var ErrFactsUnavailable = errors.New("account suppression settings unavailable (GetAccount failed); retrying")
 
 // simulatorDomain is SES's mailbox simulator: its results are requested,
 // and its addresses must never be suppressed.
@@ -43,6 +50,14 @@ func (h *Handler) suppress(ctx context.Context, d ruleset.Diagnosis, region stri
 		rf = fx.Regions[region]
 	}
 	if h.cfg.SuppressMode == SuppressAuto {
+		if facts.AccountLookupFailed(rf) {
+			// The decision needs the account's settings and the look-up
+			// may succeed later: retry the record, never skip silently.
+			if err := h.d.Metrics.Add(metrics.FactsUnavailable, 1, region); err != nil {
+				h.d.Log.ErrorContext(ctx, "count facts unavailable", "err", err)
+			}
+			return false, fmt.Errorf("suppress %s in %s: %w", facts.MaskAddress(addr), region, ErrFactsUnavailable)
+		}
 		if rf == nil || rf.SuppressedReasons == nil {
 			h.d.Log.InfoContext(ctx, "suppression skipped: account suppression settings unknown", "rule", d.Rule,
 				"recipient", facts.Masked(addr), "region", region, "reason", d.Suppress)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/sesguard/sesguard/internal/alert"
 	"github.com/sesguard/sesguard/internal/awsconfig"
@@ -13,6 +15,7 @@ import (
 	"github.com/sesguard/sesguard/internal/envvar"
 	"github.com/sesguard/sesguard/internal/facts"
 	"github.com/sesguard/sesguard/internal/metrics"
+	"github.com/sesguard/sesguard/internal/state"
 	"github.com/sesguard/sesguard/pkg/ruleset"
 )
 
@@ -40,27 +43,47 @@ func Build(ctx context.Context, cfg Config, awsCfg aws.Config, log *slog.Logger)
 	if cfg.DryRun {
 		return buildDryRun(cfg, rules, awsCfg.Region, log)
 	}
-	g := facts.NewGatherer(facts.Config{
+	now := cfg.Clock
+	if now == nil {
+		now = time.Now
+	}
+	fc := facts.Config{
 		Clients:          facts.NewSESv2Factory(awsCfg),
 		CandidateRegions: cfg.CandidateRegions,
 		TTL:              cfg.FactsTTL,
 		MaxCalls:         cfg.FactsMaxCalls,
 		Logger:           log,
-	})
-
+		Now:              now,
+	}
 	sinks, err := alert.NewSinks(ctx, cfg.Alerts, awsCfg, log)
 	if err != nil {
 		return nil, err
 	}
-	return New(cfg, Deps{
+	d := Deps{
 		Rules:       rules,
-		Facts:       g,
 		Suppressors: newSuppressors(awsCfg),
 		Metrics:     metrics.NewPublisher(awsconfig.NewCloudWatch(awsCfg), cfg.Namespace),
 		Region:      awsCfg.Region,
 		Log:         log,
+		Now:         now,
 		Sinks:       sinks,
-	})
+	}
+	if cfg.StateTable != "" {
+		// Shared across execution environments: record idempotency,
+		// storm windows, account facts. Suppressed addresses stay in this
+		// environment's memory: a record is acted on once across
+		// environments already, and the same address in two records costs
+		// one idempotent call per environment at most, where a shared
+		// memory would cost two table writes per record.
+		st, err := state.New(state.Options{DB: dynamodb.NewFromConfig(awsCfg), Table: cfg.StateTable, Log: log})
+		if err != nil {
+			return nil, envvar.Bad(EnvStateTable, cfg.StateTable, err.Error())
+		}
+		d.Records, d.Windows = st, st.AlertWindows()
+		fc.Shared = st
+	}
+	d.Facts = facts.NewGatherer(fc)
+	return New(cfg, d)
 }
 
 // buildDryRun wires a Handler that changes nothing outside its process

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/sesguard/sesguard/internal/envvar"
 	"github.com/sesguard/sesguard/internal/facts"
 	"github.com/sesguard/sesguard/internal/metrics"
+	"github.com/sesguard/sesguard/internal/state"
 	"github.com/sesguard/sesguard/pkg/ruleset"
 )
 
@@ -28,6 +30,7 @@ const (
 	EnvAlertWindow      = "ALERT_WINDOW"
 	EnvExtraRulesFile   = "EXTRA_RULES_FILE"
 	EnvConcurrency      = "TRIAGE_CONCURRENCY"
+	EnvStateTable       = state.EnvTable
 )
 
 // EnvVars lists every environment variable the function reads; a template
@@ -44,16 +47,17 @@ var EnvVars = []string{
 	EnvExtraRulesFile,
 	EnvConcurrency,
 	dryrun.EnvDryRun,
+	EnvStateTable,
 }
 
 // IAMActions lists every AWS action the function calls; a template test
 // compares it with the function's policy.
-var IAMActions = append(append([]string{}, facts.IAMActions...),
+var IAMActions = slices.Concat(facts.IAMActions, []string{
 	"ses:PutSuppressedDestination",
 	"sns:Publish",
 	"cloudwatch:PutMetricData",
 	"secretsmanager:GetSecretValue",
-)
+}, state.IAMActions)
 
 // SuppressMode says when triage adds a recipient to the account-level
 // suppression list.
@@ -102,6 +106,13 @@ type Config struct {
 	// DryRun logs alerts, suppressions and metrics instead of sending
 	// them and gathers no account facts (local invocations).
 	DryRun bool
+	// StateTable is the DynamoDB table shared by every execution
+	// environment (package state); empty: each environment's own memory.
+	StateTable string
+	// Clock is the time every decision uses (windows, claims, facts);
+	// time.Now when nil. Not from the environment: tests and simulations
+	// set it.
+	Clock func() time.Time
 }
 
 // LoadConfig reads the configuration from getenv (os.Getenv in the
@@ -110,6 +121,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	c := Config{
 		SuppressMode: DefaultSuppressMode,
 		Concurrency:  DefaultConcurrency,
+		StateTable:   strings.TrimSpace(getenv(EnvStateTable)),
 	}
 	var errs []error
 	c.Alerts, errs = alert.LoadDestinations(getenv)

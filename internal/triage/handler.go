@@ -41,6 +41,7 @@ import (
 	"github.com/sesguard/sesguard/internal/alert"
 	"github.com/sesguard/sesguard/internal/facts"
 	"github.com/sesguard/sesguard/internal/metrics"
+	"github.com/sesguard/sesguard/internal/state"
 	"github.com/sesguard/sesguard/pkg/lambdaevent"
 	"github.com/sesguard/sesguard/pkg/ruleset"
 )
@@ -103,12 +104,43 @@ type Deps struct {
 	// aggregator (tests that must see every alert).
 	Alerts  AlertSink
 	Metrics MetricsPublisher
+	// Records decides across execution environments that a record is
+	// acted on once (SNS and SQS deliver at least once, sometimes to
+	// another environment); nil: no such check (one environment's
+	// duplicates are still collapsed by the windows and suppression
+	// memory). *state.Store satisfies it.
+	Records RecordClaims
 	// Region is the function's own Region, assumed for failures that name
 	// none (SNS and SQS records usually carry one).
 	Region string
 	Log    *slog.Logger
 	Now    func() time.Time
 }
+
+// RecordClaims is the idempotency part of *state.Store: claim a record,
+// act, then Done (or Fail with the steps completed, so the retry skips
+// them). Fallbacks says how many operations the table could not answer.
+type RecordClaims interface {
+	Claim(ctx context.Context, key string, now time.Time, hold time.Duration) (state.Claim, error)
+	Done(ctx context.Context, key string, now time.Time)
+	Fail(ctx context.Context, key string, now time.Time, flags ...string)
+	Fallbacks() int
+}
+
+// RecordHold is how long a claim on a record holds before another
+// environment may take it over: past the function's timeout (30 s), its
+// holder has died.
+const RecordHold = time.Minute
+
+// Steps of a record an attempt completed, remembered by a failed claim.
+const (
+	stepCounted = "counted" // its Failures datums were published
+	stepAlerted = "alerted" // its alerts were announced or held back
+)
+
+// errInProgress fails a record another environment is processing now: it
+// comes back, and is then done or retaken.
+var errInProgress = errors.New("record in progress in another execution environment")
 
 // Handler handles triage invocations. Build it with New; it is safe for
 // concurrent use.
@@ -161,7 +193,11 @@ type Result struct {
 
 // record is one independent input of an invocation.
 type record struct {
-	index  int
+	index int
+	// key identifies the delivered message across redeliveries and
+	// environments: the SNS MessageId (SNS record, or SQS body that is an
+	// SNS envelope), else the SQS messageId.
+	key    string
 	id     string // SQS messageId (batch item failures), SNS MessageId
 	source string // for logs and Diagnosis.Source
 	data   []byte // what ruleset.Decode reads
@@ -286,8 +322,18 @@ func splitRecords(raw json.RawMessage) (recs []record, isSQS bool) {
 		case strings.EqualFold(r.EventSource, "aws:sqs") || r.Body != nil:
 			isSQS = true
 			rec.id, rec.source = r.MessageID, "sqs:"+r.MessageID
+			rec.key = "sqs:" + r.MessageID
+			if r.Body != nil {
+				// An SNS envelope: SNS's own duplicates are new SQS
+				// messages carrying the same SNS MessageId.
+				var env struct{ Type, MessageId string }
+				if json.Unmarshal([]byte(*r.Body), &env) == nil && env.Type == "Notification" && env.MessageId != "" {
+					rec.key = "sns:" + env.MessageId
+				}
+			}
 		case r.SNS != nil:
 			rec.id, rec.source = r.SNS.MessageID, "sns:"+r.SNS.MessageID
+			rec.key = "sns:" + r.SNS.MessageID
 		default:
 			rec.source = fmt.Sprintf("record %d", r.Index)
 		}
@@ -315,6 +361,7 @@ func wrapRecord(r json.RawMessage) []byte {
 // failures). What is counted and what is retried is settle's decision.
 func (h *Handler) process(ctx context.Context, recs []record, retryAll bool) (Result, error) {
 	outs := make([]recordOutcome, len(recs))
+	claimed := make([]bool, len(recs))
 	sem := make(chan struct{}, h.cfg.Concurrency)
 	var wg sync.WaitGroup
 	for i := range recs {
@@ -322,7 +369,23 @@ func (h *Handler) process(ctx context.Context, recs []record, retryAll bool) (Re
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			outs[i] = h.processRecord(ctx, &recs[i])
+			var c state.Claim
+			if h.d.Records != nil && recs[i].key != "" {
+				c, _ = h.d.Records.Claim(ctx, recs[i].key, h.d.Now(), RecordHold)
+				switch c.Outcome {
+				case state.AlreadyDone:
+					h.d.Log.InfoContext(ctx, "duplicate delivery skipped", "record", i, "source", recs[i].source)
+					return
+				case state.InProgress:
+					outs[i] = recordOutcome{err: errInProgress}
+					return
+				}
+				claimed[i] = true
+			}
+			outs[i] = h.processRecord(ctx, &recs[i], c.Has(stepAlerted))
+			if c.Has(stepCounted) {
+				outs[i].counts, outs[i].poison = nil, 0 // published by the earlier attempt
+			}
 		}()
 	}
 	wg.Wait()
@@ -364,13 +427,51 @@ func (h *Handler) process(ctx context.Context, recs []record, retryAll bool) (Re
 			h.d.Log.WarnContext(ctx, "alert flush failed", "err", err)
 		}
 	}
+	if h.d.Records != nil {
+		if n := h.d.Records.Fallbacks(); n > 0 {
+			if err := h.d.Metrics.Add(metrics.StateFallbacks, float64(n), metrics.FunctionTriage); err != nil {
+				h.d.Log.ErrorContext(ctx, "count state fallbacks", "err", err)
+			}
+		}
+	}
 	calls, err := h.d.Metrics.Flush(ctx)
-	if err != nil {
+	metricsLost := err != nil
+	if metricsLost {
 		errs = append(errs, fmt.Errorf("publish metrics: %w", err))
 		res, _ = settle(ids, outs, retryAll, true)
 	}
 	res.MetricCalls = calls
+	h.settleClaims(ctx, recs, outs, claimed, counted, retryAll, metricsLost)
 	return res, errors.Join(errs...)
+}
+
+// settleClaims finishes the claims taken on recs: Done for a record that
+// will not come back, Fail (with the steps it completed) for one that
+// will, following settle's decisions.
+func (h *Handler) settleClaims(ctx context.Context, recs []record, outs []recordOutcome, claimed, counted []bool, retryAll, metricsLost bool) {
+	anyFailed := false
+	for _, o := range outs {
+		anyFailed = anyFailed || o.err != nil
+	}
+	now := h.d.Now()
+	for i, o := range outs {
+		if !claimed[i] {
+			continue
+		}
+		back := o.err != nil || (retryAll && anyFailed) || (metricsLost && o.diagnoses > 0)
+		if !back {
+			h.d.Records.Done(ctx, recs[i].key, now)
+			continue
+		}
+		var flags []string
+		if counted[i] && !metricsLost {
+			flags = append(flags, stepCounted)
+		}
+		if o.alertsDone {
+			flags = append(flags, stepAlerted)
+		}
+		h.d.Records.Fail(ctx, recs[i].key, now, flags...)
+	}
 }
 
 // settle is process's bookkeeping, without side effects. From each
@@ -422,6 +523,9 @@ func settle(ids []string, outs []recordOutcome, retryAll, metricsLost bool) (res
 
 type recordOutcome struct {
 	diagnoses, poison, suppressed, alerts int
+	// alertsDone says every alert of the record was announced or held
+	// back (a retry must not offer them again).
+	alertsDone bool
 	// counts are the record's Failures datums, added by process once it
 	// knows the record will not come back.
 	counts []countKey
@@ -431,8 +535,9 @@ type recordOutcome struct {
 // countKey is the dimensions of one Failures datum.
 type countKey struct{ rule, region string }
 
-func (h *Handler) processRecord(ctx context.Context, r *record) (o recordOutcome) {
+func (h *Handler) processRecord(ctx context.Context, r *record, alerted bool) (o recordOutcome) {
 	var errs []error
+	o.alertsDone = true
 	for _, d := range ruleset.Decode(r.data, r.source) {
 		if d.Err != nil {
 			o.poison++
@@ -467,12 +572,16 @@ func (h *Handler) processRecord(ctx context.Context, r *record) (o recordOutcome
 			if err != nil {
 				errs = append(errs, err)
 			}
+			if alerted {
+				continue // announced or held by an earlier attempt
+			}
 			sent, err := h.alert(ctx, dg, region)
 			if sent {
 				o.alerts++
 			}
 			if err != nil {
 				errs = append(errs, err)
+				o.alertsDone = false
 			}
 		}
 	}
