@@ -332,10 +332,14 @@ func TestFanoutConcurrentWithBudget(t *testing.T) {
 		return errors.New("slack: 500")
 	})
 	fast := SinkFunc(func(context.Context, Alert) error { close(started); return nil })
-	err := Fanout{slow, fast}.Send(parent, Alert{Rule: "r"})
+	err := Fanout{fast, slow}.Send(parent, Alert{Rule: "r"})
 	var fe *FanoutError
 	if !errors.As(err, &fe) || fe.Accepted != 1 || len(fe.Errs) != 1 || !Delivered(err) {
-		t.Fatalf("err = %v, want a FanoutError with one accepted, delivered", err)
+		t.Fatalf("err = %v, want a FanoutError with the first sink accepted: delivered", err)
+	}
+	started = make(chan struct{})
+	if err := (Fanout{slow, fast}).Send(parent, Alert{Rule: "r"}); Delivered(err) {
+		t.Fatalf("only the best-effort sink accepted, yet delivered: %v", err)
 	}
 	if want := min(time.Until(pdl)-MetricsReserve, MaxSinkTime); time.Until(got) > want+time.Second {
 		t.Errorf("sink deadline in %v, want at most %v", time.Until(got), want)
@@ -359,7 +363,7 @@ func TestAggregatorTellsStoreOfUndeliveredAlerts(t *testing.T) {
 		if down {
 			return &FanoutError{Errs: []error{errors.New("sns: 500")}}
 		}
-		return &FanoutError{Accepted: 1, Errs: []error{errors.New("slack: 500")}}
+		return &FanoutError{Accepted: 1, First: true, Errs: []error{errors.New("slack: 500")}}
 	})
 	g := NewAggregator(next, AggregatorOptions{Store: st, Now: func() time.Time { return time.Unix(0, 0) }})
 	if err := g.Send(context.Background(), Alert{Rule: "r1"}); err == nil {

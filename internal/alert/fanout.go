@@ -12,6 +12,11 @@ import (
 // sink does not stop or delay the others: each gets its own deadline (see
 // SinkBudget). Send returns nil when every sink accepted, else a
 // *FanoutError naming the failures (errors.Is/As see each of them).
+//
+// The first sink is the record (the alerts topic, which email and AWS
+// Chatbot subscribe to); the others are best effort. An alert the first
+// sink accepted is delivered: retrying it for a failing Slack would send
+// it to the topic twice.
 type Fanout []Sink
 
 // MetricsReserve is the part of an invocation's remaining time the sinks
@@ -37,6 +42,7 @@ func SinkBudget(ctx context.Context) time.Duration {
 // FanoutError is a Fanout send that at least one sink refused.
 type FanoutError struct {
 	Accepted int     // sinks that accepted the alert
+	First    bool    // the first sink accepted it
 	Errs     []error // one per failing sink, naming its position and type
 }
 
@@ -47,9 +53,9 @@ func (e *FanoutError) Error() string {
 // Unwrap returns the sinks' errors.
 func (e *FanoutError) Unwrap() []error { return e.Errs }
 
-// Delivered reports whether some sink accepted the alert: it is announced,
-// and sending it again would repeat it where it did arrive.
-func (e *FanoutError) Delivered() bool { return e.Accepted > 0 }
+// Delivered reports whether the first sink accepted the alert: it is
+// announced, and sending it again would repeat it where it did arrive.
+func (e *FanoutError) Delivered() bool { return e.First }
 
 // Delivered reports whether an alert whose Send returned err reached at
 // least one sink: err is nil, or a *FanoutError with an accepting sink.
@@ -88,6 +94,7 @@ func (f Fanout) Send(ctx context.Context, a Alert) error {
 			fe.Errs = append(fe.Errs, err)
 		case f[i] != nil:
 			fe.Accepted++
+			fe.First = fe.First || i == firstSink(f)
 		}
 	}
 	if len(fe.Errs) == 0 {
@@ -106,4 +113,14 @@ func (f Fanout) Sink() Sink {
 		return f[0]
 	}
 	return f
+}
+
+// firstSink is the index of f's first non-nil sink.
+func firstSink(f Fanout) int {
+	for i, s := range f {
+		if s != nil {
+			return i
+		}
+	}
+	return -1
 }

@@ -261,7 +261,8 @@ func (s *Store) drainMemoryWindows(ctx context.Context, now time.Time) {
 	if s.db == nil {
 		return
 	}
-	for _, w := range s.mem.takeHeld() {
+	held := s.mem.takeHeld()
+	for i, w := range held {
 		first := expression.Name("firstHeld")
 		upd := expression.Add(expression.Name("held"), expression.Value(w.Held)).
 			Set(first, expression.IfNotExists(first, expression.Value(w.FirstHeld))).
@@ -270,7 +271,9 @@ func (s *Store) drainMemoryWindows(ctx context.Context, now time.Time) {
 			Set(expression.Name(AttrTTL), expression.Value(s.ttl(now, 24*time.Hour)))
 		if err := s.update(ctx, windowPK, w.SK, upd, nil, types.ReturnValueNone, nil); err != nil {
 			s.fellBack(ctx, "window drain", w.SK, err)
-			s.mem.hold(w.SK, int(w.Held), w.Latest, fromMS(w.FirstHeld), w.Opened)
+			for _, w := range held[i:] { // still unavailable: keep them all
+				s.mem.hold(w.SK, int(w.Held), w.Latest, fromMS(w.FirstHeld), w.Opened)
+			}
 			return
 		}
 	}

@@ -70,6 +70,13 @@ func (c *checkedDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput
 	return c.db.UpdateItem(ctx, in, o...)
 }
 
+func (c *checkedDB) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, o ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
+	if c.fail.Load() {
+		return nil, errThrottled
+	}
+	return c.db.BatchWriteItem(ctx, in, o...)
+}
+
 func (c *checkedDB) Query(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
 	if c.fail.Load() {
 		return nil, errThrottled
@@ -141,7 +148,7 @@ func TestClaimOnceAcrossEnvironments(t *testing.T) {
 	if acquired != 1 {
 		t.Fatalf("%d environments acquired the record, want exactly 1", acquired)
 	}
-	envs[0].Done(ctx, "feedback-1/Bounce/a@example.com", t0.Add(time.Second))
+	envs[0].DoneAll(ctx, []string{"feedback-1/Bounce/a@example.com", "other"}, t0.Add(time.Second))
 	for i, s := range envs[:5] {
 		c, _ := s.Claim(ctx, "feedback-1/Bounce/a@example.com", t0.Add(2*time.Second), 30*time.Second)
 		if c.Outcome != state.AlreadyDone {
@@ -367,7 +374,13 @@ func TestFactsSharedWithExpiry(t *testing.T) {
 		t.Fatalf("fact from another environment = %q, %v", v, ok)
 	}
 	if _, ok := envs[1].Fact(ctx, "account/us-east-1", t0.Add(5*time.Minute)); ok {
-		t.Fatal("expired fact served")
+		t.Fatal("expired fact served to the first to ask (it refreshes)")
+	}
+	if v, ok := envs[0].Fact(ctx, "account/us-east-1", t0.Add(5*time.Minute+time.Second)); !ok || string(v) != `{"productionAccess":true}` {
+		t.Fatalf("while another environment refreshes: %q %v, want the stale value", v, ok)
+	}
+	if _, ok := envs[0].Fact(ctx, "account/us-east-1", t0.Add(5*time.Minute+state.RefreshLease)); ok {
+		t.Fatal("the refresh lease of a dead refresher never ran out")
 	}
 	if _, ok := envs[1].Fact(ctx, "account/eu-west-1", t0); ok {
 		t.Fatal("missing fact served")

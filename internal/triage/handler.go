@@ -118,11 +118,11 @@ type Deps struct {
 }
 
 // RecordClaims is the idempotency part of *state.Store: claim a record,
-// act, then Done (or Fail with the steps completed, so the retry skips
+// act, then DoneAll (or Fail with the steps completed, so the retry skips
 // them). Fallbacks says how many operations the table could not answer.
 type RecordClaims interface {
 	Claim(ctx context.Context, key string, now time.Time, hold time.Duration) (state.Claim, error)
-	Done(ctx context.Context, key string, now time.Time)
+	DoneAll(ctx context.Context, keys []string, now time.Time)
 	Fail(ctx context.Context, key string, now time.Time, flags ...string)
 	Fallbacks() int
 }
@@ -134,8 +134,9 @@ const RecordHold = time.Minute
 
 // Steps of a record an attempt completed, remembered by a failed claim.
 const (
-	stepCounted = "counted" // its Failures datums were published
-	stepAlerted = "alerted" // its alerts were announced or held back
+	stepCounted    = "counted"    // its Failures datums were published
+	stepAlerted    = "alerted"    // its alerts were announced or held back
+	stepSuppressed = "suppressed" // its suppressions were made (or not needed)
 )
 
 // errInProgress fails a record another environment is processing now: it
@@ -382,7 +383,7 @@ func (h *Handler) process(ctx context.Context, recs []record, retryAll bool) (Re
 				}
 				claimed[i] = true
 			}
-			outs[i] = h.processRecord(ctx, &recs[i], c.Has(stepAlerted))
+			outs[i] = h.processRecord(ctx, &recs[i], c.Has(stepAlerted), c.Has(stepSuppressed))
 			if c.Has(stepCounted) {
 				outs[i].counts, outs[i].poison = nil, 0 // published by the earlier attempt
 			}
@@ -454,13 +455,15 @@ func (h *Handler) settleClaims(ctx context.Context, recs []record, outs []record
 		anyFailed = anyFailed || o.err != nil
 	}
 	now := h.d.Now()
+	var done []string
+	defer func() { h.d.Records.DoneAll(ctx, done, now) }()
 	for i, o := range outs {
 		if !claimed[i] {
 			continue
 		}
 		back := o.err != nil || (retryAll && anyFailed) || (metricsLost && o.diagnoses > 0)
 		if !back {
-			h.d.Records.Done(ctx, recs[i].key, now)
+			done = append(done, recs[i].key)
 			continue
 		}
 		var flags []string
@@ -469,6 +472,9 @@ func (h *Handler) settleClaims(ctx context.Context, recs []record, outs []record
 		}
 		if o.alertsDone {
 			flags = append(flags, stepAlerted)
+		}
+		if o.suppressDone {
+			flags = append(flags, stepSuppressed)
 		}
 		h.d.Records.Fail(ctx, recs[i].key, now, flags...)
 	}
@@ -524,8 +530,9 @@ func settle(ids []string, outs []recordOutcome, retryAll, metricsLost bool) (res
 type recordOutcome struct {
 	diagnoses, poison, suppressed, alerts int
 	// alertsDone says every alert of the record was announced or held
-	// back (a retry must not offer them again).
-	alertsDone bool
+	// back (a retry must not offer them again); suppressDone, that every
+	// suppression was made or needed none.
+	alertsDone, suppressDone bool
 	// counts are the record's Failures datums, added by process once it
 	// knows the record will not come back.
 	counts []countKey
@@ -535,9 +542,9 @@ type recordOutcome struct {
 // countKey is the dimensions of one Failures datum.
 type countKey struct{ rule, region string }
 
-func (h *Handler) processRecord(ctx context.Context, r *record, alerted bool) (o recordOutcome) {
+func (h *Handler) processRecord(ctx context.Context, r *record, alerted, suppressed bool) (o recordOutcome) {
 	var errs []error
-	o.alertsDone = true
+	o.alertsDone, o.suppressDone = true, true
 	for _, d := range ruleset.Decode(r.data, r.source) {
 		if d.Err != nil {
 			o.poison++
@@ -565,12 +572,15 @@ func (h *Handler) processRecord(ctx context.Context, r *record, alerted bool) (o
 			o.diagnoses++
 			o.counts = append(o.counts, countFor(dg, region))
 			h.logDiagnosis(ctx, dg)
-			ok, err := h.suppress(ctx, dg, region, fx)
-			if ok {
-				o.suppressed++
-			}
-			if err != nil {
-				errs = append(errs, err)
+			if !suppressed {
+				ok, err := h.suppress(ctx, dg, region, fx)
+				if ok {
+					o.suppressed++
+				}
+				if err != nil {
+					errs = append(errs, err)
+					o.suppressDone = false
+				}
 			}
 			if alerted {
 				continue // announced or held by an earlier attempt
