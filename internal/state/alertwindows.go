@@ -41,7 +41,7 @@ type pendingCount struct {
 	n      int
 	first  time.Time
 	latest alert.Alert
-	opened int64
+	opened openInfo
 }
 
 // AlertWindows returns the Store's windows as an alert.WindowStore.
@@ -137,7 +137,7 @@ func (w *AlertWindows) writePending(ctx context.Context, k string, p *pendingCou
 	latest, _ := json.Marshal(p.latest)
 	o := Offer{Key: k, N: p.n, Latest: latest, Now: p.first, Window: window}
 	if w.s.db != nil {
-		err := w.s.addHeld(ctx, o, expression.Name("opened").Equal(expression.Value(p.opened)))
+		err := w.s.addHeld(ctx, o, expression.Name("gen").Equal(expression.Value(p.opened.gen)))
 		switch {
 		case err == nil:
 			return alert.Alert{}, false
@@ -145,7 +145,7 @@ func (w *AlertWindows) writePending(ctx context.Context, k string, p *pendingCou
 			// Hold it in memory until the window closes; drained into
 			// the table when it answers again.
 			w.s.fellBack(ctx, "window count", k, err)
-			w.s.mem.hold(k, p.n, latest, p.first, p.opened)
+			w.s.mem.hold(k, p.n, latest, p.first, p.opened.at)
 			return alert.Alert{}, false
 		}
 		w.s.forgetOpen(k)
@@ -189,14 +189,14 @@ func (w *AlertWindows) Undelivered(ctx context.Context, a alert.Alert) {
 
 // knownOpen reports whether this environment opened or counted into k's
 // window recently enough that it is still open at now.
-func (s *Store) knownOpen(k string, now time.Time, window time.Duration) (int64, bool) {
+func (s *Store) knownOpen(k string, now time.Time, window time.Duration) (openInfo, bool) {
 	if s.db == nil {
-		return 0, false
+		return openInfo{}, false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o, ok := s.opened[k]
-	return o, ok && o > ms(now.Add(-window)) && o <= ms(now)
+	return o, ok && o.at > ms(now.Add(-window)) && o.at <= ms(now)
 }
 
 func (s *Store) forgetOpen(k string) {
@@ -216,7 +216,7 @@ func (s *Store) flushKnown(ctx context.Context, now time.Time, window time.Durat
 	s.mu.Lock()
 	var keys []string
 	for k, o := range s.opened {
-		if o <= cutoff {
+		if o.at <= cutoff {
 			keys = append(keys, k)
 			delete(s.opened, k)
 		}

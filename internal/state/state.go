@@ -98,7 +98,7 @@ type Store struct {
 	mem memory
 	// opened caches the window each key was last seen open at, so an
 	// occurrence in an open window costs one write (ADD) instead of two.
-	opened map[string]int64
+	opened map[string]openInfo
 }
 
 // Options configures a Store.
@@ -122,7 +122,7 @@ func New(o Options) (*Store, error) {
 	if o.Wall == nil {
 		o.Wall = time.Now
 	}
-	return &Store{db: o.DB, table: o.Table, log: o.Log, wall: o.Wall, mem: newMemory(), opened: map[string]int64{}}, nil
+	return &Store{db: o.DB, table: o.Table, log: o.Log, wall: o.Wall, mem: newMemory(), opened: map[string]openInfo{}}, nil
 }
 
 // Shared reports whether the Store writes to a table (false: memory only).

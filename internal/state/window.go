@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -30,9 +31,12 @@ import (
 const windowPK = "win"
 
 type winItem struct {
-	PK        string `dynamodbav:"pk"`
-	SK        string `dynamodbav:"sk"`
-	Opened    int64  `dynamodbav:"opened"` // Unix ms; 0: closed
+	PK     string `dynamodbav:"pk"`
+	SK     string `dynamodbav:"sk"`
+	Opened int64  `dynamodbav:"opened"` // Unix ms; 0: closed
+	// Gen identifies one opening of the window (two environments may
+	// open it in the same millisecond, one after the other's reopen).
+	Gen       int64  `dynamodbav:"gen"`
 	Held      int64  `dynamodbav:"held"`
 	FirstHeld int64  `dynamodbav:"firstHeld,omitempty"`
 	Latest    []byte `dynamodbav:"latest,omitempty"` // the latest held-back alert, as the caller encoded it
@@ -56,6 +60,7 @@ type Opened struct {
 	Carried  int
 	Since    time.Time
 	openedAt int64
+	gen      int64
 	// carriedFirst is the previous window's first held-back time (Unix ms),
 	// restored by Reopen.
 	carriedFirst int64
@@ -89,8 +94,8 @@ func (s *Store) offerDB(ctx context.Context, o Offer) (*Opened, error) {
 	s.mu.Lock()
 	known, ok := s.opened[o.Key]
 	s.mu.Unlock()
-	if ok && known > cutoff {
-		err := s.addHeld(ctx, o, expression.Name("opened").Equal(expression.Value(known)))
+	if ok && known.at > cutoff {
+		err := s.addHeld(ctx, o, expression.Name("gen").Equal(expression.Value(known.gen)))
 		if err == nil {
 			return nil, nil
 		}
@@ -101,7 +106,7 @@ func (s *Store) offerDB(ctx context.Context, o Offer) (*Opened, error) {
 	for range 4 {
 		opened, err := s.openWindow(ctx, o, now, cutoff)
 		if err == nil {
-			s.remember(o.Key, now)
+			s.remember(o.Key, openInfo{now, opened.gen})
 			return opened, nil
 		}
 		if !conditionFailed(err) {
@@ -111,7 +116,7 @@ func (s *Store) offerDB(ctx context.Context, o Offer) (*Opened, error) {
 		var it winItem
 		err = s.addHeldReturning(ctx, o, expression.Name("opened").GreaterThan(expression.Value(cutoff)), &it)
 		if err == nil {
-			s.remember(o.Key, it.Opened)
+			s.remember(o.Key, openInfo{it.Opened, it.Gen})
 			return nil, nil
 		}
 		if !conditionFailed(err) {
@@ -122,7 +127,10 @@ func (s *Store) offerDB(ctx context.Context, o Offer) (*Opened, error) {
 	return nil, errors.New("state: window contended past four attempts")
 }
 
-func (s *Store) remember(k string, opened int64) {
+// openInfo is a window this environment knows open.
+type openInfo struct{ at, gen int64 }
+
+func (s *Store) remember(k string, opened openInfo) {
 	s.mu.Lock()
 	if len(s.opened) >= maxMemoryKeys {
 		clear(s.opened)
@@ -136,7 +144,9 @@ func (s *Store) remember(k string, opened int64) {
 func (s *Store) openWindow(ctx context.Context, o Offer, now, cutoff int64) (*Opened, error) {
 	opened := expression.Name("opened")
 	cond := expression.AttributeNotExists(expression.Name(AttrPK)).Or(opened.LessThanEqual(expression.Value(cutoff)))
+	gen := rand.Int64()
 	upd := expression.Set(opened, expression.Value(now)).
+		Set(expression.Name("gen"), expression.Value(gen)).
 		Set(expression.Name("held"), expression.Value(0)).
 		Set(expression.Name(AttrTTL), expression.Value(s.ttl(o.Now, 2*o.Window+time.Hour))).
 		Remove(expression.Name("firstHeld"))
@@ -144,7 +154,7 @@ func (s *Store) openWindow(ctx context.Context, o Offer, now, cutoff int64) (*Op
 	if err := s.update(ctx, windowPK, o.Key, upd, &cond, types.ReturnValueAllOld, &old); err != nil {
 		return nil, err
 	}
-	op := &Opened{openedAt: now, n: o.N}
+	op := &Opened{openedAt: now, gen: gen, n: o.N}
 	if old.Held > 0 {
 		op.Carried, op.Since, op.carriedFirst = int(old.Held), fromMS(old.FirstHeld), old.FirstHeld
 	}
@@ -180,7 +190,7 @@ func (s *Store) Reopen(ctx context.Context, k string, op *Opened, now time.Time)
 	}
 	if s.db != nil && !op.inMemory {
 		opened := expression.Name("opened")
-		cond := opened.Equal(expression.Value(op.openedAt))
+		cond := expression.Name("gen").Equal(expression.Value(op.gen))
 		upd := expression.Set(opened, expression.Value(0)).
 			Add(expression.Name("held"), expression.Value(op.Carried+op.reheld))
 		if op.carriedFirst != 0 {
