@@ -1220,7 +1220,12 @@ func checkStackSubscriptions(e *env) []Result {
 		if s.Protocol == "lambda" && triage != "" && (strings.HasSuffix(s.Endpoint, ":function:"+triage) || strings.Contains(s.Endpoint, ":function:"+triage+":")) {
 			haveTriage = true
 		}
-		if s.Protocol == "sqs" && queues[s.Endpoint] != "" {
+		// Triage reads through its own queue (TriageQueue, an SQS event
+		// source of the triage function), as bouncewatch does.
+		if s.Protocol == "sqs" && triage != "" && queues[s.Endpoint] == triage {
+			haveTriage = true
+		}
+		if s.Protocol == "sqs" && queues[s.Endpoint] != "" && queues[s.Endpoint] != triage {
 			haveQueue = true
 		}
 	}

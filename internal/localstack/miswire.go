@@ -129,6 +129,13 @@ func (w *DoctorWiring) Reset(ctx context.Context) error {
 		Attributes: map[string]string{"Policy": doctor.SNSQueuePolicy(w.queue, w.topic)}}); err != nil {
 		return fmt.Errorf("set the BouncewatchQueue policy: %w", err)
 	}
+	// Triage reads the topic through its own queue (template TriageQueue).
+	if q := s.Queues["TriageQueue"]; q != nil {
+		if _, err := s.SQS.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{QueueUrl: aws.String(q.URL),
+			Attributes: map[string]string{"Policy": doctor.SNSQueuePolicy(q.ARN, w.topic)}}); err != nil {
+			return fmt.Errorf("set the TriageQueue policy: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -394,10 +401,17 @@ var Miswires = []Miswire{
 			}
 			return nil
 		}},
-	{"invoke-permission-missing", "triage's resource policy does not let SNS invoke it", "doctor.subscription.lambda-permission", doctor.Fail,
-		func(_ context.Context, w *DoctorWiring) error {
-			w.InvokePermission = false
-			return nil
+	// Triage reads through its queue (TriageQueue), not an SNS→Lambda
+	// subscription: the mis-wiring that matters is that queue's policy.
+	{"triage-queue-policy-missing", "triage's queue policy does not admit the topic", "doctor.subscription.queue-policy", doctor.Fail,
+		func(ctx context.Context, w *DoctorWiring) error {
+			q := w.Stack.Queues["TriageQueue"]
+			if q == nil {
+				return fmt.Errorf("the template has no TriageQueue")
+			}
+			_, err := w.Stack.SQS.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{QueueUrl: aws.String(q.URL),
+				Attributes: map[string]string{"Policy": doctor.SNSQueuePolicy(q.ARN, "arn:aws:sns:"+w.Region+":"+Account+":someone-else")}})
+			return err
 		}},
 	{"event-source-disabled", "bouncewatch's SQS event source mapping is disabled", "doctor.stack.event-source", doctor.Fail,
 		func(_ context.Context, w *DoctorWiring) error {

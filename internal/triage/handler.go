@@ -450,6 +450,9 @@ func (h *Handler) process(ctx context.Context, recs []record, retryAll bool) (Re
 // will not come back, Fail (with the steps it completed) for one that
 // will, following settle's decisions.
 func (h *Handler) settleClaims(ctx context.Context, recs []record, outs []recordOutcome, claimed, counted []bool, retryAll, metricsLost bool) {
+	if h.d.Records == nil {
+		return
+	}
 	anyFailed := false
 	for _, o := range outs {
 		anyFailed = anyFailed || o.err != nil
