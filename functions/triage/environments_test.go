@@ -577,7 +577,7 @@ func TestStormAcrossEnvironments(t *testing.T) {
 
 // TestStormAcrossEnvironmentsInMemory measures the same storm with no
 // table (each environment's own memory, as before the table): what the
-// table fixes. It asserts what memory alone cannot do once N > 1.
+// table fixes. It asserts that memory alone gets something wrong once N > 1.
 func TestStormAcrossEnvironmentsInMemory(t *testing.T) {
 	if *stormFull {
 		stormFailures = 10_000
@@ -591,8 +591,12 @@ func TestStormAcrossEnvironmentsInMemory(t *testing.T) {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			r := runStorm(t, n, false)
 			rows = append(rows, r.row())
-			if n > 1 && r.FirstAlerts <= stormKeys {
-				t.Errorf("N=%d without a table: %d first alerts; each environment announces its own", n, r.FirstAlerts)
+			// Without the table some exact property must break once N > 1:
+			// first alerts per environment (or lost in the SNS outage, the
+			// window staying open), held counts the flush never reaches,
+			// duplicates counted twice.
+			if exact := r.FirstAlerts == stormKeys && r.NeverAnnounced == 0 && r.FailuresCounted == float64(stormFailures); n > 1 && exact {
+				t.Errorf("N=%d without a table came out exact (%s): the storm does not exercise what the table is for", n, r.row())
 			}
 		})
 	}
