@@ -12,12 +12,14 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 
 	"github.com/sesguard/sesguard/internal/alert"
 	"github.com/sesguard/sesguard/internal/awsconfig"
 	"github.com/sesguard/sesguard/internal/bouncewatch"
 	"github.com/sesguard/sesguard/internal/dryrun"
+	"github.com/sesguard/sesguard/internal/state"
 )
 
 func main() {
@@ -95,12 +97,20 @@ func newHandler(ctx context.Context, getenv func(string) string) (*bouncewatch.H
 		return nil, err
 	}
 	ses := sesv2.NewFromConfig(awsCfg)
-	return bouncewatch.New(cfg, bouncewatch.Deps{
+	d := bouncewatch.Deps{
 		CloudWatch: awsconfig.NewCloudWatch(awsCfg),
 		Account:    ses,
 		ConfigSets: ses,
 		Alerts:     sinks.Sink(),
 		Instance:   getenv("AWS_LAMBDA_LOG_STREAM_NAME"),
 		Log:        slog.Default(),
-	})
+	}
+	if cfg.StateTable != "" {
+		st, err := state.New(state.Options{DB: dynamodb.NewFromConfig(awsCfg), Table: cfg.StateTable, Log: slog.Default()})
+		if err != nil {
+			return nil, err
+		}
+		d.Levels, d.Records = bouncewatch.NewSharedLevels(st), bouncewatch.NewSharedRecords(st)
+	}
+	return bouncewatch.New(cfg, d)
 }

@@ -39,6 +39,7 @@ import (
 	"github.com/sesguard/sesguard/internal/envvar"
 	"github.com/sesguard/sesguard/internal/metrics"
 	"github.com/sesguard/sesguard/internal/reputation"
+	"github.com/sesguard/sesguard/internal/state"
 )
 
 // Environment variables read by LoadConfig (besides those of package
@@ -54,7 +55,7 @@ const (
 
 // EnvVars lists every environment variable the bouncewatch function reads.
 var EnvVars = slices.Concat(
-	[]string{EnvRegion, metrics.EnvNamespace, alert.EnvAlertsTopicARN, alert.EnvSlackWebhookSecret, EnvWindow, EnvDivergenceMargin, EnvWatchScopes, dryrun.EnvDryRun, EnvAutoPause},
+	[]string{EnvRegion, metrics.EnvNamespace, alert.EnvAlertsTopicARN, alert.EnvSlackWebhookSecret, EnvWindow, EnvDivergenceMargin, EnvWatchScopes, dryrun.EnvDryRun, EnvAutoPause, state.EnvTable},
 	reputation.EnvVars,
 )
 
@@ -69,6 +70,9 @@ var IAMActions = []string{
 	PauseAction,               // granted only when AutoPause is on
 	"sns:Publish",
 	"secretsmanager:GetSecretValue",
+	// The state table (levels and records, state.Value/Swap).
+	"dynamodb:GetItem",
+	"dynamodb:UpdateItem",
 }
 
 // Defaults.
@@ -103,6 +107,11 @@ func (s Scope) String() string {
 
 // Config is the function's configuration, read once at cold start.
 type Config struct {
+	// StateTable is the DynamoDB table shared by every execution
+	// environment (package state): announced levels and records are
+	// decided there; empty: levels read back from AlertLevel, records in
+	// this environment's memory.
+	StateTable       string
 	Region           string
 	Namespace        string
 	Alerts           alert.Destinations // none: alerts are only logged
@@ -124,6 +133,7 @@ type Config struct {
 func LoadConfig(getenv func(string) string) (Config, error) {
 	c := Config{
 		Region:           strings.TrimSpace(getenv(EnvRegion)),
+		StateTable:       strings.TrimSpace(getenv(state.EnvTable)),
 		Window:           DefaultWindow,
 		DivergenceMargin: DefaultDivergenceMargin,
 	}

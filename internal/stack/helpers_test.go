@@ -9,7 +9,6 @@ import (
 
 	"github.com/sesguard/sesguard/internal/bouncewatch"
 	"github.com/sesguard/sesguard/internal/stack"
-	"github.com/sesguard/sesguard/internal/state"
 	"github.com/sesguard/sesguard/internal/triage"
 )
 
@@ -21,7 +20,7 @@ type codeSide struct {
 // functions maps each function in template.yaml to its code's lists.
 var functions = map[string]codeSide{
 	"TriageFunction":      {triage.EnvVars, triage.IAMActions},
-	"BouncewatchFunction": {slices.Concat(bouncewatch.EnvVars, []string{state.EnvTable}), slices.Concat(bouncewatch.IAMActions, state.LevelIAMActions)},
+	"BouncewatchFunction": {bouncewatch.EnvVars, bouncewatch.IAMActions},
 }
 
 // Parameter sets the template is checked with: the defaults, and every

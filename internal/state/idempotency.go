@@ -76,6 +76,13 @@ func (s *Store) Claim(ctx context.Context, k string, now time.Time, hold time.Du
 	if s.db != nil {
 		c, err := s.claimDB(ctx, k, now, hold)
 		if err == nil {
+			// An attempt whose claim and failure were kept in memory
+			// during an outage left its completed steps there.
+			for _, f := range s.mem.flags(k) {
+				if !slices.Contains(c.Flags, f) {
+					c.Flags = append(c.Flags, f)
+				}
+			}
 			return c, nil
 		}
 		s.fellBack(ctx, "claim", k, err)

@@ -79,6 +79,16 @@ func (m *memory) fail(k string, flags []string) {
 	}
 }
 
+// flags returns the steps a failed attempt kept in memory for k.
+func (m *memory) flags(k string) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r, ok := m.idem[k]; ok {
+		return slices.Clone(r.flags)
+	}
+	return nil
+}
+
 // forget drops a record the table now holds (a claim taken from memory
 // during an outage and finished in the table).
 func (m *memory) forget(k string) {

@@ -99,6 +99,7 @@ type Store struct {
 	// opened caches the window each key was last seen open at, so an
 	// occurrence in an open window costs one write (ADD) instead of two.
 	opened map[string]openInfo
+	vals   *memValues // versioned values in memory (fallback), made on first use
 }
 
 // Options configures a Store.

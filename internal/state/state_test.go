@@ -427,3 +427,42 @@ func TestDegradesToMemoryWhenThrottled(t *testing.T) {
 		t.Errorf("%d fallbacks after recovery", f)
 	}
 }
+
+func TestSwapOnceAcrossEnvironments(t *testing.T) {
+	db, name := table(t)
+	envs := environments(t, db, name, 20)
+	ctx := context.Background()
+	var won atomic.Int32
+	// All read version 0 (nothing stored) before anyone writes.
+	parallel(len(envs), func(i int) {
+		if _, _, ok := envs[i].Swap(ctx, "enforcement/us-east-1", 0, fmt.Sprint("PROBATION by ", i)); ok {
+			won.Add(1)
+		}
+	})
+	if won.Load() != 1 {
+		t.Fatalf("%d environments won the first swap, want 1", won.Load())
+	}
+	v, ver := envs[0].Value(ctx, "enforcement/us-east-1")
+	if ver != 1 || !strings.HasPrefix(v, "PROBATION by ") {
+		t.Fatalf("stored %q version %d", v, ver)
+	}
+	if cur, cv, ok := envs[1].Swap(ctx, "enforcement/us-east-1", 0, "stale"); ok || cv != 1 || cur != v {
+		t.Fatalf("swap on a stale version: %q %d %v, want the stored value and false", cur, cv, ok)
+	}
+}
+
+// TestFailDuringOutageKeepsStepsForTheRetry: an attempt claimed and failed
+// while the table was down left its completed steps in memory; the retry,
+// claimed in the table, still skips them.
+func TestFailDuringOutageKeepsStepsForTheRetry(t *testing.T) {
+	db, name := table(t)
+	s := environments(t, db, name, 1)[0]
+	ctx := context.Background()
+	db.fail.Store(true)
+	s.Claim(ctx, "r", t0, time.Minute)
+	s.Fail(ctx, "r", t0, "alerted")
+	db.fail.Store(false)
+	if c, _ := s.Claim(ctx, "r", t0.Add(3*time.Minute), time.Minute); c.Outcome != state.Acquired || !c.Has("alerted") {
+		t.Fatalf("retry after the outage: %+v, want acquired with alerted", c)
+	}
+}
