@@ -62,7 +62,7 @@ var EnvVars = slices.Concat(
 // IAMActions lists every AWS action the bouncewatch function may call.
 // secretsmanager:GetSecretValue is called once, at cold start, when
 // EnvSlackWebhookSecret is set.
-var IAMActions = []string{
+var IAMActions = slices.Concat([]string{
 	"cloudwatch:PutMetricData",
 	"cloudwatch:GetMetricData",
 	"ses:GetAccount",
@@ -70,10 +70,7 @@ var IAMActions = []string{
 	PauseAction,               // granted only when AutoPause is on
 	"sns:Publish",
 	"secretsmanager:GetSecretValue",
-	// The state table (levels and records, state.Value/Swap).
-	"dynamodb:GetItem",
-	"dynamodb:UpdateItem",
-}
+}, state.LevelIAMActions) // the state table: levels and records (state.Value, Swap)
 
 // Defaults.
 const (

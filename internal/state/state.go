@@ -66,8 +66,8 @@ var IAMActions = []string{
 	"dynamodb:BatchWriteItem",
 }
 
-// LevelIAMActions are the actions of Level, BeginLevel and FinishLevel
-// alone (bouncewatch).
+// LevelIAMActions are the actions of Value, Swap, Level, BeginLevel and
+// FinishLevel alone (bouncewatch's levels and records).
 var LevelIAMActions = []string{
 	"dynamodb:GetItem",
 	"dynamodb:UpdateItem",
