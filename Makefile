@@ -5,7 +5,7 @@ GOFLAGS_LAMBDA := -tags lambda.norpc -trimpath -ldflags="-s -w"
 LAMBDA_ENV := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
 BIN       := bin
 
-.PHONY: all build generate test test-short vet fmt-check fuzz fuzz-ci bench accuracy demo invoke-triage invoke-bouncewatch sam-invoke-triage sam-invoke-bouncewatch clean \
+.PHONY: all build generate test test-short vet fmt-check fuzz fuzz-ci bench storm accuracy demo invoke-triage invoke-bouncewatch sam-invoke-triage sam-invoke-bouncewatch clean \
 	build-TriageFunction build-BouncewatchFunction
 
 all: vet test
@@ -70,6 +70,12 @@ accuracy:
 
 bench:
 	CGO_ENABLED=0 $(GO) run -trimpath ./cmd/sesguard bench
+
+# The 10,000-failure storm over N = 1, 10 and 50 triage environments, with
+# the state table and without (functions/triage/environments_test.go); it
+# prints both tables. make test runs the same test at 300-1,000 failures.
+storm:
+	$(GO) test -count=1 -run 'TestStormAcrossEnvironments' -storm.full -v -timeout 30m ./functions/triage | grep -E '^\s+(\||with|without)|^(ok|FAIL|---)'
 
 # The main job on the local stack: the whole pipeline against the emulator.
 # Built with the bootstraps' CGO_ENABLED=0 and -trimpath, so that the

@@ -148,6 +148,9 @@ func (s *Store) Done(ctx context.Context, k string, now time.Time) {
 // BatchWriteItem call per 25 keys (an invocation's records cost one write
 // here, not one each). Unconditional: the caller holds their claims.
 func (s *Store) DoneAll(ctx context.Context, keys []string, now time.Time) {
+	if s.db != nil {
+		s.drainFails(ctx, now)
+	}
 	if s.db == nil {
 		for _, k := range keys {
 			s.mem.done(k)
@@ -207,6 +210,26 @@ func (s *Store) Fail(ctx context.Context, k string, now time.Time, flags ...stri
 			return
 		}
 		s.fellBack(ctx, "fail", k, err)
+		s.mem.pendingFail(k)
 	}
 	s.mem.fail(k, flags)
+}
+
+// drainFails writes the failures kept in memory while the table was down
+// (with their completed steps), so that the retry, in whichever
+// environment it lands, skips those steps.
+func (s *Store) drainFails(ctx context.Context, now time.Time) {
+	for _, k := range s.mem.takePendingFails() {
+		flags := s.mem.flags(k)
+		upd := expression.Set(expression.Name("status"), expression.Value(statusFailed)).
+			Set(expression.Name(AttrTTL), expression.Value(s.ttl(now, DefaultKeep)))
+		if len(flags) > 0 {
+			upd = upd.Add(expression.Name("flags"), expression.Value(&types.AttributeValueMemberSS{Value: flags}))
+		}
+		// Only over a claim nobody finished meanwhile.
+		cond := expression.AttributeNotExists(expression.Name(AttrPK)).Or(expression.Name("status").NotEqual(expression.Value(statusDone)))
+		if err := s.update(ctx, idemPK(k), single, upd, &cond, types.ReturnValueNone, nil); err != nil && !conditionFailed(err) {
+			s.mem.pendingFail(k) // still down: next time
+		}
+	}
 }

@@ -15,6 +15,7 @@ const maxMemoryKeys = 100_000
 // semantics as the table, within this environment only.
 type memory struct {
 	mu      sync.Mutex
+	fails   map[string]bool // failed while the table was down: to write there
 	idem    map[string]*memIdem
 	windows map[string]*winItem
 	levels  map[string]*levelItem
@@ -28,7 +29,7 @@ type memIdem struct {
 }
 
 func newMemory() memory {
-	return memory{idem: map[string]*memIdem{}, windows: map[string]*winItem{}, levels: map[string]*levelItem{}, facts: map[string]factItem{}}
+	return memory{fails: map[string]bool{}, idem: map[string]*memIdem{}, windows: map[string]*winItem{}, levels: map[string]*levelItem{}, facts: map[string]factItem{}}
 }
 
 func bound[V any](m map[string]V) {
@@ -77,6 +78,24 @@ func (m *memory) fail(k string, flags []string) {
 			r.flags = append(r.flags, f)
 		}
 	}
+}
+
+func (m *memory) pendingFail(k string) {
+	m.mu.Lock()
+	bound(m.fails)
+	m.fails[k] = true
+	m.mu.Unlock()
+}
+
+func (m *memory) takePendingFails() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]string, 0, len(m.fails))
+	for k := range m.fails {
+		out = append(out, k)
+	}
+	clear(m.fails)
+	return out
 }
 
 // flags returns the steps a failed attempt kept in memory for k.

@@ -466,3 +466,20 @@ func TestFailDuringOutageKeepsStepsForTheRetry(t *testing.T) {
 		t.Fatalf("retry after the outage: %+v, want acquired with alerted", c)
 	}
 }
+
+// TestFailDuringOutageReachesOtherEnvironments: the failure kept in memory
+// during an outage is written to the table with the environment's next
+// DoneAll, so a retry landing in another environment skips its steps.
+func TestFailDuringOutageReachesOtherEnvironments(t *testing.T) {
+	db, name := table(t)
+	envs := environments(t, db, name, 2)
+	ctx := context.Background()
+	db.fail.Store(true)
+	envs[0].Claim(ctx, "r", t0, time.Minute)
+	envs[0].Fail(ctx, "r", t0, "alerted")
+	db.fail.Store(false)
+	envs[0].DoneAll(ctx, nil, t0.Add(time.Second))
+	if c, _ := envs[1].Claim(ctx, "r", t0.Add(3*time.Minute), time.Minute); c.Outcome != state.Acquired || !c.Has("alerted") {
+		t.Fatalf("retry in another environment: %+v, want acquired with alerted", c)
+	}
+}
