@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 )
@@ -14,13 +15,17 @@ type clock struct{ t time.Time }
 func (c *clock) now() time.Time          { return c.t }
 func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
-// recorder is a Sink that keeps what it was sent.
+// recorder is a Sink that keeps what it was sent (safe for Fanout's
+// concurrent sends).
 type recorder struct {
+	mu   sync.Mutex
 	sent []Alert
 	err  error
 }
 
 func (r *recorder) Send(_ context.Context, a Alert) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.sent = append(r.sent, a)
 	return r.err
 }
