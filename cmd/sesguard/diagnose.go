@@ -267,25 +267,7 @@ func commandWords(cmd string) []string {
 	return words
 }
 
+// writeWrapped prints text wrapped at the terminal width diagnose uses.
 func writeWrapped(w io.Writer, prefix, text string) {
-	indent := strings.Repeat(" ", len([]rune(prefix)))
-	line := prefix
-	n := len([]rune(prefix))
-	empty := true
-	for _, word := range strings.Fields(text) {
-		wl := len([]rune(word))
-		if !empty && n+1+wl > width {
-			fmt.Fprintln(w, line)
-			line, n, empty = indent+word, len(indent)+wl, false
-			continue
-		}
-		if !empty {
-			line += " "
-			n++
-		}
-		line += word
-		n += wl
-		empty = false
-	}
-	fmt.Fprintln(w, line)
+	wrapTo(w, prefix, text, width)
 }
