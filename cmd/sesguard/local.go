@@ -46,7 +46,23 @@ type localFlags struct {
 	// progressEvery is the progress interval in non-terminal output;
 	// DefaultProgressEvery when zero.
 	progressEvery time.Duration
+	// environments is the number of execution environments per function
+	// (0: one); redeliver the share of messages delivered twice (negative:
+	// defaultRedeliver with more than one environment, else none).
+	environments int
+	redeliver    float64
+	summaryPath  string
 }
+
+// defaultRedeliver is the share of messages the local stack delivers a
+// second time, to another environment, when it runs several: SNS and SQS
+// deliver at least once, and a duplicate must not count twice. 2% is the
+// share issue 10 measured with.
+const defaultRedeliver = 0.02
+
+// maxEnvironments bounds --environments: each environment is two
+// processes per function.
+const maxEnvironments = 64
 
 func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("local", stderr)
@@ -58,6 +74,9 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&f.logPath, "logs", "", "file for the functions' JSON logs (default: a temporary file)")
 	fs.BoolVar(&f.verbose, "verbose", false, "print every alert in full, the metrics read back and every check")
 	fs.StringVar(&f.binDir, "bin", "", "directory with prebuilt <LogicalId>/bootstrap binaries (default: build them)")
+	fs.IntVar(&f.environments, "environments", 1, "execution environments per function (each its own emulator and bootstrap; invocations round robin)")
+	fs.Float64Var(&f.redeliver, "redeliver", -1, fmt.Sprintf("share of messages delivered twice, to another environment (default %g with --environments > 1, else 0)", defaultRedeliver))
+	fs.StringVar(&f.summaryPath, "summary-json", "", "write a machine-readable summary of the run to this file")
 	miswire := fs.String("miswire", "", "apply this mis-wiring (list: name them; all: each in turn) and run sesguard doctor against the stack (miswire.go)")
 	if err := fs.Parse(args); err != nil {
 		return flagExit(err)
@@ -65,10 +84,24 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *miswire != "" {
 		return runMiswire(ctx, *miswire, stdout, stderr)
 	}
+	if f.environments < 1 || f.environments > maxEnvironments {
+		fmt.Fprintf(stderr, "sesguard local: --environments %d: want 1 to %d\n", f.environments, maxEnvironments)
+		return exitUsage
+	}
+	if f.redeliver > 1 {
+		fmt.Fprintf(stderr, "sesguard local: --redeliver %g: want a share from 0 to 1\n", f.redeliver)
+		return exitUsage
+	}
 	res, err := local(ctx, f, stdout)
 	if err != nil {
 		fmt.Fprintln(stderr, "sesguard local:", err)
 		return exitInvalid
+	}
+	if f.summaryPath != "" {
+		if err := writeSummary(f.summaryPath, res); err != nil {
+			fmt.Fprintln(stderr, "sesguard local:", err)
+			return exitInvalid
+		}
 	}
 	if !res.ok {
 		return exitInvalid
@@ -168,11 +201,20 @@ func local(ctx context.Context, f localFlags, w io.Writer) (*localResult, error)
 	for _, d := range sc.WatchDomains {
 		watch = append(watch, "domain:"+d)
 	}
+	envs := max(1, f.environments)
+	redeliver := f.redeliver
+	if redeliver < 0 {
+		redeliver = 0
+		if envs > 1 {
+			redeliver = defaultRedeliver
+		}
+	}
 	st.line("starting the stack from template.yaml (kumo, topics, queues, both functions)")
 	var stack *localstack.Stack
 	err = st.during(func() string { return "still starting" }, func() (err error) {
 		stack, err = localstack.Up(ctx, localstack.Options{
 			Template: tmpl, Bootstraps: bins, RIE: bins[localstack.RIE], Region: sc.Region, Facts: sc.Facts, Logs: logs,
+			Environments: envs, Redeliver: redeliver, Seed: sc.Seed,
 			Env: map[string]map[string]string{
 				"TriageFunction":      {"ALERT_WINDOW": localAlertWindow.String()},
 				"BouncewatchFunction": {"WATCH_SCOPES": strings.Join(watch, ",")},
@@ -193,6 +235,9 @@ func local(ctx context.Context, f localFlags, w io.Writer) (*localResult, error)
 	sort.Strings(fnNames)
 	st.line("stack up: kumo at %s; %d topics, %d queues, %d event sources", stack.Kumo.URL, len(stack.Topics), len(stack.Queues), len(stack.Sources))
 	fmt.Fprintf(out, "         functions %s\n", strings.Join(fnNames, ", "))
+	if envs > 1 || redeliver > 0 {
+		fmt.Fprintf(out, "         %d execution environments per function; %g%% of messages delivered twice\n", envs, 100*redeliver)
+	}
 	fmt.Fprintf(out, "         function logs: %s\n", logPath)
 	if f.verbose {
 		wrapTo(out, "         local overrides: ", fmt.Sprintf("triage ALERT_WINDOW=%s; bouncewatch WATCH_SCOPES=%s", localAlertWindow, strings.Join(watch, ",")), outputWidth)
@@ -234,6 +279,23 @@ func local(ctx context.Context, f localFlags, w io.Writer) (*localResult, error)
 		return nil, err
 	}
 	st.line("replay done: %d events in %s", len(sc.Events), res.Wall.Round(time.Millisecond))
+	if envs > 1 || redeliver > 0 {
+		for _, id := range fnNames {
+			fn := stack.Functions[id]
+			redelivered := 0
+			for _, src := range stack.Sources {
+				if src.Function == fn {
+					redelivered += res.Sources[src.Name()].Redelivered
+				}
+			}
+			per := fn.InvokesPerEnvironment()
+			parts := make([]string, len(per))
+			for i, n := range per {
+				parts[i] = strconv.Itoa(n)
+			}
+			fmt.Fprintln(out, clip(fmt.Sprintf("         %s: %d redelivered; invocations per environment %s", id, redelivered, strings.Join(parts, " ")), outputWidth))
+		}
+	}
 	fmt.Fprintln(out)
 
 	lr := &localResult{res: res, sc: sc, stack: stack}

@@ -26,11 +26,12 @@ import (
 	"time"
 )
 
-// Function is one Lambda function: one execution environment, the real
-// bootstrap run by the Lambda Runtime Interface Emulator (aws-lambda-rie,
-// the go tool of this module), which serves the Runtime API to it and the
-// Invoke API to us. Like a function with one warm environment, it runs one
-// invocation at a time.
+// Function is one Lambda function: Environments execution environments
+// (one by default), each the real bootstrap run by its own Lambda Runtime
+// Interface Emulator (aws-lambda-rie, the go tool of this module), which
+// serves the Runtime API to it and the Invoke API to us. Each environment
+// runs one invocation at a time, as Lambda's do; Invoke spreads
+// invocations over them round robin, InvokeOn picks one.
 type Function struct {
 	LogicalID string
 	Name      string
@@ -40,18 +41,29 @@ type Function struct {
 	// Async is how Lambda handles the function's asynchronous invocations
 	// (SNS deliveries): the template's EventInvokeConfig and DeadLetterQueue.
 	Async AsyncConfig
+	// Environments is the number of execution environments Start starts
+	// (0 and 1: one).
+	Environments int
 
 	rie    string // the emulator binary
 	client *http.Client
 
-	cmd      *exec.Cmd
-	exited   chan struct{} // closed once the emulator has exited
-	invokeMu sync.Mutex    // one execution environment: one invocation at a time
-	url      string        // the emulator's Invoke endpoint
+	envs     []*environment
+	next     atomic.Uint64 // round robin over envs
 	mu       sync.Mutex
 	invokes  int
 	errors   int
 	duration time.Duration
+	perEnv   []int // invocations per environment
+}
+
+// environment is one execution environment: an emulator and the bootstrap
+// it runs.
+type environment struct {
+	cmd      *exec.Cmd
+	exited   chan struct{} // closed once the emulator has exited
+	invokeMu sync.Mutex    // one execution environment: one invocation at a time
+	url      string        // the emulator's Invoke endpoint
 }
 
 // AsyncConfig is what Lambda does with an asynchronous invocation that
@@ -83,6 +95,8 @@ type Invocation struct {
 	// in its context and logs.
 	RequestID string
 	Duration  time.Duration
+	// Env is the index of the execution environment that ran it.
+	Env int
 }
 
 // ARN is the function's ARN in the emulated account.
@@ -90,30 +104,56 @@ func (fn *Function) ARN(region string) string {
 	return "arn:aws:lambda:" + region + ":" + Account + ":function:" + fn.Name
 }
 
-// Start starts the emulator for the bootstrap at path, with the function's
-// environment (and nothing of this process's, besides PATH: the function
-// must not pick up the user's AWS credentials). The emulator starts the
-// bootstrap on the first invocation, as Lambda does a cold start. Their
-// output (the function's JSON logs, the emulator's START/END/REPORT lines)
-// goes to logs.
+// Start starts an emulator per execution environment for the bootstrap at
+// path, with the function's environment (and nothing of this process's,
+// besides PATH: the function must not pick up the user's AWS credentials).
+// Each emulator starts its bootstrap on its first invocation, as Lambda
+// does a cold start. Their output (the function's JSON logs, the
+// emulators' START/END/REPORT lines) goes to logs. On an error, the
+// environments already started are stopped.
 func (fn *Function) Start(path string, logs io.Writer) error {
+	n := max(1, fn.Environments)
+	envs := make([]*environment, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range envs {
+		wg.Go(func() { envs[i], errs[i] = fn.startEnv(path, logs, i) })
+	}
+	wg.Wait()
+	fn.envs = envs
+	fn.mu.Lock()
+	fn.perEnv = make([]int, n)
+	fn.mu.Unlock()
+	if err := errors.Join(errs...); err != nil {
+		fn.Stop()
+		fn.envs = nil
+		return err
+	}
+	return nil
+}
+
+// startEnv starts execution environment i.
+func (fn *Function) startEnv(path string, logs io.Writer, i int) (*environment, error) {
 	if fn.rie == "" {
-		return fmt.Errorf("start %s: no Runtime Interface Emulator binary (build it with Build or BuildRIE)", fn.Name)
+		return nil, fmt.Errorf("start %s: no Runtime Interface Emulator binary (build it with Build or BuildRIE)", fn.Name)
 	}
 	// Absolute paths: the emulator runs in the bootstrap's directory.
 	path, err := filepath.Abs(path)
 	if err != nil {
-		return fmt.Errorf("start %s: %w", fn.Name, err)
+		return nil, fmt.Errorf("start %s: %w", fn.Name, err)
 	}
 	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("start %s: bootstrap: %w", fn.Name, err)
+		return nil, fmt.Errorf("start %s: bootstrap: %w", fn.Name, err)
 	}
 	rie, err := filepath.Abs(fn.rie)
 	if err != nil {
-		return fmt.Errorf("start %s: %w", fn.Name, err)
+		return nil, fmt.Errorf("start %s: %w", fn.Name, err)
 	}
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),
+		// What Lambda names each environment's log stream; bouncewatch
+		// records it as the environment that acted.
+		fmt.Sprintf("AWS_LAMBDA_LOG_STREAM_NAME=local/[$LATEST]env%d", i),
 		"AWS_LAMBDA_FUNCTION_NAME=" + fn.Name,
 		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=" + strconv.Itoa(fn.Memory),
@@ -150,7 +190,7 @@ func (fn *Function) Start(path string, logs io.Writer) error {
 		// forever if it outlives the emulator.
 		cmd.WaitDelay = time.Second
 		if err = cmd.Start(); err != nil {
-			return fmt.Errorf("start %s: %w", fn.Name, err)
+			return nil, fmt.Errorf("start %s: %w", fn.Name, err)
 		}
 		exited := make(chan struct{})
 		go func() { _ = cmd.Wait(); close(exited) }()
@@ -163,14 +203,13 @@ func (fn *Function) Start(path string, logs io.Writer) error {
 			case <-exited: // it lost a port after all; what answered was not it
 				err = errors.New("it exited just after starting")
 			default:
-				fn.cmd, fn.exited, fn.url = cmd, exited, "http://"+invokeAddr+"/2015-03-31/functions/function/invocations"
-				return nil
+				return &environment{cmd: cmd, exited: exited, url: "http://" + invokeAddr + "/2015-03-31/functions/function/invocations"}, nil
 			}
 		}
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-exited
 	}
-	return fmt.Errorf("start %s: the Runtime Interface Emulator: %w", fn.Name, err)
+	return nil, fmt.Errorf("start %s environment %d: the Runtime Interface Emulator: %w", fn.Name, i, err)
 }
 
 // freeAddrs returns n distinct free loopback addresses (all listened on at
@@ -208,14 +247,21 @@ func waitListening(addr string, exited <-chan struct{}, limit time.Duration) err
 	}
 }
 
-// PID is the bootstrap's process ID: 0 before the first invocation started
-// it, or after it exited.
+// PID is the first environment's bootstrap process ID: 0 before the
+// first invocation there started it, or after it exited.
 func (fn *Function) PID() int {
-	if fn.cmd == nil || fn.cmd.Process == nil {
+	if len(fn.envs) == 0 {
+		return 0
+	}
+	return fn.envs[0].pid()
+}
+
+func (e *environment) pid() int {
+	if e == nil || e.cmd == nil || e.cmd.Process == nil {
 		return 0
 	}
 	// The emulator's only child process is the bootstrap.
-	if kids := children(fn.cmd.Process.Pid); len(kids) > 0 {
+	if kids := children(e.cmd.Process.Pid); len(kids) > 0 {
 		return kids[0].pid
 	}
 	return 0
@@ -278,22 +324,29 @@ func allStopped(pid int) bool {
 // after kill returns, but not this long after.
 const stopLimit = 30 * time.Second
 
-// Stop ends the emulator and the bootstrap, and returns once both have
-// exited and their output is all in the function's logs. The emulator
-// starts the bootstrap in a process group of its own, so killing the
-// emulator's group would leave it running (until its next /next call
-// failed): the emulator is paused first, so that it cannot start another,
-// then both groups are killed.
+// Stop ends every environment's emulator and bootstrap, and returns once
+// all have exited and their output is all in the function's logs.
 func (fn *Function) Stop() {
-	if fn.cmd == nil || fn.cmd.Process == nil {
+	for _, e := range fn.envs {
+		e.stop()
+	}
+}
+
+// stop ends the emulator and the bootstrap. The emulator starts the
+// bootstrap in a process group of its own, so killing the emulator's group
+// would leave it running (until its next /next call failed): the emulator
+// is paused first, so that it cannot start another, then both groups are
+// killed.
+func (e *environment) stop() {
+	if e == nil || e.cmd == nil || e.cmd.Process == nil {
 		return
 	}
 	select {
-	case <-fn.exited:
+	case <-e.exited:
 		return // already; its group ID may be someone else's by now
 	default:
 	}
-	emu := fn.cmd.Process.Pid
+	emu := e.cmd.Process.Pid
 	_ = syscall.Kill(emu, syscall.SIGSTOP)
 	// Until every thread of the emulator has stopped, it may still start a
 	// bootstrap: its children are killed until then. A child is killed by
@@ -319,7 +372,7 @@ func (fn *Function) Stop() {
 		until(deadline, p.gone)
 	}
 	_ = syscall.Kill(-emu, syscall.SIGKILL)
-	<-fn.exited
+	<-e.exited
 }
 
 // until checks cond, less and less often, until it holds or deadline
@@ -345,27 +398,50 @@ func (fn *Function) Stats() (invokes, errs int, total time.Duration) {
 	return fn.invokes, fn.errors, fn.duration
 }
 
-// Invoke invokes the function synchronously through the emulator's Invoke
-// API and waits for its response; a concurrent Invoke waits its turn. An
-// error means the invocation could not be made; what the function did is
-// in the Invocation.
+// EnvironmentCount is the number of execution environments started.
+func (fn *Function) EnvironmentCount() int { return len(fn.envs) }
+
+// InvokesPerEnvironment returns the number of invocations each environment
+// ran.
+func (fn *Function) InvokesPerEnvironment() []int {
+	fn.mu.Lock()
+	defer fn.mu.Unlock()
+	return append([]int(nil), fn.perEnv...)
+}
+
+// Invoke invokes the function on the next environment in round-robin
+// order; see InvokeOn.
 func (fn *Function) Invoke(ctx context.Context, payload []byte) (Invocation, error) {
-	if fn.url == "" {
+	if len(fn.envs) == 0 {
 		return Invocation{}, fmt.Errorf("invoke %s: not started", fn.Name)
 	}
+	return fn.InvokeOn(ctx, int((fn.next.Add(1)-1)%uint64(len(fn.envs))), payload)
+}
+
+// InvokeOn invokes the function synchronously on execution environment
+// env (modulo their number) through its emulator's Invoke API and waits
+// for its response; a concurrent invocation of the same environment waits
+// its turn. An error means the invocation could not be made; what the
+// function did is in the Invocation.
+func (fn *Function) InvokeOn(ctx context.Context, env int, payload []byte) (Invocation, error) {
+	if len(fn.envs) == 0 {
+		return Invocation{}, fmt.Errorf("invoke %s: not started", fn.Name)
+	}
+	env = ((env % len(fn.envs)) + len(fn.envs)) % len(fn.envs)
+	e := fn.envs[env]
 	select {
-	case <-fn.exited:
-		return Invocation{}, fmt.Errorf("invoke %s: the Runtime Interface Emulator exited", fn.Name)
+	case <-e.exited:
+		return Invocation{}, fmt.Errorf("invoke %s environment %d: the Runtime Interface Emulator exited", fn.Name, env)
 	default:
 	}
 	if len(payload) > MaxPayload {
 		return Invocation{}, fmt.Errorf("invoke %s: the %d-byte event is over Lambda's %d-byte limit", fn.Name, len(payload), MaxPayload)
 	}
-	fn.invokeMu.Lock()
-	defer fn.invokeMu.Unlock()
+	e.invokeMu.Lock()
+	defer e.invokeMu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, fn.Timeout+10*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, fn.url, bytes.NewReader(payload))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.url, bytes.NewReader(payload))
 	req.Header.Set("Content-Type", "application/json")
 	id := newRequestID()
 	req.Header.Set("X-Amzn-RequestId", id) // the emulator hands it to the runtime
@@ -379,7 +455,7 @@ func (fn *Function) Invoke(ctx context.Context, payload []byte) (Invocation, err
 	if err != nil {
 		return Invocation{}, fmt.Errorf("invoke %s: read response: %w", fn.Name, err)
 	}
-	inv := Invocation{Payload: body, RequestID: id, Duration: time.Since(start)}
+	inv := Invocation{Payload: body, RequestID: id, Duration: time.Since(start), Env: env}
 	if resp.StatusCode/100 == 4 {
 		// The emulator refused the request itself: a malformed one, or one
 		// while another still runs (an earlier Invoke given up on here,
@@ -402,6 +478,9 @@ func (fn *Function) Invoke(ctx context.Context, payload []byte) (Invocation, err
 		fn.errors++
 	}
 	fn.duration += inv.Duration
+	if env < len(fn.perEnv) {
+		fn.perEnv[env]++
+	}
 	fn.mu.Unlock()
 	return inv, nil
 }

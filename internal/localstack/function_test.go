@@ -35,7 +35,7 @@ func TestIsErrorResponse(t *testing.T) {
 }
 
 func TestInvokeRefusesOversizedEvent(t *testing.T) {
-	fn := &Function{Name: "f", url: "http://127.0.0.1:1/unused"}
+	fn := &Function{Name: "f", envs: []*environment{{url: "http://127.0.0.1:1/unused", exited: make(chan struct{})}}}
 	_, err := fn.Invoke(t.Context(), make([]byte, MaxPayload+1))
 	if err == nil {
 		t.Fatal("Invoke of a 6 MiB + 1 byte event: no error, want Lambda's payload limit")

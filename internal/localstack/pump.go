@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,18 +54,23 @@ type Source struct {
 	discarded    int // SNS events given up on with no destination to send them to, as Lambda drops them
 	invokes      int
 	fnErrors     int
+	redelivered  int // messages delivered a second time (at-least-once delivery), to another environment
 }
 
-// SourceStats summarise a source.
+// SourceStats summarise a source. Redelivered messages (Stack's
+// Redeliver) count once in Processed; their second delivery's invocation
+// counts in Invocations and, if it failed, in FunctionErrors.
 type SourceStats struct {
 	Received, Processed, Filtered, Retried, DeadLettered, Discarded, Invocations, FunctionErrors int
+	Redelivered                                                                                  int
 }
 
 // Stats returns the counters so far.
 func (src *Source) Stats() SourceStats {
 	src.mu.Lock()
 	defer src.mu.Unlock()
-	return SourceStats{src.received, src.done, src.filtered, src.retried, src.deadLettered, src.discarded, src.invokes, src.fnErrors}
+	return SourceStats{src.received, src.done, src.filtered, src.retried, src.deadLettered, src.discarded, src.invokes, src.fnErrors,
+		src.redelivered}
 }
 
 // Name is "function/event".
@@ -94,9 +101,14 @@ func (src *Source) DeadLetterQueues() []*Queue {
 // the dead-letter queue. An SNS source's messages are invoked one by one,
 // each retried and then sent to the function's failure destinations as
 // Lambda does with an asynchronous invocation, and deleted either way.
-// Functions are fed concurrently, each one invocation at a time, and the
-// sources of one function one after the other (see pumpRound), so that a
-// replay invokes each function in the same order every time. onBatch,
+// Functions are fed concurrently, each by as many workers as it has
+// execution environments (one invocation at a time each, as Lambda's
+// poller scales with the function), each worker draining the function's
+// sources one after the other (see pumpRound); with one environment a
+// replay invokes each function in the same order every time. A seeded
+// share of the messages a function processed (Stack's Redeliver) is
+// delivered to it a second time, on another environment, as SNS and SQS
+// deliver at least once; see redeliver. onBatch,
 // if not nil, is called after each batch of messages received with their
 // number.
 func (s *Stack) Pump(ctx context.Context, onBatch func(src *Source, n int)) error {
@@ -166,11 +178,12 @@ const receiveVisibility = 15
 const stallLimit = 60 * time.Second
 
 func (s *Stack) pumpRound(ctx context.Context, onBatch func(src *Source, n int)) error {
-	// One goroutine per function, draining its sources one after the
-	// other in s.Sources' order: they share the function's one execution
-	// environment anyway, and drained side by side they would interleave
-	// its invocations (and so the order of its alerts and of its storm
-	// windows) as the scheduler pleased.
+	// One goroutine per execution environment of each function, draining
+	// the function's sources one after the other in s.Sources' order: with
+	// one environment, drained side by side they would interleave its
+	// invocations (and so the order of its alerts and of its storm
+	// windows) as the scheduler pleased. With several, the shared state
+	// decides what happens once, whatever the order.
 	var fns []*Function
 	byFn := map[*Function][]*Source{}
 	for _, src := range s.Sources {
@@ -180,25 +193,30 @@ func (s *Stack) pumpRound(ctx context.Context, onBatch func(src *Source, n int))
 		byFn[src.Function] = append(byFn[src.Function], src)
 	}
 	var wg sync.WaitGroup
-	errs := make([]error, len(fns))
-	for i, fn := range fns {
-		wg.Go(func() {
-			for _, src := range byFn[fn] {
-				for {
-					n, err := src.pumpOnce(ctx)
-					if err != nil {
-						errs[i] = fmt.Errorf("%s: %w", src.Name(), err)
-						return
-					}
-					if n == 0 {
-						break
-					}
-					if onBatch != nil {
-						onBatch(src, n)
+	var errs []error
+	var mu sync.Mutex
+	for _, fn := range fns {
+		for range max(1, fn.EnvironmentCount()) {
+			wg.Go(func() {
+				for _, src := range byFn[fn] {
+					for {
+						n, err := src.pumpOnce(ctx)
+						if err != nil {
+							mu.Lock()
+							errs = append(errs, fmt.Errorf("%s: %w", src.Name(), err))
+							mu.Unlock()
+							return
+						}
+						if n == 0 {
+							break
+						}
+						if onBatch != nil {
+							onBatch(src, n)
+						}
 					}
 				}
-			}
-		})
+			})
+		}
 	}
 	wg.Wait()
 	return errors.Join(errs...)
@@ -264,8 +282,19 @@ func (src *Source) pumpOnce(ctx context.Context) (int, error) {
 	}
 	if src.SNS {
 		for _, m := range pass {
-			if err := src.invokeAsync(ctx, m); err != nil {
+			env, ok, err := src.invokeAsync(ctx, m, -1, false)
+			if err != nil {
 				return 0, err
+			}
+			if ok && s.redeliver(src, m) {
+				// The same event again, on another environment. Its
+				// outcome counts as an invocation; the event was processed.
+				if _, _, err := src.invokeAsync(ctx, m, env+1, true); err != nil {
+					return 0, err
+				}
+				src.mu.Lock()
+				src.redelivered++
+				src.mu.Unlock()
 			}
 		}
 		return len(msgs), src.delete(ctx, pass)
@@ -351,7 +380,64 @@ func (src *Source) invokeBatch(ctx context.Context, msgs []sqstypes.Message) err
 		src.fnErrors++
 	}
 	src.mu.Unlock()
+
+	// At-least-once delivery: some processed messages come again, in a
+	// batch of their own, to another environment (as when a visibility
+	// timeout ran out before the delete).
+	var again []events.SQSMessage
+	for i, m := range msgs {
+		if !failed[aws.ToString(m.MessageId)] && s.redeliver(src, m) {
+			r := ev.Records[i]
+			r.Attributes = maps.Clone(r.Attributes)
+			if r.Attributes == nil {
+				r.Attributes = map[string]string{}
+			}
+			n, _ := strconv.Atoi(r.Attributes[string(sqstypes.MessageSystemAttributeNameApproximateReceiveCount)])
+			r.Attributes[string(sqstypes.MessageSystemAttributeNameApproximateReceiveCount)] = strconv.Itoa(n + 1)
+			again = append(again, r)
+		}
+	}
+	if len(again) == 0 {
+		return nil
+	}
+	payload, err = json.Marshal(events.SQSEvent{Records: again})
+	if err != nil {
+		return err
+	}
+	dup, err := src.Function.InvokeOn(ctx, inv.Env+1, payload)
+	if err != nil {
+		return err
+	}
+	src.mu.Lock()
+	src.redelivered += len(again)
+	src.invokes++
+	if dup.FunctionError != "" {
+		src.fnErrors++
+	}
+	src.mu.Unlock()
 	return nil
+}
+
+// redeliver tells whether the message m, which src's function has
+// processed, is delivered once more: true for a share Stack.Redeliver of
+// the messages, chosen by a hash of the seed, the source and the message's
+// content (the SNS Message inside an envelope: kumo's message IDs and
+// timestamps are random), so that a seed redelivers the same events.
+func (s *Stack) redeliver(src *Source, m sqstypes.Message) bool {
+	if s.Redeliver <= 0 {
+		return false
+	}
+	body := aws.ToString(m.Body)
+	var env struct {
+		Message string `json:"Message"`
+	}
+	if json.Unmarshal([]byte(body), &env) == nil && env.Message != "" {
+		body = env.Message
+	}
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d\x00%s\x00", s.Seed, src.Name())
+	h.Write([]byte(body))
+	return float64(h.Sum64()>>11)/(1<<53) < s.Redeliver
 }
 
 // snsEnvelope is the JSON SNS delivers to an SQS subscriber without raw
@@ -422,12 +508,15 @@ type responseContext struct {
 // invokeAsync delivers one SNS message as Lambda delivers an asynchronous
 // invocation: up to 1+MaxRetryAttempts attempts while the function returns
 // an error, then the event goes to the function's failure destinations (or
-// is dropped when it has none). The caller deletes the message after.
-func (src *Source) invokeAsync(ctx context.Context, m sqstypes.Message) error {
+// is dropped when it has none). The caller deletes the message after. The
+// first attempt runs on environment env (round robin when negative). It
+// returns the environment of the last attempt and whether it succeeded.
+// A duplicate delivery (dup) is not counted as processed again.
+func (src *Source) invokeAsync(ctx context.Context, m sqstypes.Message, env int, dup bool) (int, bool, error) {
 	s := src.stack
 	payload, err := snsEvent(aws.ToString(m.Body), src.SubscriptionARN)
 	if err != nil {
-		return fmt.Errorf("message %s: %w", aws.ToString(m.MessageId), err)
+		return 0, false, fmt.Errorf("message %s: %w", aws.ToString(m.MessageId), err)
 	}
 	async := src.Function.Async
 	var inv Invocation
@@ -438,8 +527,13 @@ func (src *Source) invokeAsync(ctx context.Context, m sqstypes.Message) error {
 			src.retried++
 			src.mu.Unlock()
 		}
-		if inv, err = src.Function.Invoke(ctx, payload); err != nil {
-			return err
+		if attempts == 0 && env >= 0 {
+			inv, err = src.Function.InvokeOn(ctx, env, payload)
+		} else {
+			inv, err = src.Function.Invoke(ctx, payload)
+		}
+		if err != nil {
+			return 0, false, err
 		}
 		attempts++
 		src.mu.Lock()
@@ -449,10 +543,12 @@ func (src *Source) invokeAsync(ctx context.Context, m sqstypes.Message) error {
 		}
 		src.mu.Unlock()
 		if inv.FunctionError == "" {
-			src.mu.Lock()
-			src.done++
-			src.mu.Unlock()
-			return nil
+			if !dup {
+				src.mu.Lock()
+				src.done++
+				src.mu.Unlock()
+			}
+			return inv.Env, true, nil
 		}
 	}
 	if inv.RequestID == "" {
@@ -462,7 +558,7 @@ func (src *Source) invokeAsync(ctx context.Context, m sqstypes.Message) error {
 		src.mu.Lock()
 		src.discarded++
 		src.mu.Unlock()
-		return nil
+		return inv.Env, false, nil
 	}
 	if q := async.OnFailure; q != nil {
 		resp := inv.Payload
@@ -476,10 +572,10 @@ func (src *Source) invokeAsync(ctx context.Context, m sqstypes.Message) error {
 			ResponseCtx:    responseContext{StatusCode: 200, ExecutedVersion: "$LATEST", FunctionError: inv.FunctionError},
 			Response:       resp})
 		if err != nil {
-			return err
+			return 0, false, err
 		}
 		if _, err := s.SQS.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(q.URL), MessageBody: aws.String(string(rec))}); err != nil {
-			return fmt.Errorf("send a failed invocation to %s: %w", q.LogicalID, err)
+			return 0, false, fmt.Errorf("send a failed invocation to %s: %w", q.LogicalID, err)
 		}
 	}
 	if q := async.DeadLetter; q != nil {
@@ -491,13 +587,13 @@ func (src *Source) invokeAsync(ctx context.Context, m sqstypes.Message) error {
 				"ErrorCode":    {DataType: aws.String("Number"), StringValue: aws.String("200")},
 				"ErrorMessage": {DataType: aws.String("String"), StringValue: aws.String(string(inv.Payload))},
 			}}); err != nil {
-			return fmt.Errorf("send a failed event to %s: %w", q.LogicalID, err)
+			return 0, false, fmt.Errorf("send a failed event to %s: %w", q.LogicalID, err)
 		}
 	}
 	src.mu.Lock()
 	src.deadLettered++
 	src.mu.Unlock()
-	return nil
+	return inv.Env, false, nil
 }
 
 func (src *Source) delete(ctx context.Context, msgs []sqstypes.Message) error {

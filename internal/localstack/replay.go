@@ -116,7 +116,13 @@ func (s *Stack) Replay(ctx context.Context, sc *scenario.Scenario, o ReplayOptio
 				return res, fmt.Errorf("%s %s at %s: function error: %s", sch.Function.LogicalID, sch.Name, tick.Format("15:04"), inv.Payload)
 			}
 			var rep bouncewatch.Report
-			if json.Unmarshal(inv.Payload, &rep) == nil && !rep.Time.IsZero() {
+			err = json.Unmarshal(inv.Payload, &rep)
+			if err != nil && sch.Function.LogicalID == "BouncewatchFunction" {
+				// Its evaluation's report: one that does not decode would
+				// silently drop the evaluation from the story.
+				return res, fmt.Errorf("%s %s at %s: decode the report: %w", sch.Function.LogicalID, sch.Name, tick.Format("15:04"), err)
+			}
+			if err == nil && !rep.Time.IsZero() {
 				res.Evaluations = append(res.Evaluations, Evaluation{Sim: tick, Report: &rep})
 			}
 		}
@@ -188,19 +194,24 @@ func (s *Stack) namespace() string {
 }
 
 // flushTriage asks triage to announce every storm count it still holds
-// ({"action":"flush-all"}), as an operator would before the environment
-// goes away: what a replay ends with is not left unannounced.
+// ({"action":"flush-all"}), as an operator would before the environments
+// go away: what a replay ends with is not left unannounced. Every
+// environment is asked, one after another: each may hold counts of its
+// own (with the shared state table, the first announces what the others
+// then find already announced).
 func (s *Stack) flushTriage(ctx context.Context) error {
 	fn := s.Functions["TriageFunction"]
 	if fn == nil {
 		return nil
 	}
-	inv, err := fn.Invoke(ctx, []byte(`{"action":"flush-all"}`))
-	if err != nil {
-		return err
-	}
-	if inv.FunctionError != "" {
-		return fmt.Errorf("triage flush-all: %s", inv.Payload)
+	for env := range fn.EnvironmentCount() {
+		inv, err := fn.InvokeOn(ctx, env, []byte(`{"action":"flush-all"}`))
+		if err != nil {
+			return err
+		}
+		if inv.FunctionError != "" {
+			return fmt.Errorf("triage flush-all (environment %d): %s", env, inv.Payload)
+		}
 	}
 	return nil
 }

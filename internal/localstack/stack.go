@@ -27,8 +27,12 @@
 //   - The schedule is a simulated clock: the caller invokes the function
 //     with the template's Schedule Input whenever simulated time says so.
 //   - SES v2 is SESFake (see there); everything else is kumo.
-//   - Each function is one execution environment of the Runtime Interface
-//     Emulator: one invocation at a time, where Lambda would scale out.
+//   - Each function runs Options.Environments execution environments (one
+//     by default), each its own Runtime Interface Emulator and bootstrap
+//     running one invocation at a time; the poller spreads invocations over
+//     them round robin, where Lambda would scale out on demand, and
+//     delivers a seeded share of messages twice, to different
+//     environments, as SNS and SQS may.
 //     The emulator counts init inside the first invocation's timeout
 //     (Lambda gives init its own 10 s), answers a bootstrap that died
 //     between invocations with Runtime.ExitError on the next one (then
@@ -90,6 +94,14 @@ type Options struct {
 	// RIE is the Runtime Interface Emulator binary (Build's RIE) that runs
 	// the bootstraps.
 	RIE string
+	// Environments is the number of execution environments each function
+	// runs (0: one).
+	Environments int
+	// Redeliver is the share of the messages each source's function
+	// processed that it is given a second time, on another environment
+	// (SNS and SQS deliver at least once); Seed picks which.
+	Redeliver float64
+	Seed      int64
 	// WiringOnly creates every resource and event source but starts no
 	// bootstrap (Bootstraps' paths are not read): sesguard doctor's
 	// mis-wiring runs only read the wiring.
@@ -145,6 +157,9 @@ type Stack struct {
 	Skipped []string
 	// Params are the parameter values used.
 	Params map[string]string
+	// Redeliver and Seed are Options'.
+	Redeliver float64
+	Seed      int64
 
 	sesSrv *httptest.Server
 	http   *http.Client
@@ -162,7 +177,8 @@ func Up(ctx context.Context, o Options) (s *Stack, err error) {
 	if o.Region == "" {
 		o.Region = "us-east-1"
 	}
-	s = &Stack{Region: o.Region, Topics: map[string]string{}, Tables: map[string]string{}, Queues: map[string]*Queue{}, Functions: map[string]*Function{},
+	s = &Stack{Region: o.Region, Redeliver: o.Redeliver, Seed: o.Seed, Topics: map[string]string{}, Tables: map[string]string{},
+		Queues: map[string]*Queue{}, Functions: map[string]*Function{},
 		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}, prefix: "sesguard-", rie: o.RIE}
 	if n := stacks.Add(1); n > 1 {
 		s.prefix = fmt.Sprintf("sesguard%d-", n)
@@ -408,7 +424,7 @@ func (s *Stack) createFunctions(ctx context.Context, t *stack.Template, o Option
 		}
 		p := t.Resources[id].Properties
 		fn := &Function{LogicalID: id, Name: s.name(id), Env: map[string]string{}, Timeout: 3 * time.Second, Memory: 128,
-			rie: s.rie, client: s.http}
+			Environments: max(1, o.Environments), rie: s.rie, client: s.http}
 		if v, ok := stack.Number(p["Timeout"]); ok {
 			fn.Timeout = time.Duration(v) * time.Second
 		}

@@ -98,6 +98,39 @@ func (f Forecast) MarshalJSON() ([]byte, error) {
 	}{f.Target.String(), f.Threshold, f.Hours, f.Soonest, latest, f.Recent, f.RecentLower, f.RecentUpper, f.PaceSends, f.PaceSpan.Hours(), f.Text()})
 }
 
+// UnmarshalJSON reads what MarshalJSON writes (a null Latest is +Inf), so
+// that an evaluation report read back (sesguard local reads bouncewatch's
+// responses) keeps its forecasts instead of failing to decode.
+func (f *Forecast) UnmarshalJSON(b []byte) error {
+	var in struct {
+		Target      string   `json:"target"`
+		Threshold   PPM      `json:"thresholdPPM"`
+		Hours       float64  `json:"hours"`
+		Soonest     float64  `json:"soonestHours"`
+		Latest      *float64 `json:"latestHours"`
+		Recent      float64  `json:"recent"`
+		RecentLower float64  `json:"recentLower"`
+		RecentUpper float64  `json:"recentUpper"`
+		PaceSends   int64    `json:"paceSends"`
+		PaceHours   float64  `json:"paceHours"`
+	}
+	if err := json.Unmarshal(b, &in); err != nil {
+		return fmt.Errorf("forecast: %w", err)
+	}
+	target, err := ParseLevel(in.Target)
+	if err != nil {
+		return fmt.Errorf("forecast: target: %w", err)
+	}
+	latest := math.Inf(1)
+	if in.Latest != nil {
+		latest = *in.Latest
+	}
+	*f = Forecast{Target: target, Threshold: in.Threshold, Hours: in.Hours, Soonest: in.Soonest, Latest: latest,
+		Recent: in.Recent, RecentLower: in.RecentLower, RecentUpper: in.RecentUpper, PaceSends: in.PaceSends,
+		PaceSpan: time.Duration(in.PaceHours * float64(time.Hour))}
+	return nil
+}
+
 // HoursToReach is the model of Project in numbers: the window (W hours)
 // holds E events out of S sends, new events and sends arrive at e and s per
 // hour; it returns the hours until E/S reaches tau, 0 if it already has,

@@ -144,4 +144,16 @@ func TestForecastJSON(t *testing.T) {
 	if err != nil || !strings.Contains(string(b), `"latestHours":null`) || !strings.Contains(string(b), `"target":"critical"`) {
 		t.Fatalf("%s, %v", b, err)
 	}
+	// It reads back: sesguard local decodes bouncewatch's reports.
+	var back Forecast
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatalf("decode %s: %v", b, err)
+	}
+	if back.Target != f.Target || back.Hours != f.Hours || back.Soonest != f.Soonest || !math.IsInf(back.Latest, 1) ||
+		back.PaceSends != f.PaceSends || back.PaceSpan != f.PaceSpan || back.Recent != f.Recent {
+		t.Errorf("round trip: got %+v, want %+v", back, f)
+	}
+	if err := json.Unmarshal([]byte(`{"target":"sideways"}`), &back); err == nil || !strings.Contains(err.Error(), "target") {
+		t.Errorf("unknown target: err %v, want one naming the target", err)
+	}
 }
