@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/sesguard/sesguard/internal/stack"
 )
@@ -131,7 +133,7 @@ func TestFailingRecordIsDeadLettered(t *testing.T) {
 
 	attempts := map[string]int{}
 	for _, line := range strings.Split(logs.String(), "\n") {
-		if f := strings.Fields(line); len(f) == 2 && strings.HasPrefix(f[0], st.prefix) {
+		if f := strings.Fields(line); len(f) >= 2 && strings.HasPrefix(f[0], st.prefix) {
 			attempts[strings.TrimPrefix(f[0], st.prefix)+" "+f[1]]++
 		}
 	}
@@ -234,6 +236,85 @@ func TestBodyMatchesAsSNS(t *testing.T) {
 	} {
 		if got := bodyMatches(policy, envelope(c.msg)); got != c.want {
 			t.Errorf("bodyMatches(%s) = %v, want %v", c.msg, got, c.want)
+		}
+	}
+}
+
+// TestEnvironmentsAndRedelivery: with three environments per function the
+// pump spreads invocations over all of them, and the seeded share of
+// messages it redelivers is handled twice, by two different environments;
+// every other message once. Which messages come twice follows from the
+// seed alone.
+func TestEnvironmentsAndRedelivery(t *testing.T) {
+	bins := buildFlaky(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	logs := &lockedBuffer{}
+	const envs, msgs = 3, 24
+	st, err := Up(ctx, Options{Template: []byte(retryTemplate), Logs: logs, RIE: bins[RIE], Environments: envs, Redeliver: 0.3, Seed: 7,
+		Bootstraps: map[string]string{"AsyncFunction": bins["flaky"], "BatchFunction": bins["flaky"]}})
+	if st != nil {
+		defer st.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range msgs {
+		if _, err := st.SNS.Publish(ctx, &sns.PublishInput{TopicArn: aws.String(st.Topics["Events"]), Message: aws.String(fmt.Sprintf("ok-%d", i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Pump(ctx, nil); err != nil {
+		t.Fatalf("pump: %v\nfunction output:\n%s", err, logs.String())
+	}
+	for _, fn := range st.Functions {
+		fn.Stop()
+	}
+	// "function message environment" lines.
+	where := map[string][]string{}
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && strings.HasPrefix(f[0], st.prefix) {
+			k := strings.TrimPrefix(f[0], st.prefix) + " " + f[1]
+			where[k] = append(where[k], f[2])
+		}
+	}
+	for _, src := range st.Sources {
+		fn := src.Function
+		if n := fn.EnvironmentCount(); n != envs {
+			t.Fatalf("%s: %d environments, want %d", fn.LogicalID, n, envs)
+		}
+		per := fn.InvokesPerEnvironment()
+		total := 0
+		for i, n := range per {
+			if n == 0 {
+				t.Errorf("%s: environment %d ran no invocation (per environment: %v)", fn.LogicalID, i, per)
+			}
+			total += n
+		}
+		stats := src.Stats()
+		if total != stats.Invocations {
+			t.Errorf("%s: %d invocations over the environments, the source made %d", src.Name(), total, stats.Invocations)
+		}
+		want := 0
+		for i := range msgs {
+			m := fmt.Sprintf("ok-%d", i)
+			twice := st.redeliver(src, sqstypes.Message{Body: aws.String(`{"Type":"Notification","Message":"` + m + `"}`)})
+			got := where[fn.LogicalID+" "+m]
+			switch {
+			case twice && (len(got) != 2 || got[0] == got[1]):
+				t.Errorf("%s %s: handled in %q, want twice, in two environments", fn.LogicalID, m, got)
+			case !twice && len(got) != 1:
+				t.Errorf("%s %s: handled in %q, want once", fn.LogicalID, m, got)
+			}
+			if twice {
+				want++
+			}
+		}
+		if stats.Redelivered != want || want == 0 || want == msgs {
+			t.Errorf("%s: %d redelivered, the seed picks %d of %d", src.Name(), stats.Redelivered, want, msgs)
+		}
+		if stats.Processed != msgs || stats.FunctionErrors != 0 {
+			t.Errorf("%s: stats %+v, want %d processed (a redelivery is not counted again), no function errors", src.Name(), stats, msgs)
 		}
 	}
 }

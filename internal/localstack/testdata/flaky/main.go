@@ -1,7 +1,7 @@
 // Command flaky is a test function for the local stack's retry paths: it
 // fails every record whose message contains "fail" and prints one line per
-// record it is handed ("<function> <message>"), so a test can count the
-// attempts. An SNS event fails as a whole with an error; an SQS batch
+// record it is handed ("<function> <message> <environment>", the last its
+// log stream name), so a test can count the attempts and where they ran. An SNS event fails as a whole with an error; an SQS batch
 // names its failed records in a partial batch response. {"hang":true}
 // blocks until the invocation's deadline (for Stop's test).
 package main
@@ -20,6 +20,7 @@ import (
 
 func main() {
 	fn := os.Getenv("AWS_LAMBDA_FUNCTION_NAME")
+	stream := os.Getenv("AWS_LAMBDA_LOG_STREAM_NAME")
 	lambda.Start(func(ctx context.Context, raw json.RawMessage) (any, error) {
 		var ev struct {
 			Hang    bool `json:"hang"`
@@ -41,7 +42,7 @@ func main() {
 		var failed error
 		for _, r := range ev.Records {
 			if r.Sns != nil {
-				fmt.Println(fn, r.Sns.Message)
+				fmt.Println(fn, r.Sns.Message, stream)
 				if strings.Contains(r.Sns.Message, "fail") {
 					failed = errors.New("failing " + r.Sns.Message)
 				}
@@ -51,7 +52,7 @@ func main() {
 			if err := json.Unmarshal([]byte(r.Body), &env); err != nil {
 				return nil, err
 			}
-			fmt.Println(fn, env.Message)
+			fmt.Println(fn, env.Message, stream)
 			if strings.Contains(env.Message, "fail") {
 				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: r.MessageID})
 			}
