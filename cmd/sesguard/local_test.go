@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -184,11 +185,61 @@ func TestLocalEndToEnd(t *testing.T) {
 			t.Logf("second run: last function log lines:\n%s", strings.Join(lines[max(0, len(lines)-30):], "\n"))
 		}
 	})
+	// Several execution environments per function, with duplicate
+	// deliveries, tell the same story as one (issue 10): the shared state
+	// decides what happens once.
+	t.Run("environments", func(t *testing.T) {
+		var mout bytes.Buffer
+		multi, err := local(ctx, localFlags{short: true, seed: 1, environments: 3, redeliver: -1, logPath: filepath.Join(dir, "multi.log")}, &mout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range multi.checks {
+			if !c.OK {
+				t.Errorf("check failed with 3 environments: %s", c.Text)
+			}
+		}
+		one, three := summarize(lr), summarize(multi)
+		t.Logf("1 environment: %d alerts, %d failures counted, %d suppressions; 3 environments: %d alerts, %d, %d (redelivered %v)",
+			one.Alerts, one.FailuresCounted, one.Suppressions, three.Alerts, three.FailuresCounted, three.Suppressions, three.Redelivered)
+		if three.Environments["triage"] != 3 || three.Environments["bouncewatch"] != 3 {
+			t.Errorf("environments %v, want 3 each", three.Environments)
+		}
+		if three.Redelivered["bouncewatch"] == 0 {
+			t.Errorf("no message redelivered (%v): the duplicates were not exercised", three.Redelivered)
+		}
+		if one.Lost != 0 || three.Lost != 0 {
+			t.Errorf("lost %d with 1 environment, %d with 3; want 0", one.Lost, three.Lost)
+		}
+		if one.Alerts != three.Alerts || one.FailuresCounted != three.FailuresCounted || one.Suppressions != three.Suppressions {
+			t.Errorf("1 vs 3 environments: alerts %d vs %d, failures counted %d vs %d, suppressions %d vs %d",
+				one.Alerts, three.Alerts, one.FailuresCounted, three.FailuresCounted, one.Suppressions, three.Suppressions)
+		}
+		for _, k := range slices.Sorted(maps.Keys(mergeKeys(one.AlertsByKey, three.AlertsByKey))) {
+			if one.AlertsByKey[k] != three.AlertsByKey[k] {
+				t.Errorf("alerts %s: %d with 1 environment, %d with 3", k, one.AlertsByKey[k], three.AlertsByKey[k])
+			}
+		}
+		if t.Failed() {
+			t.Logf("output with 3 environments:\n%s", mout.String())
+		}
+	})
 	if t.Failed() {
 		t.Logf("output:\n%s", out.String())
 	}
 
 	t.Run("browser", func(t *testing.T) { checkReportInBrowser(t, reportPath) })
+}
+
+func mergeKeys(a, b map[string]int) map[string]bool {
+	out := map[string]bool{}
+	for k := range a {
+		out[k] = true
+	}
+	for k := range b {
+		out[k] = true
+	}
+	return out
 }
 
 // checkReportInBrowser loads report.html in headless Chromium and checks
