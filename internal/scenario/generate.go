@@ -15,13 +15,16 @@ const (
 	Account          = "123456789012"
 	SendingRegion    = "us-east-1"
 	ConfigurationSet = "sesguard"
-	DomainApp        = "yourapp.com"      // transactional mail
-	DomainNews       = "news.yourapp.com" // the newsletter with the stale list
-	SenderApp        = "noreply@yourapp.com"
-	SenderNews       = "hello@news.yourapp.com"
-	SandboxRegion    = "us-west-2"
-	MismatchRegion   = "eu-west-1"
-	RewrittenSender  = "root@ip-10-0-1-17.ec2.internal"
+	// ConfigurationSetNews is the newsletter's own configuration set when
+	// Options.NewsletterConfigurationSet is set (the auto-pause story).
+	ConfigurationSetNews = "sesguard-newsletter"
+	DomainApp            = "yourapp.com"      // transactional mail
+	DomainNews           = "news.yourapp.com" // the newsletter with the stale list
+	SenderApp            = "noreply@yourapp.com"
+	SenderNews           = "hello@news.yourapp.com"
+	SandboxRegion        = "us-west-2"
+	MismatchRegion       = "eu-west-1"
+	RewrittenSender      = "root@ip-10-0-1-17.ec2.internal"
 )
 
 var recipientDomains = []string{"example.com", "example.net", "example.org", "mail.example", "inbox.example"}
@@ -32,6 +35,12 @@ type Options struct {
 	// Short makes a small version of the same story (for tests): fewer
 	// sends, no Delivery events, hourly evaluations, recovery to warning.
 	Short bool
+	// NewsletterConfigurationSet sends the newsletter through a
+	// configuration set of its own (ConfigurationSetNews), the
+	// transactional mail staying in ConfigurationSet: the story of
+	// auto-pause, where the stale list's set is paused and the healthy one
+	// keeps sending. The events are otherwise the same.
+	NewsletterConfigurationSet bool
 }
 
 type sizes struct {
@@ -55,7 +64,10 @@ func Default(opts Options) *Scenario {
 		z = sizes{appSends: 300, newsBase: 400, newsWave: 200, newsAfter: 400, waveBounceRate: 0.22,
 			baseBounceRate: 0.002, storm: 60, every: time.Hour}
 	}
-	g := &gen{rng: rand.New(rand.NewPCG(uint64(opts.Seed), 0x5e5)), suppress: map[string]bool{}}
+	g := &gen{rng: rand.New(rand.NewPCG(uint64(opts.Seed), 0x5e5)), suppress: map[string]bool{}, newsSet: ConfigurationSet}
+	if opts.NewsletterConfigurationSet {
+		g.newsSet = ConfigurationSetNews
+	}
 	day := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 	at := func(h, m int) time.Time { return day.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute) }
 	spread := func(from, to time.Time) time.Time {
@@ -109,18 +121,23 @@ func Default(opts Options) *Scenario {
 	g.complaint(at(16, 20))
 
 	sc := &Scenario{
-		Name:          "default",
-		Seed:          opts.Seed,
-		Start:         day,
-		End:           day.Add(24 * time.Hour),
-		EvaluateEvery: z.every,
-		Region:        SendingRegion,
-		Facts:         Facts(),
-		WatchDomains:  []string{DomainApp, DomainNews},
-		Events:        g.events,
+		Name:              "default",
+		Seed:              opts.Seed,
+		Start:             day,
+		End:               day.Add(24 * time.Hour),
+		EvaluateEvery:     z.every,
+		Region:            SendingRegion,
+		Facts:             Facts(),
+		WatchDomains:      []string{DomainApp, DomainNews},
+		ConfigurationSets: []string{ConfigurationSet},
+		Events:            g.events,
 	}
 	if opts.Short {
 		sc.Name = "default-short"
+	}
+	if opts.NewsletterConfigurationSet {
+		sc.Name += "+newsletter-set"
+		sc.ConfigurationSets = append(sc.ConfigurationSets, ConfigurationSetNews)
 	}
 	sc.Sort()
 
@@ -174,6 +191,15 @@ type gen struct {
 	events   []Event
 	n        int
 	suppress map[string]bool // hard-bounced and complaining addresses
+	newsSet  string          // the newsletter's configuration set
+}
+
+// configSet is the configuration set mail from domain is sent through.
+func (g *gen) configSet(domain string) string {
+	if domain == DomainNews {
+		return g.newsSet
+	}
+	return ConfigurationSet
 }
 
 func (g *gen) id() string {
@@ -196,7 +222,7 @@ func (g *gen) add(t time.Time, topic, note string, msg any) {
 func ts(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
 // mail is SES's mail object for one message to one recipient.
-func mail(t time.Time, id, from, domain, to string) map[string]any {
+func (g *gen) mail(t time.Time, id, from, domain, to string) map[string]any {
 	return map[string]any{
 		"timestamp":        ts(t),
 		"messageId":        id,
@@ -206,7 +232,7 @@ func mail(t time.Time, id, from, domain, to string) map[string]any {
 		"destination":      []string{to},
 		"commonHeaders":    map[string]any{"from": []string{from}, "to": []string{to}, "subject": "Your message"},
 		"tags": map[string][]string{
-			"ses:configuration-set": {ConfigurationSet},
+			"ses:configuration-set": {g.configSet(domain)},
 			"ses:from-domain":       {domain},
 			"ses:source-ip":         {"203.0.113.10"},
 			"ses:caller-identity":   {"sesguard-demo"},
@@ -218,7 +244,7 @@ func mail(t time.Time, id, from, domain, to string) map[string]any {
 // probability bounceRate) a hard bounce.
 func (g *gen) send(t time.Time, from, domain string, bounceRate float64, deliveries bool, note string) {
 	id, to := g.id(), g.recipient()
-	m := mail(t, id, from, domain, to)
+	m := g.mail(t, id, from, domain, to)
 	g.add(t, TopicSESEvents, note, map[string]any{"eventType": "Send", "mail": m, "send": map[string]any{}})
 	if g.rng.Float64() < bounceRate {
 		g.bounce(t.Add(time.Duration(2+g.rng.IntN(60))*time.Second), m, to, note)
@@ -236,7 +262,7 @@ func (g *gen) send(t time.Time, from, domain string, bounceRate float64, deliver
 // hour and a half, as receiving servers retry DNS and queues drain.
 func (g *gen) sendWave(t time.Time, bounceRate float64, deliveries bool) {
 	id, to := g.id(), g.recipient()
-	m := mail(t, id, SenderNews, DomainNews, to)
+	m := g.mail(t, id, SenderNews, DomainNews, to)
 	g.add(t, TopicSESEvents, "stale list", map[string]any{"eventType": "Send", "mail": m, "send": map[string]any{}})
 	if g.rng.Float64() < bounceRate {
 		g.bounce(t.Add(time.Duration(5+g.rng.IntN(100))*time.Minute), m, to, "hard-bounce wave")
@@ -264,7 +290,7 @@ func (g *gen) bounce(t time.Time, m map[string]any, to, note string) {
 func (g *gen) complaint(t time.Time) {
 	id, to := g.id(), g.recipient()
 	sent := t.Add(-3 * time.Hour)
-	m := mail(sent, id, SenderApp, DomainApp, to)
+	m := g.mail(sent, id, SenderApp, DomainApp, to)
 	g.suppress[to] = true
 	g.add(sent, TopicSESEvents, "transactional", map[string]any{"eventType": "Send", "mail": m, "send": map[string]any{}})
 	g.add(t, TopicSESEvents, "complaint", map[string]any{"eventType": "Complaint", "mail": m, "complaint": map[string]any{

@@ -63,7 +63,10 @@ type Scenario struct {
 	// WatchDomains are sending domains bouncewatch evaluates besides the
 	// account and the configuration set.
 	WatchDomains []string
-	Events       []Event
+	// ConfigurationSets are the configuration sets the events are sent
+	// through, which bouncewatch watches (and the local SES knows).
+	ConfigurationSets []string
+	Events            []Event
 	// Expect is what the pipeline must do; nil means only "nothing lost,
 	// no function errors".
 	Expect *Expect

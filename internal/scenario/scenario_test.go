@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -61,5 +62,39 @@ func TestReadJSONLinesPlainTextAndNonObjects(t *testing.T) {
 	_, err = ReadJSONLines(strings.NewReader("[1, 2]\n"), "events.jsonl")
 	if err == nil || !strings.Contains(err.Error(), "events.jsonl line 1: want a JSON object") {
 		t.Errorf("an array line: err = %v, want it to say what a line must be", err)
+	}
+}
+
+// The auto-pause story is the same day with the newsletter in a
+// configuration set of its own: the same events, only their set differs.
+func TestNewsletterConfigurationSet(t *testing.T) {
+	a := Default(Options{Seed: 1, Short: true})
+	b := Default(Options{Seed: 1, Short: true, NewsletterConfigurationSet: true})
+	if len(a.Events) != len(b.Events) {
+		t.Fatalf("%d events, %d with the newsletter's set", len(a.Events), len(b.Events))
+	}
+	if !slices.Equal(b.ConfigurationSets, []string{ConfigurationSet, ConfigurationSetNews}) {
+		t.Errorf("configuration sets %q", b.ConfigurationSets)
+	}
+	tag := func(set string) string { return `"ses:configuration-set":["` + set + `"]` }
+	news, app := 0, 0
+	for i := range a.Events {
+		ab, bb := a.Events[i].Body(), b.Events[i].Body()
+		if strings.Contains(ab, `"source":"`+SenderNews+`"`) {
+			news++
+			if !strings.Contains(bb, tag(ConfigurationSetNews)) || ab != strings.Replace(bb, tag(ConfigurationSetNews), tag(ConfigurationSet), 1) {
+				t.Fatalf("event %d: a newsletter event not moved to %s, or changed otherwise:\n%s\n%s", i, ConfigurationSetNews, ab, bb)
+			}
+			continue
+		}
+		if strings.Contains(ab, `"source":"`+SenderApp+`"`) && strings.Contains(ab, tag(ConfigurationSet)) {
+			app++
+		}
+		if ab != bb {
+			t.Fatalf("event %d: not a newsletter event, yet it differs:\n%s\n%s", i, ab, bb)
+		}
+	}
+	if news == 0 || app == 0 {
+		t.Errorf("%d newsletter and %d transactional events", news, app)
 	}
 }
