@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sesguard/sesguard/internal/alert"
+	"github.com/sesguard/sesguard/internal/bouncewatch"
 	"github.com/sesguard/sesguard/internal/localstack"
 	"github.com/sesguard/sesguard/internal/metrics"
 	"github.com/sesguard/sesguard/internal/report"
@@ -52,7 +53,19 @@ type localFlags struct {
 	environments int
 	redeliver    float64
 	summaryPath  string
+	// autoPause is bouncewatch's AUTO_PAUSE ("" or off: the default story).
+	// Set, the story has the newsletter in a configuration set of its own
+	// and SES's enforcement status changes late in the day.
+	autoPause string
 }
+
+// enforcementInjection is when, in the auto-pause story, the local SES
+// starts answering GetAccount with SES's account under review: an
+// enforcement-status change bouncewatch must announce once.
+const (
+	enforcementAt     = 20 * time.Hour
+	enforcementStatus = "PROBATION"
+)
 
 // defaultRedeliver is the share of messages the local stack delivers a
 // second time, to another environment, when it runs several: SNS and SQS
@@ -77,6 +90,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&f.environments, "environments", 1, "execution environments per function (each its own emulator and bootstrap; invocations round robin)")
 	fs.Float64Var(&f.redeliver, "redeliver", -1, fmt.Sprintf("share of messages delivered twice, to another environment (default %g with --environments > 1, else 0)", defaultRedeliver))
 	fs.StringVar(&f.summaryPath, "summary-json", "", "write a machine-readable summary of the run to this file")
+	fs.StringVar(&f.autoPause, "auto-pause", "", "off, dry-run or on: replay the story with the newsletter in its own configuration set and bouncewatch's AUTO_PAUSE set to this")
 	miswire := fs.String("miswire", "", "apply this mis-wiring (list: name them; all: each in turn) and run sesguard doctor against the stack (miswire.go)")
 	if err := fs.Parse(args); err != nil {
 		return flagExit(err)
@@ -86,6 +100,10 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	if f.environments < 1 || f.environments > maxEnvironments {
 		fmt.Fprintf(stderr, "sesguard local: --environments %d: want 1 to %d\n", f.environments, maxEnvironments)
+		return exitUsage
+	}
+	if f.autoPause != "" && !slices.Contains(bouncewatch.AutoPauseModes, bouncewatch.AutoPause(f.autoPause)) {
+		fmt.Fprintf(stderr, "sesguard local: --auto-pause %q: want off, dry-run or on\n", f.autoPause)
 		return exitUsage
 	}
 	if f.redeliver > 1 {
@@ -162,7 +180,7 @@ func local(ctx context.Context, f localFlags, w io.Writer) (*localResult, error)
 			return nil, err
 		}
 	} else {
-		sc = scenario.Default(scenario.Options{Seed: f.seed, Short: f.short})
+		sc = scenario.Default(scenario.Options{Seed: f.seed, Short: f.short, NewsletterConfigurationSet: f.autoPause != ""})
 	}
 
 	bins := map[string]string{}
@@ -197,9 +215,19 @@ func local(ctx context.Context, f localFlags, w io.Writer) (*localResult, error)
 	defer logFile.Close()
 	logs := &lockedWriter{w: logFile}
 
-	watch := []string{"configuration-set:" + scenario.ConfigurationSet}
+	var watch []string
+	for _, cs := range sc.ConfigurationSets {
+		watch = append(watch, "configuration-set:"+cs)
+	}
+	if len(watch) == 0 {
+		watch = []string{"configuration-set:" + scenario.ConfigurationSet}
+	}
 	for _, d := range sc.WatchDomains {
 		watch = append(watch, "domain:"+d)
+	}
+	params := map[string]string{}
+	if f.autoPause != "" {
+		params["AutoPause"] = f.autoPause
 	}
 	envs := max(1, f.environments)
 	redeliver := f.redeliver
@@ -214,7 +242,7 @@ func local(ctx context.Context, f localFlags, w io.Writer) (*localResult, error)
 	err = st.during(func() string { return "still starting" }, func() (err error) {
 		stack, err = localstack.Up(ctx, localstack.Options{
 			Template: tmpl, Bootstraps: bins, RIE: bins[localstack.RIE], Region: sc.Region, Facts: sc.Facts, Logs: logs,
-			Environments: envs, Redeliver: redeliver, Seed: sc.Seed,
+			Environments: envs, Redeliver: redeliver, Seed: sc.Seed, Params: params,
 			Env: map[string]map[string]string{
 				"TriageFunction":      {"ALERT_WINDOW": localAlertWindow.String()},
 				"BouncewatchFunction": {"WATCH_SCOPES": strings.Join(watch, ",")},
@@ -227,6 +255,14 @@ func local(ctx context.Context, f localFlags, w io.Writer) (*localResult, error)
 	}
 	if err != nil {
 		return nil, err
+	}
+	stack.SES.SetConfigurationSets(sc.Region, sc.ConfigurationSets...)
+	var inject []localstack.Injection
+	if f.autoPause != "" {
+		inject = append(inject, localstack.Injection{At: sc.Start.Add(enforcementAt), Note: "SES enforcement status " + enforcementStatus + " (local SES)",
+			Do: func(s *localstack.Stack) { s.SES.SetEnforcementStatus(sc.Region, enforcementStatus) }})
+		fmt.Fprintf(out, "         auto-pause %s: the newsletter sends through %s; at %s SES's status becomes %s\n",
+			f.autoPause, scenario.ConfigurationSetNews, sc.Start.Add(enforcementAt).Format("15:04"), enforcementStatus)
 	}
 	var fnNames []string
 	for id := range stack.Functions {
@@ -262,7 +298,7 @@ func local(ctx context.Context, f localFlags, w io.Writer) (*localResult, error)
 	}
 	var res *localstack.Result
 	err = st.during(status, func() (err error) {
-		res, err = stack.Replay(ctx, sc, localstack.ReplayOptions{FlushAlerts: true, Progress: func(p localstack.Progress) {
+		res, err = stack.Replay(ctx, sc, localstack.ReplayOptions{FlushAlerts: true, Inject: inject, Progress: func(p localstack.Progress) {
 			progMu.Lock()
 			prog = p
 			progMu.Unlock()
@@ -301,6 +337,16 @@ func local(ctx context.Context, f localFlags, w io.Writer) (*localResult, error)
 	lr := &localResult{res: res, sc: sc, stack: stack}
 	printStory(out, lr, f.verbose)
 	lr.checks = verify(sc, stack, res)
+	if f.autoPause != "" {
+		lr.checks = append(lr.checks, verifyAutoPause(f.autoPause, sc, stack, res)...)
+		for _, p := range res.Paused {
+			fmt.Fprintf(out, "Paused: %s at simulated %s; %d of its events held back (not sent) after it\n", p.ConfigurationSet, p.Sim.Format("15:04"), res.Held[p.ConfigurationSet])
+		}
+		for _, inj := range res.Injected {
+			fmt.Fprintf(out, "Injected: %s\n", inj)
+		}
+		fmt.Fprintln(out)
+	}
 	lr.ok = true
 	failed := 0
 	for _, c := range lr.checks {

@@ -4,12 +4,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/sesguard/sesguard/internal/alert"
 	"github.com/sesguard/sesguard/internal/localstack"
 	"github.com/sesguard/sesguard/internal/metrics"
+	"github.com/sesguard/sesguard/internal/report"
 	"github.com/sesguard/sesguard/internal/reputation"
+	"github.com/sesguard/sesguard/internal/scenario"
 )
 
 // localSummary is `sesguard local --summary-json`: what a run did, in a
@@ -184,4 +187,81 @@ func writeSummary(path string, lr *localResult) error {
 		return fmt.Errorf("summary: %w", err)
 	}
 	return nil
+}
+
+// verifyAutoPause checks the auto-pause story (issue 13): exactly one
+// decision, about the newsletter's set and none about the healthy one,
+// made while the account's bounce rate was still below SES's 5% review
+// threshold; with on, the local SES saw exactly that set turned off and
+// its sends stopped while the healthy set's went on; with dry-run,
+// nothing was turned off; SES's injected enforcement change announced
+// once.
+func verifyAutoPause(mode string, sc *scenario.Scenario, st *localstack.Stack, res *localstack.Result) []report.Check {
+	var cs []report.Check
+	add := func(ok bool, format string, a ...any) {
+		cs = append(cs, report.Check{OK: ok, Text: fmt.Sprintf(format, a...)})
+	}
+	want := map[string]string{"on": "paused", "dry-run": "would-pause"}[mode]
+	review := reputation.DefaultConfig().Bounce.Critical.Fraction()
+	type decision struct {
+		set, outcome string
+		eval         int
+	}
+	var ds []decision
+	for i, ev := range res.Evaluations {
+		for _, p := range ev.Report.Pauses {
+			if p.Skipped == "" && (p.Outcome == "paused" || p.Outcome == "would-pause") {
+				ds = append(ds, decision{p.ConfigurationSet, p.Outcome, i})
+			}
+		}
+	}
+	scope := func(ev localstack.Evaluation, typ, name string) (sends, hard int64) {
+		for _, s := range ev.Report.Scopes {
+			if s.Scope.Type == typ && (name == "" || s.Scope.Name == name) {
+				return s.Counts.Eligible(), s.Counts.Get(metrics.HardBounces)
+			}
+		}
+		return 0, 0
+	}
+	if want == "" {
+		add(len(ds) == 0, "auto-pause off: %d pause decisions", len(ds))
+	} else {
+		ok := len(ds) == 1 && ds[0].set == scenario.ConfigurationSetNews && ds[0].outcome == want
+		add(ok, "auto-pause %s: one decision (%s) about %s, none about %s: got %v", mode, want, scenario.ConfigurationSetNews, scenario.ConfigurationSet, ds)
+		if len(ds) > 0 {
+			worst := 0.0
+			for _, ev := range res.Evaluations[:ds[0].eval+1] {
+				s, h := scope(ev, metrics.ScopeAccount, "")
+				worst = max(worst, ratio(h, s))
+			}
+			add(worst < review, "the decision came (simulated %s) before the account's bounce rate reached %s: highest until then %s",
+				res.Evaluations[ds[0].eval].Sim.Format("15:04"), reputation.FormatRate(review), reputation.FormatRate(worst))
+		}
+	}
+	changes := st.SES.SendingChanges()
+	switch mode {
+	case "on":
+		ok := len(changes) == 1 && changes[0].ConfigurationSet == scenario.ConfigurationSetNews && !changes[0].SendingEnabled
+		add(ok && len(res.Paused) == 1, "the local SES saw one PutConfigurationSetSendingOptions, %s off: %+v", scenario.ConfigurationSetNews, changes)
+		if len(ds) == 1 && len(res.Evaluations) > ds[0].eval+1 {
+			at, last := res.Evaluations[ds[0].eval], res.Evaluations[len(res.Evaluations)-1]
+			ns0, _ := scope(at, metrics.ScopeConfigurationSet, scenario.ConfigurationSetNews)
+			ns1, _ := scope(last, metrics.ScopeConfigurationSet, scenario.ConfigurationSetNews)
+			hs0, _ := scope(at, metrics.ScopeConfigurationSet, scenario.ConfigurationSet)
+			hs1, _ := scope(last, metrics.ScopeConfigurationSet, scenario.ConfigurationSet)
+			add(ns1 == ns0 && hs1 > hs0 && res.Held[scenario.ConfigurationSetNews] > 0,
+				"after the pause %s sent nothing (sends %d then %d; %d events held back) while %s went on (%d then %d)",
+				scenario.ConfigurationSetNews, ns0, ns1, res.Held[scenario.ConfigurationSetNews], scenario.ConfigurationSet, hs0, hs1)
+		}
+	case "dry-run":
+		add(len(changes) == 0 && len(res.Paused) == 0, "dry-run: nothing turned off (%d PutConfigurationSetSendingOptions calls)", len(changes))
+	}
+	n := 0
+	for _, a := range res.Alerts {
+		if a.Alert.Kind == alert.KindEnforcement {
+			n++
+		}
+	}
+	add(n == 1, "SES's enforcement status change (%s, injected) announced once: %d enforcement alerts", strings.Join(res.Injected, "; "), n)
+	return cs
 }

@@ -59,7 +59,29 @@ type Result struct {
 	Sources     map[string]SourceStats // by source name
 	DLQ         map[string]int         // messages in each dead-letter queue
 	Undelivered map[string]int         // messages still in a source queue
-	Wall        time.Duration
+	// Paused are the configuration sets whose sending the local SES saw
+	// turned off, with the simulated time of the evaluation that did it;
+	// Held counts, per set, the events not published because the set was
+	// paused when their message would have been sent.
+	Paused []PausedSet
+	Held   map[string]int
+	// Injected lists the injections made, with their simulated time.
+	Injected []string
+	Wall     time.Duration
+}
+
+// PausedSet is a configuration set turned off during a replay.
+type PausedSet struct {
+	ConfigurationSet string
+	Sim              time.Time
+}
+
+// Injection changes the stack at a simulated time (e.g. SES's enforcement
+// status through the local SES), before that tick's scheduled runs.
+type Injection struct {
+	At   time.Time
+	Note string
+	Do   func(*Stack)
 }
 
 // ReplayOptions tunes Replay.
@@ -68,6 +90,8 @@ type ReplayOptions struct {
 	// still holds ({"action":"flush-all"}).
 	FlushAlerts bool
 	Progress    func(Progress)
+	// Inject are made at the first tick at or after their time.
+	Inject []Injection
 }
 
 // Replay publishes sc's events in simulated time, pumping every source
@@ -75,7 +99,14 @@ type ReplayOptions struct {
 // simulated schedule (sc.EvaluateEvery).
 func (s *Stack) Replay(ctx context.Context, sc *scenario.Scenario, o ReplayOptions) (*Result, error) {
 	start := time.Now()
-	res := &Result{Published: map[string]int{}, Sources: map[string]SourceStats{}, DLQ: map[string]int{}, Undelivered: map[string]int{}}
+	res := &Result{Published: map[string]int{}, Sources: map[string]SourceStats{}, DLQ: map[string]int{}, Undelivered: map[string]int{},
+		Held: map[string]int{}}
+	// A configuration set paused at a simulated time sends nothing after
+	// it: those events are held back, so its rates flatten while the
+	// others' go on (SES refuses the sends; what was sent before still
+	// bounces or is delivered).
+	pausedAt := map[string]time.Time{}
+	injected := make([]bool, len(o.Inject))
 	every := sc.EvaluateEvery
 	if every <= 0 {
 		every = time.Hour
@@ -85,6 +116,14 @@ func (s *Stack) Replay(ctx context.Context, sc *scenario.Scenario, o ReplayOptio
 	for tick := sc.Start.Add(every); ; tick = tick.Add(every) {
 		for ; i < len(sc.Events) && sc.Events[i].Time.Before(tick); i++ {
 			e := sc.Events[i]
+			if len(pausedAt) > 0 {
+				if set, sent := mailOf(e); set != "" {
+					if at, ok := pausedAt[set]; ok && !sent.Before(at) {
+						res.Held[set]++
+						continue
+					}
+				}
+			}
 			arn, ok := s.Topics[e.Topic]
 			if !ok {
 				return res, fmt.Errorf("event %d: no topic %s in the template", i, e.Topic)
@@ -99,6 +138,13 @@ func (s *Stack) Replay(ctx context.Context, sc *scenario.Scenario, o ReplayOptio
 		}
 		if err := s.Pump(ctx, nil); err != nil {
 			return res, err
+		}
+		for j, inj := range o.Inject {
+			if !injected[j] && !inj.At.After(tick) {
+				injected[j] = true
+				inj.Do(s)
+				res.Injected = append(res.Injected, tick.Format("15:04")+" "+inj.Note)
+			}
 		}
 		for _, sch := range s.Schedules {
 			payload := []byte(sch.Input)
@@ -124,6 +170,14 @@ func (s *Stack) Replay(ctx context.Context, sc *scenario.Scenario, o ReplayOptio
 			}
 			if err == nil && !rep.Time.IsZero() {
 				res.Evaluations = append(res.Evaluations, Evaluation{Sim: tick, Report: &rep})
+			}
+		}
+		for _, set := range sc.ConfigurationSets {
+			if on, known := s.SES.SendingEnabled(s.Region, set); known && !on {
+				if _, done := pausedAt[set]; !done {
+					pausedAt[set] = tick
+					res.Paused = append(res.Paused, PausedSet{ConfigurationSet: set, Sim: tick})
+				}
 			}
 		}
 		if err := s.readAlerts(ctx, tick, res); err != nil {
@@ -181,6 +235,24 @@ func (s *Stack) Replay(ctx context.Context, sc *scenario.Scenario, o ReplayOptio
 	res.Metrics, err = s.ReadMetrics(ctx, s.namespace())
 	res.Wall = time.Since(start)
 	return res, err
+}
+
+// mailOf returns the configuration set an SES event's message was sent
+// through and when it was sent ("" for anything else).
+func mailOf(e scenario.Event) (set string, sent time.Time) {
+	var m struct {
+		Mail struct {
+			Timestamp time.Time           `json:"timestamp"`
+			Tags      map[string][]string `json:"tags"`
+		} `json:"mail"`
+	}
+	if e.Topic != scenario.TopicSESEvents || json.Unmarshal(e.Message, &m) != nil {
+		return "", time.Time{}
+	}
+	if v := m.Mail.Tags["ses:configuration-set"]; len(v) > 0 {
+		return v[0], m.Mail.Timestamp
+	}
+	return "", time.Time{}
 }
 
 // Namespace is the CloudWatch namespace the stack's functions publish to.

@@ -25,6 +25,64 @@ type SESFake struct {
 	suppressed []Suppression
 	calls      map[string]int
 	wiring     map[string]*SESWiring // per Region, for sesguard doctor (sesfake_doctor.go)
+	// sending is each known configuration set's sending flag, by
+	// "region/name" (SetConfigurationSets); kumo has GetConfigurationSet
+	// but no PutConfigurationSetSendingOptions, so both are answered here.
+	sending map[string]bool
+	// sendingCalls are the PutConfigurationSetSendingOptions calls.
+	sendingCalls []SendingChange
+	// enforcement overrides the facts' EnforcementStatus per Region
+	// (SetEnforcementStatus).
+	enforcement map[string]string
+}
+
+// SendingChange is one PutConfigurationSetSendingOptions call.
+type SendingChange struct {
+	Region, ConfigurationSet string
+	SendingEnabled           bool
+}
+
+// SetConfigurationSets makes names known configuration sets in region,
+// sending enabled: GetConfigurationSet answers for them with their sending
+// flag and PutConfigurationSetSendingOptions changes it.
+func (f *SESFake) SetConfigurationSets(region string, names ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.sending == nil {
+		f.sending = map[string]bool{}
+	}
+	for _, n := range names {
+		f.sending[region+"/"+n] = true
+	}
+}
+
+// SendingEnabled returns a known configuration set's sending flag (ok
+// false for an unknown set).
+func (f *SESFake) SendingEnabled(region, name string) (enabled, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	enabled, ok = f.sending[region+"/"+name]
+	return enabled, ok
+}
+
+// SendingChanges returns the PutConfigurationSetSendingOptions calls, in
+// order.
+func (f *SESFake) SendingChanges() []SendingChange {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]SendingChange(nil), f.sendingCalls...)
+}
+
+// SetEnforcementStatus changes what GetAccount says SES's enforcement
+// status is in region (HEALTHY, PROBATION, SHUTDOWN): SES acting on the
+// account, injected.
+func (f *SESFake) SetEnforcementStatus(region, status string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.enforcement == nil {
+		f.enforcement = map[string]string{}
+	}
+	f.enforcement[region] = status
 }
 
 // Suppression is one PutSuppressedDestination call.
@@ -85,10 +143,16 @@ func (f *SESFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			apiError(w, http.StatusForbidden, "AccessDeniedException", "Region "+region+" is not enabled for this account")
 			return
 		}
+		status := rf.EnforcementStatus
+		f.mu.Lock()
+		if v, ok := f.enforcement[region]; ok {
+			status = v
+		}
+		f.mu.Unlock()
 		out := map[string]any{
 			"ProductionAccessEnabled":      rf.ProductionAccess != nil && *rf.ProductionAccess,
 			"SendingEnabled":               rf.SendingEnabled == nil || *rf.SendingEnabled,
-			"EnforcementStatus":            rf.EnforcementStatus,
+			"EnforcementStatus":            status,
 			"DedicatedIpAutoWarmupEnabled": false,
 			"SuppressionAttributes":        map[string]any{"SuppressedReasons": nonNil(rf.SuppressedReasons)},
 		}
@@ -129,10 +193,57 @@ func (f *SESFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.suppressed = append(f.suppressed, Suppression{Region: region, Address: in.EmailAddress, Reason: in.Reason})
 		f.mu.Unlock()
 		writeJSON(w, map[string]any{})
+	case strings.HasPrefix(r.URL.Path, "/v2/email/configuration-sets/") && f.serveConfigSet(w, r, region, count):
 	default:
 		count("other")
 		apiError(w, http.StatusNotImplemented, "NotImplemented", r.Method+" "+r.URL.Path+" is not emulated")
 	}
+}
+
+// serveConfigSet answers GetConfigurationSet and
+// PutConfigurationSetSendingOptions for the sets SetConfigurationSets made
+// known; it returns false for anything else (not emulated, as before).
+func (f *SESFake) serveConfigSet(w http.ResponseWriter, r *http.Request, region string, count func(string)) bool {
+	rest, _ := url.PathUnescape(strings.TrimPrefix(r.URL.EscapedPath(), "/v2/email/configuration-sets/"))
+	name, sub, _ := strings.Cut(rest, "/")
+	f.mu.Lock()
+	known := f.sending != nil
+	enabled, ok := f.sending[region+"/"+name]
+	f.mu.Unlock()
+	if !known {
+		return false
+	}
+	switch {
+	case r.Method == http.MethodGet && sub == "":
+		count("GetConfigurationSet")
+		if !ok {
+			apiError(w, http.StatusNotFound, "NotFoundException", "Configuration set <"+name+"> does not exist.")
+			return true
+		}
+		writeJSON(w, map[string]any{"ConfigurationSetName": name, "SendingOptions": map[string]any{"SendingEnabled": enabled},
+			"ReputationOptions": map[string]any{"ReputationMetricsEnabled": true}})
+	case r.Method == http.MethodPut && sub == "sending":
+		count("PutConfigurationSetSendingOptions")
+		if !ok {
+			apiError(w, http.StatusNotFound, "NotFoundException", "Configuration set <"+name+"> does not exist.")
+			return true
+		}
+		var in struct{ SendingEnabled *bool }
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			apiError(w, http.StatusBadRequest, "BadRequestException", "the request body is not JSON: "+err.Error())
+			return true
+		}
+		// SES's API: an absent SendingEnabled means false.
+		on := in.SendingEnabled != nil && *in.SendingEnabled
+		f.mu.Lock()
+		f.sending[region+"/"+name] = on
+		f.sendingCalls = append(f.sendingCalls, SendingChange{Region: region, ConfigurationSet: name, SendingEnabled: on})
+		f.mu.Unlock()
+		writeJSON(w, map[string]any{})
+	default:
+		return false
+	}
+	return true
 }
 
 func nonNil(s []string) []string {
