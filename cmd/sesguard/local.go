@@ -336,6 +336,9 @@ func local(ctx context.Context, f localFlags, w io.Writer) (*localResult, error)
 
 	lr := &localResult{res: res, sc: sc, stack: stack}
 	printStory(out, lr, f.verbose)
+	if f.autoPause == "on" && sc.Expect != nil && len(res.HeldEvents) > 0 {
+		sc.Expect = pausedExpect(sc, res.HeldEvents)
+	}
 	lr.checks = verify(sc, stack, res)
 	if f.autoPause != "" {
 		lr.checks = append(lr.checks, verifyAutoPause(f.autoPause, sc, stack, res)...)

@@ -265,3 +265,32 @@ func verifyAutoPause(mode string, sc *scenario.Scenario, st *localstack.Stack, r
 	add(n == 1, "SES's enforcement status change (%s, injected) announced once: %d enforcement alerts", strings.Join(res.Injected, "; "), n)
 	return cs
 }
+
+// pausedExpect is the story's expectations once a pause held back the
+// events at held: the addresses suppressed are those of the events sent,
+// and the rate alerts end at the critical one (what followed it was the
+// newsletter's clean afternoon diluting the rate, not sent now).
+func pausedExpect(sc *scenario.Scenario, held []int) *scenario.Expect {
+	e := *sc.Expect
+	skip := map[int]bool{}
+	for _, i := range held {
+		skip[i] = true
+	}
+	seen := map[string]bool{}
+	for i, ev := range sc.Events {
+		if !skip[i] {
+			for _, a := range scenario.Suppressible(ev) {
+				seen[a] = true
+			}
+		}
+	}
+	e.Suppressions = len(seen)
+	e.Alerts = nil
+	for _, a := range sc.Expect.Alerts {
+		e.Alerts = append(e.Alerts, a)
+		if a.Kind == string(alert.KindRate) && a.Level == "critical" {
+			break
+		}
+	}
+	return &e
+}

@@ -65,6 +65,9 @@ type Result struct {
 	// paused when their message would have been sent.
 	Paused []PausedSet
 	Held   map[string]int
+	// HeldEvents are the indices in the scenario's (sorted) events of
+	// those held back.
+	HeldEvents []int
 	// Injected lists the injections made, with their simulated time.
 	Injected []string
 	Wall     time.Duration
@@ -120,6 +123,7 @@ func (s *Stack) Replay(ctx context.Context, sc *scenario.Scenario, o ReplayOptio
 				if set, sent := mailOf(e); set != "" {
 					if at, ok := pausedAt[set]; ok && !sent.Before(at) {
 						res.Held[set]++
+						res.HeldEvents = append(res.HeldEvents, i)
 						continue
 					}
 				}

@@ -107,6 +107,42 @@ func (a AlertExpect) String() string {
 	return s
 }
 
+// Suppressible returns the recipients an SES event says should be
+// suppressed: those of a permanent bounce or a complaint (none for any
+// other event or a message that is not SES's).
+func Suppressible(e Event) []string {
+	var m struct {
+		EventType        string `json:"eventType"`
+		NotificationType string `json:"notificationType"`
+		Bounce           *struct {
+			BounceType        string `json:"bounceType"`
+			BouncedRecipients []struct {
+				EmailAddress string `json:"emailAddress"`
+			} `json:"bouncedRecipients"`
+		} `json:"bounce"`
+		Complaint *struct {
+			ComplainedRecipients []struct {
+				EmailAddress string `json:"emailAddress"`
+			} `json:"complainedRecipients"`
+		} `json:"complaint"`
+	}
+	if e.Topic != TopicSESEvents || json.Unmarshal(e.Message, &m) != nil {
+		return nil
+	}
+	var out []string
+	switch {
+	case m.Bounce != nil && m.Bounce.BounceType == "Permanent":
+		for _, r := range m.Bounce.BouncedRecipients {
+			out = append(out, r.EmailAddress)
+		}
+	case m.Complaint != nil:
+		for _, r := range m.Complaint.ComplainedRecipients {
+			out = append(out, r.EmailAddress)
+		}
+	}
+	return out
+}
+
 // Sort orders events by time, keeping the order of equal times.
 func (s *Scenario) Sort() {
 	sort.SliceStable(s.Events, func(i, j int) bool { return s.Events[i].Time.Before(s.Events[j].Time) })

@@ -98,3 +98,17 @@ func TestNewsletterConfigurationSet(t *testing.T) {
 		t.Errorf("%d newsletter and %d transactional events", news, app)
 	}
 }
+
+// Suppressible finds exactly the addresses the story expects suppressed.
+func TestSuppressible(t *testing.T) {
+	sc := Default(Options{Seed: 2, Short: true})
+	seen := map[string]bool{}
+	for _, e := range sc.Events {
+		for _, a := range Suppressible(e) {
+			seen[a] = true
+		}
+	}
+	if len(seen) != sc.Expect.Suppressions || len(seen) == 0 {
+		t.Errorf("Suppressible found %d addresses, the story expects %d", len(seen), sc.Expect.Suppressions)
+	}
+}
