@@ -224,6 +224,30 @@ func TestLocalEndToEnd(t *testing.T) {
 			t.Logf("output with 3 environments:\n%s", mout.String())
 		}
 	})
+	// Issue 13: the full story (the short one's account crosses 5% with
+	// the newsletter alone) with auto-pause on, which pauses the
+	// newsletter's set and holds its later sends back (so it replays
+	// faster than the default day).
+	t.Run("auto-pause", func(t *testing.T) {
+		var aout bytes.Buffer
+		ap, err := local(ctx, localFlags{seed: 1, autoPause: "on", logPath: filepath.Join(dir, "autopause.log")}, &aout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range ap.checks {
+			if !c.OK {
+				t.Errorf("check failed: %s", c.Text)
+			}
+		}
+		sum := summarize(ap)
+		if len(sum.Pauses) != 1 || sum.Pauses[0].ConfigurationSet != scenario.ConfigurationSetNews || sum.Pauses[0].Outcome != "paused" ||
+			sum.Pauses[0].Rates.AccountBounceRate >= 0.05 || sum.Pauses[0].Rates.Sends == 0 {
+			t.Errorf("summary pauses %+v, want one of %s with the account below 5%%", sum.Pauses, scenario.ConfigurationSetNews)
+		}
+		if t.Failed() {
+			t.Logf("output with auto-pause on:\n%s", aout.String())
+		}
+	})
 	if t.Failed() {
 		t.Logf("output:\n%s", out.String())
 	}
