@@ -59,7 +59,8 @@ type Source struct {
 
 // SourceStats summarise a source. Redelivered messages (Stack's
 // Redeliver) count once in Processed; their second delivery's invocation
-// counts in Invocations and, if it failed, in FunctionErrors.
+// counts in Invocations and, if it failed (or, for an SQS batch, failed
+// any record), in FunctionErrors.
 type SourceStats struct {
 	Received, Processed, Filtered, Retried, DeadLettered, Discarded, Invocations, FunctionErrors int
 	Redelivered                                                                                  int
@@ -408,10 +409,19 @@ func (src *Source) invokeBatch(ctx context.Context, msgs []sqstypes.Message) err
 	if err != nil {
 		return err
 	}
+	// The duplicate's records were processed already (and deleted): one
+	// it fails is reported as a function error, so the run says so,
+	// rather than delivered again.
+	var resp events.SQSEventResponse
+	if dup.FunctionError == "" && len(dup.Payload) > 0 && string(dup.Payload) != "null" {
+		if err := json.Unmarshal(dup.Payload, &resp); err != nil {
+			return fmt.Errorf("decode the function's batch response to a redelivery: %w", err)
+		}
+	}
 	src.mu.Lock()
 	src.redelivered += len(again)
 	src.invokes++
-	if dup.FunctionError != "" {
+	if dup.FunctionError != "" || len(resp.BatchItemFailures) > 0 {
 		src.fnErrors++
 	}
 	src.mu.Unlock()
