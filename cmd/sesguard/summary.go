@@ -108,7 +108,7 @@ func summarize(lr *localResult) *localSummary {
 	s.Suppressions = len(lr.stack.SES.Suppressions())
 	for _, src := range lr.stack.Sources {
 		st := res.Sources[src.Name()]
-		s.Lost += max(0, res.Published[src.Queue.Topic]-st.Processed-st.Filtered)
+		s.Lost += max(0, publishedTo(src, res)-st.Processed-st.Filtered)
 		s.Redelivered[shortFunction(src.Function.LogicalID)] += st.Redelivered
 	}
 	for id, fn := range lr.stack.Functions {
@@ -293,4 +293,17 @@ func pausedExpect(sc *scenario.Scenario, held []int) *scenario.Expect {
 		}
 	}
 	return &e
+}
+
+// publishedTo is the number of events published to the topics feeding
+// src's queue.
+func publishedTo(src *localstack.Source, res *localstack.Result) int {
+	if len(src.Queue.Topics) > 1 {
+		n := 0
+		for _, t := range src.Queue.Topics {
+			n += res.Published[t]
+		}
+		return n
+	}
+	return res.Published[src.Queue.Topic]
 }
