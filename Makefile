@@ -77,11 +77,14 @@ bench:
 storm:
 	$(GO) test -count=1 -run 'TestStormAcrossEnvironments' -storm.full -v -timeout 30m ./functions/triage | grep -E '^\s+(\||with|without)|^(ok|FAIL|---)'
 
-# The main job on the local stack: the whole pipeline against the emulator.
+# The main job on the local stack: the whole pipeline against the emulator,
+# two execution environments per function (what must happen once is
+# decided in the shared state table, as in AWS; DEMO_ENVIRONMENTS=1 for one).
 # Built with the bootstraps' CGO_ENABLED=0 and -trimpath, so that the
 # packages they share are compiled once on a fresh machine.
 # The first run on a fresh machine downloads the modules and compiles the
 # AWS SDK (minutes): a line every 5 s says so instead of silence.
+DEMO_ENVIRONMENTS ?= 2
 demo:
 	@echo "[  0.0s] compiling sesguard (a first run downloads modules, compiles the AWS SDK: minutes)"
 	@start=$$(date +%s); \
@@ -89,7 +92,7 @@ demo:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/sesguard ./cmd/sesguard; rc=$$?; \
 	kill $$ticker 2>/dev/null; wait $$ticker 2>/dev/null; \
 	[ $$rc -eq 0 ] || exit $$rc; \
-	./$(BIN)/sesguard local $(DEMO_FLAGS)
+	./$(BIN)/sesguard local --environments $(DEMO_ENVIRONMENTS) $(DEMO_FLAGS)
 
 # One function's real bootstrap under the Runtime Interface Emulator with
 # one event and the shipped env-vars file (DRY_RUN=true: alerts,

@@ -200,8 +200,8 @@ func TestLocalEndToEnd(t *testing.T) {
 			}
 		}
 		one, three := summarize(lr), summarize(multi)
-		t.Logf("1 environment: %d alerts, %d failures counted, %d suppressions; 3 environments: %d alerts, %d, %d (redelivered %v)",
-			one.Alerts, one.FailuresCounted, one.Suppressions, three.Alerts, three.FailuresCounted, three.Suppressions, three.Redelivered)
+		t.Logf("1 environment: %d alerts, %d failures counted, %d suppressions, bouncewatch counted %v; 3 environments: %d alerts, %d, %d, %v (redelivered %v)",
+			one.Alerts, one.FailuresCounted, one.Suppressions, one.Counted, three.Alerts, three.FailuresCounted, three.Suppressions, three.Counted, three.Redelivered)
 		if three.Environments["triage"] != 3 || three.Environments["bouncewatch"] != 3 {
 			t.Errorf("environments %v, want 3 each", three.Environments)
 		}
@@ -230,7 +230,8 @@ func TestLocalEndToEnd(t *testing.T) {
 	// faster than the default day).
 	t.Run("auto-pause", func(t *testing.T) {
 		var aout bytes.Buffer
-		ap, err := local(ctx, localFlags{seed: 1, autoPause: "on", logPath: filepath.Join(dir, "autopause.log")}, &aout)
+		// Two environments: the pause is decided once in the state table.
+		ap, err := local(ctx, localFlags{seed: 1, autoPause: "on", environments: 2, redeliver: -1, logPath: filepath.Join(dir, "autopause.log")}, &aout)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,6 +29,10 @@ type localSummary struct {
 	AlertsByKey map[string]int `json:"alertsByKey"`
 	// FailuresCounted is the sum of triage's Failures metric.
 	FailuresCounted int `json:"failuresCounted"`
+	// Counted is what bouncewatch counted for the account (its Sends,
+	// HardBounces and Complaints metrics): a duplicate delivery counted
+	// twice shows here.
+	Counted map[string]int `json:"counted"`
 	// Suppressions is the number of PutSuppressedDestination calls (not of
 	// distinct addresses: a duplicate suppression shows).
 	Suppressions int `json:"suppressions"`
@@ -104,6 +109,15 @@ func summarize(lr *localResult) *localSummary {
 	}
 	for _, n := range diagnosesByRule(res) {
 		s.FailuresCounted += n
+	}
+	s.Counted = map[string]int{}
+	for _, m := range res.Metrics {
+		switch metrics.Name(m.Name) {
+		case metrics.Sends, metrics.HardBounces, metrics.Complaints:
+			if slices.Contains(m.Dimensions, string(metrics.DimScopeType)+"="+metrics.ScopeAccount) {
+				s.Counted[m.Name] += int(m.Sum)
+			}
+		}
 	}
 	s.Suppressions = len(lr.stack.SES.Suppressions())
 	for _, src := range lr.stack.Sources {
