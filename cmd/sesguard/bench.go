@@ -17,12 +17,14 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/sesguard/sesguard/internal/localstack"
 	"github.com/sesguard/sesguard/internal/scenario"
+	"github.com/sesguard/sesguard/internal/state"
 )
 
 // Targets from the issue that set the performance budget.
@@ -32,6 +34,10 @@ const (
 	targetBWCalls     = 2
 	targetBWRSSMB     = 40
 	targetTriageRate  = 5000
+	// Issue 10: the storm with the state table within 1.5x of the
+	// in-memory rate, and at most 2 DynamoDB calls per invocation.
+	targetTableSlowdown = 1.5
+	targetTableCalls    = 2
 )
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -327,43 +333,82 @@ func bench(ctx context.Context, coldRuns, records int, log io.Writer) ([]benchRo
 	hmid, hlo, hhi := median(hw)
 	add("hello-world given the same invocations: peak RSS (median; range)", fmt.Sprintf("%.1f MB (%.1f-%.1f)", float64(hmid.rss)/(1<<20), hlo, hhi), "baseline", true)
 
-	// 5. triage: a storm of identical failures, one core.
+	// 5. triage: a storm of identical failures, one core, run twice in
+	// fresh environments: without the state table (STATE_TABLE unset:
+	// per-environment memory, the baseline) and with it (kumo's DynamoDB),
+	// in this order, with the same records. DynamoDB calls are counted at a
+	// proxy of their own (AWS_ENDPOINT_URL_DYNAMODB), by operation.
 	fmt.Fprintln(log, "triage storm ...")
-	var wall time.Duration
-	tproxy, tcalls := localstack.CountingProxy(st.Kumo.URL)
-	defer tproxy.Close()
-	sproxy, scalls := localstack.CountingProxy(st.SESURL())
-	defer sproxy.Close()
-	env = envOf("TriageFunction")
-	env["AWS_ENDPOINT_URL"], env["AWS_ENDPOINT_URL_SESV2"], env["GOMAXPROCS"] = tproxy.URL, sproxy.URL, "1"
-	tf := st.AddFunction("bench-triage", 120*time.Second, env)
-	if err := tf.Start(bins["TriageFunction"], io.Discard); err != nil {
-		return nil, err
-	}
-	defer tf.Stop()
-	if _, err := tf.Invoke(ctx, sqsEvent([]string{snsEnvelope(`{"eventType":"Delivery","mail":{"source":"a@b.example","destination":["c@d.example"]},"delivery":{}}`)})); err != nil {
-		return nil, err
-	}
 	storm := make([]string, records)
 	for i := range storm {
 		storm[i] = snsEnvelope(fmt.Sprintf(`{"error":"Message rejected: Email address is not verified. The following identities failed the check in region EU-WEST-1: noreply@yourapp.com","region":"eu-west-1","from":"noreply@yourapp.com","to":["user%05d@example.com"]}`, i))
 	}
 	stormBatches := splitBatches(storm, localstack.MaxPayload)
-	before, sbefore := tcalls.Load(), scalls.Load()
-	for _, payload := range stormBatches {
-		inv, err := tf.Invoke(ctx, payload)
-		if err != nil {
-			return nil, err
-		}
-		if inv.FunctionError != "" {
-			return nil, fmt.Errorf("triage storm: %s", inv.Payload)
-		}
-		wall += inv.Duration
+	type stormRun struct {
+		wall       time.Duration
+		calls, ses int64
+		ddb        ddbCounts
 	}
-	rate := float64(records) / wall.Seconds()
-	add(fmt.Sprintf("triage: %d-failure storm in %d invocations, records/s (GOMAXPROCS=1)", records, len(stormBatches)), fmt.Sprintf("%.0f (%s)", rate, wall.Round(time.Millisecond)),
-		fmt.Sprintf(">= %d", targetTriageRate), rate >= targetTriageRate)
-	add("triage: AWS calls for the storm", fmt.Sprintf("%d (SES v2 %d)", tcalls.Load()-before+scalls.Load()-sbefore, scalls.Load()-sbefore), "", true)
+	runStorm := func(name string, table bool) (stormRun, error) {
+		var r stormRun
+		tproxy, tcalls := localstack.CountingProxy(st.Kumo.URL)
+		defer tproxy.Close()
+		sproxy, scalls := localstack.CountingProxy(st.SESURL())
+		defer sproxy.Close()
+		dproxy, dcalls := ddbCountingProxy(st.Kumo.URL)
+		defer dproxy.Close()
+		env := envOf("TriageFunction")
+		env["AWS_ENDPOINT_URL"], env["AWS_ENDPOINT_URL_SESV2"], env["AWS_ENDPOINT_URL_DYNAMODB"], env["GOMAXPROCS"] = tproxy.URL, sproxy.URL, dproxy.URL, "1"
+		if !table {
+			delete(env, state.EnvTable)
+		} else if env[state.EnvTable] == "" {
+			return r, fmt.Errorf("%s: the local stack gave triage no %s", name, state.EnvTable)
+		}
+		tf := st.AddFunction(name, 120*time.Second, env)
+		if err := tf.Start(bins["TriageFunction"], io.Discard); err != nil {
+			return r, err
+		}
+		defer tf.Stop()
+		if _, err := tf.Invoke(ctx, sqsEvent([]string{snsEnvelope(`{"eventType":"Delivery","mail":{"source":"a@b.example","destination":["c@d.example"]},"delivery":{}}`)})); err != nil {
+			return r, err
+		}
+		before, sbefore := tcalls.Load(), scalls.Load()
+		dcalls.reset()
+		for _, payload := range stormBatches {
+			inv, err := tf.Invoke(ctx, payload)
+			if err != nil {
+				return r, err
+			}
+			if inv.FunctionError != "" {
+				return r, fmt.Errorf("%s: %s", name, inv.Payload)
+			}
+			r.wall += inv.Duration
+		}
+		r.ddb = dcalls.snapshot()
+		r.calls, r.ses = tcalls.Load()-before+scalls.Load()-sbefore+r.ddb.calls, scalls.Load()-sbefore
+		return r, nil
+	}
+	mem, err := runStorm("bench-triage-memory", false)
+	if err != nil {
+		return nil, fmt.Errorf("triage storm without the table: %w", err)
+	}
+	tbl, err := runStorm("bench-triage-table", true)
+	if err != nil {
+		return nil, fmt.Errorf("triage storm with the table: %w", err)
+	}
+	memRate, tblRate := float64(records)/mem.wall.Seconds(), float64(records)/tbl.wall.Seconds()
+	add(fmt.Sprintf("triage: %d-failure storm in %d invocations, records/s (GOMAXPROCS=1)", records, len(stormBatches)), fmt.Sprintf("%.0f (%s)", memRate, mem.wall.Round(time.Millisecond)),
+		fmt.Sprintf(">= %d", targetTriageRate), memRate >= targetTriageRate)
+	add("triage: AWS calls for the storm", fmt.Sprintf("%d (SES v2 %d)", mem.calls, mem.ses), "", true)
+	slow := tbl.wall.Seconds() / mem.wall.Seconds()
+	add("triage storm with the state table (kumo DynamoDB), records/s (x slower)", fmt.Sprintf("%.0f (%s, %.2fx)", tblRate, tbl.wall.Round(time.Millisecond), slow),
+		fmt.Sprintf("<= %.1fx", targetTableSlowdown), slow <= targetTableSlowdown)
+	perInv := float64(tbl.ddb.calls) / float64(len(stormBatches))
+	add("triage storm with the table: DynamoDB calls (per invocation)", fmt.Sprintf("%d (%.0f)", tbl.ddb.calls, perInv),
+		fmt.Sprintf("<= %d per inv.", targetTableCalls), perInv <= targetTableCalls)
+	add("  by operation (items written by BatchWriteItem)", tbl.ddb.String(), "", true)
+	add("  largest item sent; WRU per record at 1 KB/WRU", fmt.Sprintf("%d B; %.2f", tbl.ddb.maxItem, float64(tbl.ddb.wru())/float64(records)), "", true)
+	add("  RRU per record (4 KB/RRU, strongly consistent)", fmt.Sprintf("%.2f", float64(tbl.ddb.rru())/float64(records)), "", true)
 	return rows, nil
 }
 
@@ -386,8 +431,12 @@ func splitBatches(bodies []string, limit int) [][]byte {
 	return out
 }
 
+var envelopeSeq atomic.Int64
+
 func snsEnvelope(msg string) string {
-	b, _ := json.Marshal(map[string]string{"Type": "Notification", "MessageId": fmt.Sprintf("bench-%x", time.Now().UnixNano()),
+	// MessageId is triage's idempotency key: unique per envelope (the
+	// clock alone may repeat within a storm's construction).
+	b, _ := json.Marshal(map[string]string{"Type": "Notification", "MessageId": fmt.Sprintf("bench-%x-%d", time.Now().UnixNano(), envelopeSeq.Add(1)),
 		"TopicArn": "arn:aws:sns:us-east-1:000000000000:sesguard-SesEventsTopic", "Message": msg, "Timestamp": "2026-03-02T12:00:00.000Z"})
 	return string(b)
 }
