@@ -406,9 +406,9 @@ func bench(ctx context.Context, coldRuns, records int, log io.Writer) ([]benchRo
 	perInv := float64(tbl.ddb.calls) / float64(len(stormBatches))
 	add("triage storm with the table: DynamoDB calls (per invocation)", fmt.Sprintf("%d (%.0f)", tbl.ddb.calls, perInv),
 		fmt.Sprintf("<= %d per inv.", targetTableCalls), perInv <= targetTableCalls)
-	add("  by operation (items written by BatchWriteItem)", tbl.ddb.String(), "", true)
-	add("  largest item sent; WRU per record at 1 KB/WRU", fmt.Sprintf("%d B; %.2f", tbl.ddb.maxItem, float64(tbl.ddb.wru())/float64(records)), "", true)
-	add("  RRU per record (4 KB/RRU, strongly consistent)", fmt.Sprintf("%.2f", float64(tbl.ddb.rru())/float64(records)), "", true)
+	add("  by operation (largest item written, JSON bytes)", tbl.ddb.String(), "", true)
+	add("  write request units (per record; 1 KB each, upper bound)", fmt.Sprintf("%d (%.3f)", tbl.ddb.wru(), float64(tbl.ddb.wru())/float64(records)), "", true)
+	add("  read request units (per record; 4 KB strongly consistent)", fmt.Sprintf("%d (%.4f)", tbl.ddb.rru(), float64(tbl.ddb.rru())/float64(records)), "", true)
 	return rows, nil
 }
 

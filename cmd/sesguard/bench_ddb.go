@@ -25,7 +25,7 @@ type ddbCounts struct {
 	// (UpdateItem): DynamoDB's own size count is smaller (no type
 	// wrappers, no JSON quoting), so this is an upper bound.
 	writeUnits int64
-	maxItem    int
+	maxItem    map[string]int // by operation
 }
 
 func (c ddbCounts) wru() int64 { return c.writeUnits }
@@ -44,7 +44,10 @@ func (c ddbCounts) String() string {
 	for _, k := range names {
 		s := fmt.Sprintf("%s %d", k, c.ops[k])
 		if k == "BatchWriteItem" {
-			s += fmt.Sprintf(" (%d)", c.batchItems)
+			s += fmt.Sprintf(" (%d items)", c.batchItems)
+		}
+		if n := c.maxItem[k]; n > 0 {
+			s += fmt.Sprintf(" <= %d B", n)
 		}
 		parts = append(parts, s)
 	}
@@ -58,7 +61,7 @@ type ddbCounter struct {
 
 func (d *ddbCounter) reset() {
 	d.mu.Lock()
-	d.c = ddbCounts{ops: map[string]int64{}}
+	d.c = ddbCounts{ops: map[string]int64{}, maxItem: map[string]int{}}
 	d.mu.Unlock()
 }
 
@@ -69,6 +72,10 @@ func (d *ddbCounter) snapshot() ddbCounts {
 	c.ops = map[string]int64{}
 	for k, v := range d.c.ops {
 		c.ops[k] = v
+	}
+	c.maxItem = map[string]int{}
+	for k, v := range d.c.maxItem {
+		c.maxItem[k] = v
 	}
 	return c
 }
@@ -102,7 +109,7 @@ func ddbCountingProxy(target string) (*httptest.Server, *ddbCounter) {
 		d.c.ops[op]++
 		write := func(n int) {
 			d.c.writeUnits += units(n)
-			d.c.maxItem = max(d.c.maxItem, n)
+			d.c.maxItem[op] = max(d.c.maxItem[op], n)
 		}
 		switch op {
 		case "PutItem":
