@@ -95,8 +95,12 @@ type Report struct {
 	// PublishErr is the metrics publish failure of a run that had already
 	// sent alerts (and so did not fail).
 	PublishErr string `json:"publishError,omitempty"`
-	GetCalls   int    `json:"getMetricDataCalls"`
-	PutCalls   int    `json:"putMetricDataCalls"`
+	// StateFallbacks is how many state table operations were answered
+	// from this environment's memory since the last evaluation (published
+	// as metrics.StateFallbacks).
+	StateFallbacks int `json:"stateFallbacks,omitempty"`
+	GetCalls       int `json:"getMetricDataCalls"`
+	PutCalls       int `json:"putMetricDataCalls"`
 }
 
 // Evaluate reads the trailing window (one GetMetricData call), judges every
@@ -394,6 +398,13 @@ func (h *Handler) persist(ctx context.Context, rep *Report, announced map[LevelK
 		}
 		for _, k := range kinds {
 			_ = pub.Add(metrics.AlertLevel, float64(announced[LevelKey{sr.Scope, k}]), sr.Scope.Type, sr.Scope.Name, k)
+		}
+	}
+	// Read last, after every level and record operation of this run.
+	if h.state != nil {
+		if n := h.state.Fallbacks(); n > 0 {
+			rep.StateFallbacks = n
+			_ = pub.Add(metrics.StateFallbacks, float64(n), metrics.FunctionBouncewatch)
 		}
 	}
 	calls, err := pub.Flush(ctx)
