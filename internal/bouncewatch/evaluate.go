@@ -239,6 +239,14 @@ func (h *Handler) readWindow(ctx context.Context, rep *Report) (metricLevels, er
 	return levels, nil
 }
 
+// AlsoCoversFigure names the figure of an alert announced once for scopes
+// that saw the same traffic (see mergeSameTraffic): its value lists the
+// other scopes (Scope.String, comma-separated) followed by AlsoCoversWhy.
+const AlsoCoversFigure = "Also covers"
+
+// AlsoCoversWhy ends the value of an AlsoCoversFigure.
+const AlsoCoversWhy = " (the same sends, bounces and complaints in the window)"
+
 // levelChange is a level to announce: key moved from one level to another.
 type levelChange struct {
 	key      LevelKey
@@ -357,11 +365,11 @@ func (h *Handler) announce(ctx context.Context, rep *Report, store LevelStore, p
 			a = h.rateAlert(rep, c.sr, c.key.Kind)
 		}
 		if len(c.also) > 0 {
-			covers := []string{scopeText(c.key.Scope)}
+			var covers []string
 			for _, k := range c.also {
-				covers = append(covers, scopeText(k.Scope))
+				covers = append(covers, k.Scope.String())
 			}
-			a.Figures = append(a.Figures, alert.Figure{Name: "Covers", Value: strings.Join(covers, ", ") + " (same sends, bounces and complaints in the window; announced once)"})
+			a.Figures = append(a.Figures, alert.Figure{Name: AlsoCoversFigure, Value: strings.Join(covers, ", ") + AlsoCoversWhy})
 		}
 		sent := h.send(ctx, rep, a)
 		for _, w := range won {

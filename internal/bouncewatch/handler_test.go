@@ -222,7 +222,7 @@ func TestScenarioRampScopes(t *testing.T) {
 	if !slices.Equal(seq, want) {
 		t.Fatalf("alerts:\n%s\nwant:\n%s", strings.Join(seq, "\n"), strings.Join(want, "\n"))
 	}
-	if n := strings.Count(text, "Covers: the account in us-east-1, configuration-set:transactional, domain:example.com ("); n != len(want) {
+	if n := strings.Count(text, "Also covers: configuration-set:transactional, domain:example.com (the same sends, bounces and complaints in the window)\n"); n != len(want) {
 		t.Fatalf("%d of %d alerts name the scopes they cover:\n%s", n, len(want), text)
 	}
 	checkGolden(t, "scenario-ramp-scopes.golden", text)

@@ -210,7 +210,7 @@ func TestSameTrafficThenDiverging(t *testing.T) {
 		t.Fatalf("same traffic: alerts %q, want the account's only", got)
 	}
 	if !slices.ContainsFunc(rep.Alerts[0].Figures, func(f alert.Figure) bool {
-		return f.Name == "Covers" && f.Value == "the account in us-east-1, configuration-set:tx (same sends, bounces and complaints in the window; announced once)"
+		return f.Name == "Also covers" && f.Value == "configuration-set:tx (the same sends, bounces and complaints in the window)"
 	}) {
 		t.Errorf("the alert does not say which scopes it covers: %+v", rep.Alerts[0].Figures)
 	}
@@ -233,7 +233,7 @@ func TestSameTrafficThenDiverging(t *testing.T) {
 	if got := titles(rep); !slices.Equal(got, []string{"configuration-set:tx: ok"}) {
 		t.Fatalf("diverged: alerts %q, want the configuration set's recovery only", got)
 	}
-	if len(rep.Alerts[0].Figures) > 0 && slices.ContainsFunc(rep.Alerts[0].Figures, func(f alert.Figure) bool { return f.Name == "Covers" }) {
+	if len(rep.Alerts[0].Figures) > 0 && slices.ContainsFunc(rep.Alerts[0].Figures, func(f alert.Figure) bool { return f.Name == AlsoCoversFigure }) {
 		t.Errorf("a scope's own alert claims to cover others: %+v", rep.Alerts[0].Figures)
 	}
 	// And back to critical on its own.
