@@ -512,11 +512,19 @@ func alertLines(as []localstack.FiredAlert) []string {
 				continue
 			}
 		}
+		// bouncewatch announces once for scopes that saw the same traffic,
+		// naming the others in a figure.
+		also := []string{al.Scope}
+		for _, f := range al.Figures {
+			if f.Name == bouncewatch.AlsoCoversFigure {
+				also = append(also, strings.Split(strings.TrimSuffix(f.Value, bouncewatch.AlsoCoversWhy), ", ")...)
+			}
+		}
 		title := al.Title
 		if al.Count > 1 {
 			title += fmt.Sprintf(" (×%d)", al.Count)
 		}
-		lines = append(lines, &line{key: key, text: fmt.Sprintf("  %s %-8s %s", a.Sim.Format("15:04"), strings.ToUpper(string(al.Level)), title), scopes: []string{al.Scope}})
+		lines = append(lines, &line{key: key, text: fmt.Sprintf("  %s %-8s %s", a.Sim.Format("15:04"), strings.ToUpper(string(al.Level)), title), scopes: also})
 	}
 	out := make([]string, 0, len(lines))
 	for _, l := range lines {

@@ -110,7 +110,7 @@ func newHandler(ctx context.Context, getenv func(string) string) (*bouncewatch.H
 		if err != nil {
 			return nil, err
 		}
-		d.Levels, d.Records = bouncewatch.NewSharedLevels(st), bouncewatch.NewSharedRecords(st)
+		d.Levels, d.Records, d.State = bouncewatch.NewSharedLevels(st), bouncewatch.NewSharedRecords(st), st
 	}
 	return bouncewatch.New(cfg, d)
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -93,8 +95,12 @@ type Report struct {
 	// PublishErr is the metrics publish failure of a run that had already
 	// sent alerts (and so did not fail).
 	PublishErr string `json:"publishError,omitempty"`
-	GetCalls   int    `json:"getMetricDataCalls"`
-	PutCalls   int    `json:"putMetricDataCalls"`
+	// StateFallbacks is how many state table operations were answered
+	// from this environment's memory since the last evaluation (published
+	// as metrics.StateFallbacks).
+	StateFallbacks int `json:"stateFallbacks,omitempty"`
+	GetCalls       int `json:"getMetricDataCalls"`
+	PutCalls       int `json:"putMetricDataCalls"`
 }
 
 // Evaluate reads the trailing window (one GetMetricData call), judges every
@@ -233,11 +239,24 @@ func (h *Handler) readWindow(ctx context.Context, rep *Report) (metricLevels, er
 	return levels, nil
 }
 
+// AlsoCoversFigure names the figure of an alert announced once for scopes
+// that saw the same traffic (see mergeSameTraffic): its value lists the
+// other scopes (Scope.String, comma-separated) followed by AlsoCoversWhy.
+const AlsoCoversFigure = "Also covers"
+
+// AlsoCoversWhy ends the value of an AlsoCoversFigure.
+const AlsoCoversWhy = " (the same sends, bounces and complaints in the window)"
+
 // levelChange is a level to announce: key moved from one level to another.
 type levelChange struct {
 	key      LevelKey
 	sr       *ScopeReport
 	from, to reputation.Level
+	// also are the keys of narrower scopes that saw the same traffic and
+	// made the same change (see mergeSameTraffic): announced by this
+	// change's one alert, and saved with it so their stored level stays
+	// what it would have been had each been announced on its own.
+	also []LevelKey
 }
 
 // assess judges every scope of rep (its counts and SES's rates already
@@ -254,10 +273,10 @@ func assess(cfg Config, rep *Report, prev map[LevelKey]LevelState) []levelChange
 		sr.Complaint = reputation.Assess(sr.Counts[cComplaints], elig, cfg.Rates.Complaint, sr.PrevComplaint, cfg.Rates)
 		sr.BounceLevel, sr.ComplaintLevel = sr.Bounce.Level.String(), sr.Complaint.Level.String()
 		if sr.Bounce.Level != sr.PrevBounce {
-			changes = append(changes, levelChange{bk, sr, sr.PrevBounce, sr.Bounce.Level})
+			changes = append(changes, levelChange{key: bk, sr: sr, from: sr.PrevBounce, to: sr.Bounce.Level})
 		}
 		if sr.Complaint.Level != sr.PrevComplaint {
-			changes = append(changes, levelChange{ck, sr, sr.PrevComplaint, sr.Complaint.Level})
+			changes = append(changes, levelChange{key: ck, sr: sr, from: sr.PrevComplaint, to: sr.Complaint.Level})
 		}
 		if i == 0 {
 			dk := LevelKey{sr.Scope, metrics.KindDivergence}
@@ -265,11 +284,42 @@ func assess(cfg Config, rep *Report, prev map[LevelKey]LevelState) []levelChange
 			sr.Diverging = rep.SESBounceRate != nil && elig >= cfg.Rates.MinSends &&
 				math.Abs(sr.Bounce.Rate-*rep.SESBounceRate)*reputation.PerMillion > float64(cfg.DivergenceMargin)
 			if sr.Diverging != sr.PrevDiverging {
-				changes = append(changes, levelChange{dk, sr, divergenceLevel(sr.PrevDiverging), divergenceLevel(sr.Diverging)})
+				changes = append(changes, levelChange{key: dk, sr: sr, from: divergenceLevel(sr.PrevDiverging), to: divergenceLevel(sr.Diverging)})
 			}
 		}
 	}
-	return changes
+	return mergeSameTraffic(rep, changes)
+}
+
+// mergeSameTraffic folds into the account's change every identical change
+// (same kind, same from and to levels) of a scope whose counts in the
+// window equal the account's. A configuration set's or domain's traffic is
+// part of the account's, so equal sends, bounces and complaints mean the
+// same traffic: in the default deployment sesguard sees only its
+// configuration set's events, and each account alert would otherwise come
+// twice. The account's alert is the one kept, since it is what SES
+// enforces against and it carries SES's own rate, the account status and
+// the top rules; it lists the scopes it covers. Scopes whose previous
+// levels differ (they diverged earlier) make different changes and are
+// still announced on their own; the metrics stay per scope.
+func mergeSameTraffic(rep *Report, changes []levelChange) []levelChange {
+	if len(rep.Scopes) < 2 {
+		return changes
+	}
+	account := rep.Scopes[0]
+	out := changes[:0:0]
+	for _, c := range changes {
+		if c.sr != account && c.sr.Counts == account.Counts {
+			if i := slices.IndexFunc(out, func(a levelChange) bool {
+				return a.sr == account && a.key.Kind == c.key.Kind && a.from == c.from && a.to == c.to
+			}); i >= 0 {
+				out[i].also = append(out[i].also, c.key)
+				continue
+			}
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // divergenceLevel is how a divergence state is stored as a level.
@@ -281,18 +331,31 @@ func divergenceLevel(diverging bool) reputation.Level {
 }
 
 // announce sends the alert of each change this evaluation wins in store
-// (see LevelStore) and records in announced the level each key ends at.
+// (see LevelStore) and records in announced the level each key ends at. A
+// change covering narrower scopes (levelChange.also) saves each of their
+// keys too and sends one alert if it won any of them.
 func (h *Handler) announce(ctx context.Context, rep *Report, store LevelStore, prev map[LevelKey]LevelState, changes []levelChange, announced map[LevelKey]reputation.Level) {
 	for _, c := range changes {
-		saved, won, err := store.Save(ctx, c.key, prev[c.key], LevelState{Level: c.to})
-		if err != nil {
-			// Announcing twice beats not announcing (DESIGN.md).
-			h.log.ErrorContext(ctx, "announced level not saved; announcing anyway", "scope", c.key.Scope.String(), "kind", c.key.Kind, "err", err)
-			saved, won = LevelState{Level: c.to}, true
+		type savedKey struct {
+			k     LevelKey
+			saved LevelState
 		}
-		if !won {
-			h.log.InfoContext(ctx, "level change already announced elsewhere", "scope", c.key.Scope.String(), "kind", c.key.Kind, "level", saved.Level.String())
-			announced[c.key] = saved.Level
+		var won []savedKey
+		for _, k := range append([]LevelKey{c.key}, c.also...) {
+			saved, ok, err := store.Save(ctx, k, prev[k], LevelState{Level: c.to})
+			if err != nil {
+				// Announcing twice beats not announcing (DESIGN.md).
+				h.log.ErrorContext(ctx, "announced level not saved; announcing anyway", "scope", k.Scope.String(), "kind", k.Kind, "err", err)
+				saved, ok = LevelState{Level: c.to}, true
+			}
+			if !ok {
+				h.log.InfoContext(ctx, "level change already announced elsewhere", "scope", k.Scope.String(), "kind", k.Kind, "level", saved.Level.String())
+				announced[k] = saved.Level
+				continue
+			}
+			won = append(won, savedKey{k, saved})
+		}
+		if len(won) == 0 {
 			continue
 		}
 		var a alert.Alert
@@ -301,13 +364,24 @@ func (h *Handler) announce(ctx context.Context, rep *Report, store LevelStore, p
 		} else {
 			a = h.rateAlert(rep, c.sr, c.key.Kind)
 		}
-		if h.send(ctx, rep, a) {
-			announced[c.key] = c.to
-			continue
+		if len(c.also) > 0 {
+			var covers []string
+			for _, k := range c.also {
+				covers = append(covers, k.Scope.String())
+			}
+			a.Figures = append(a.Figures, alert.Figure{Name: AlsoCoversFigure, Value: strings.Join(covers, ", ") + AlsoCoversWhy})
 		}
-		announced[c.key] = c.from
-		if _, _, err := store.Save(ctx, c.key, saved, prev[c.key]); err != nil {
-			h.log.ErrorContext(ctx, "announced level not put back after the alert failed", "scope", c.key.Scope.String(), "kind", c.key.Kind, "err", err)
+		sent := h.send(ctx, rep, a)
+		for _, w := range won {
+			k := w.k
+			if sent {
+				announced[k] = c.to
+				continue
+			}
+			announced[k] = c.from
+			if _, _, err := store.Save(ctx, k, w.saved, prev[k]); err != nil {
+				h.log.ErrorContext(ctx, "announced level not put back after the alert failed", "scope", k.Scope.String(), "kind", k.Kind, "err", err)
+			}
 		}
 	}
 }
@@ -332,6 +406,13 @@ func (h *Handler) persist(ctx context.Context, rep *Report, announced map[LevelK
 		}
 		for _, k := range kinds {
 			_ = pub.Add(metrics.AlertLevel, float64(announced[LevelKey{sr.Scope, k}]), sr.Scope.Type, sr.Scope.Name, k)
+		}
+	}
+	// Read last, after every level and record operation of this run.
+	if h.state != nil {
+		if n := h.state.Fallbacks(); n > 0 {
+			rep.StateFallbacks = n
+			_ = pub.Add(metrics.StateFallbacks, float64(n), metrics.FunctionBouncewatch)
 		}
 	}
 	calls, err := pub.Flush(ctx)

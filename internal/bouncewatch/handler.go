@@ -57,7 +57,15 @@ type Deps struct {
 	// Instance names this execution environment in pause records (e.g.
 	// the Lambda log stream name).
 	Instance string
+	// State reports the operations of the shared state table behind
+	// Levels and Records answered from memory since it was last asked
+	// (state.Store); each evaluation publishes them as StateFallbacks, as
+	// triage does. nil: no state table, nothing to report.
+	State FallbackCounter
 }
+
+// FallbackCounter is the part of state.Store the evaluation reads.
+type FallbackCounter interface{ Fallbacks() int }
 
 // Handler handles bouncewatch invocations. Build it with New.
 type Handler struct {
@@ -73,6 +81,7 @@ type Handler struct {
 	configSets ConfigSetAPI // nil: no configuration-set watch or pause
 	records    RecordStore
 	instance   string
+	state      FallbackCounter // nil: no state table
 }
 
 // New returns a Handler.
@@ -89,7 +98,7 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	if d.Records == nil {
 		d.Records = NewMemoryRecords()
 	}
-	return &Handler{cfg: cfg, cw: d.CloudWatch, ses: d.Account, alerts: d.Alerts, levels: d.Levels, configSets: d.ConfigSets, records: d.Records, instance: d.Instance,
+	return &Handler{cfg: cfg, cw: d.CloudWatch, ses: d.Account, alerts: d.Alerts, levels: d.Levels, configSets: d.ConfigSets, records: d.Records, instance: d.Instance, state: d.State,
 		log: d.Log, now: d.Now, seen: newDedup(dedupCapacity)}, nil
 }
 
