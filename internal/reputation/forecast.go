@@ -75,6 +75,24 @@ func Project(events, sends int64, window time.Duration, pace Pace, th Thresholds
 	return f, true
 }
 
+// forecastJSON is a Forecast on the wire: the level by name, the pace's
+// span in hours, and an open range's Latest as null.
+type forecastJSON struct {
+	Target      string   `json:"target"`
+	Threshold   PPM      `json:"thresholdPPM"`
+	Hours       float64  `json:"hours"`
+	Soonest     float64  `json:"soonestHours"`
+	Latest      *float64 `json:"latestHours"`
+	Recent      float64  `json:"recent"`
+	RecentLower float64  `json:"recentLower"`
+	RecentUpper float64  `json:"recentUpper"`
+	PaceSends   int64    `json:"paceSends"`
+	PaceHours   float64  `json:"paceHours"`
+	// Text is written for readers of the report; UnmarshalJSON ignores it
+	// (it is derived from the rest).
+	Text string `json:"text"`
+}
+
 // MarshalJSON writes f with its level by name and an open range's Latest
 // as null (JSON has no infinity: encoding +Inf fails, and with it a whole
 // evaluation report).
@@ -83,37 +101,14 @@ func (f Forecast) MarshalJSON() ([]byte, error) {
 	if !math.IsInf(f.Latest, 1) {
 		latest = &f.Latest
 	}
-	return json.Marshal(struct {
-		Target      string   `json:"target"`
-		Threshold   PPM      `json:"thresholdPPM"`
-		Hours       float64  `json:"hours"`
-		Soonest     float64  `json:"soonestHours"`
-		Latest      *float64 `json:"latestHours"`
-		Recent      float64  `json:"recent"`
-		RecentLower float64  `json:"recentLower"`
-		RecentUpper float64  `json:"recentUpper"`
-		PaceSends   int64    `json:"paceSends"`
-		PaceHours   float64  `json:"paceHours"`
-		Text        string   `json:"text"`
-	}{f.Target.String(), f.Threshold, f.Hours, f.Soonest, latest, f.Recent, f.RecentLower, f.RecentUpper, f.PaceSends, f.PaceSpan.Hours(), f.Text()})
+	return json.Marshal(forecastJSON{f.Target.String(), f.Threshold, f.Hours, f.Soonest, latest, f.Recent, f.RecentLower, f.RecentUpper, f.PaceSends, f.PaceSpan.Hours(), f.Text()})
 }
 
 // UnmarshalJSON reads what MarshalJSON writes (a null Latest is +Inf), so
 // that an evaluation report read back (sesguard local reads bouncewatch's
 // responses) keeps its forecasts instead of failing to decode.
 func (f *Forecast) UnmarshalJSON(b []byte) error {
-	var in struct {
-		Target      string   `json:"target"`
-		Threshold   PPM      `json:"thresholdPPM"`
-		Hours       float64  `json:"hours"`
-		Soonest     float64  `json:"soonestHours"`
-		Latest      *float64 `json:"latestHours"`
-		Recent      float64  `json:"recent"`
-		RecentLower float64  `json:"recentLower"`
-		RecentUpper float64  `json:"recentUpper"`
-		PaceSends   int64    `json:"paceSends"`
-		PaceHours   float64  `json:"paceHours"`
-	}
+	var in forecastJSON
 	if err := json.Unmarshal(b, &in); err != nil {
 		return fmt.Errorf("forecast: %w", err)
 	}
