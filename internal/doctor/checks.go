@@ -187,12 +187,18 @@ func checkVerified(e *env) []Result {
 // identities returns the identities whose verified check passed (the
 // others' settings do not matter yet), with a skip for the rest.
 func (e *env) identities() (ok []*Identity, skipped []Result) {
-	for _, id := range e.s.Identities {
-		if why, bad := e.failed("doctor.identity.verified", id.Name); bad {
-			skipped = append(skipped, skip(id.Name, why))
+	return passed(e, e.s.Identities, "doctor.identity.verified", func(id *Identity) string { return id.Name })
+}
+
+// passed splits subjects into those the prerequisite check did not fail or
+// skip, and a skip result (naming the prerequisite) for each of the rest.
+func passed[T any](e *env, subjects []T, prerequisite string, name func(T) string) (ok []T, skipped []Result) {
+	for _, s := range subjects {
+		if why, bad := e.failed(prerequisite, name(s)); bad {
+			skipped = append(skipped, skip(name(s), why))
 			continue
 		}
-		ok = append(ok, id)
+		ok = append(ok, s)
 	}
 	return ok, skipped
 }
@@ -559,14 +565,7 @@ func checkConfigSetExists(e *env) []Result {
 
 // configSets returns the sets that exist, with skips for the rest.
 func (e *env) configSets() (ok []*ConfigSet, skipped []Result) {
-	for _, cs := range e.s.ConfigSets {
-		if why, bad := e.failed("doctor.configset.exists", cs.Name); bad {
-			skipped = append(skipped, skip(cs.Name, why))
-			continue
-		}
-		ok = append(ok, cs)
-	}
-	return ok, skipped
+	return passed(e, e.s.ConfigSets, "doctor.configset.exists", func(cs *ConfigSet) string { return cs.Name })
 }
 
 func checkConfigSetSending(e *env) []Result {
