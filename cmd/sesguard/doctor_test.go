@@ -51,26 +51,8 @@ func TestDoctorListAndPolicy(t *testing.T) {
 // TestDoctorAgainstLocalStack runs the command on the local stack's
 // wiring: exit 0 and one JSON document when correct, 1 when mis-wired.
 func TestDoctorAgainstLocalStack(t *testing.T) {
-	tmpl, err := os.ReadFile(filepath.Join("..", "..", "template.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	st, err := localstack.Up(ctx, localstack.Options{Template: tmpl, WiringOnly: true,
-		Bootstraps: map[string]string{"TriageFunction": "", "BouncewatchFunction": ""}})
-	if st != nil {
-		defer st.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := st.WireForDoctor(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	orig := doctorAWS
-	defer func() { doctorAWS = orig }()
-	doctorAWS = func(context.Context) (doctor.ClientsFor, string, error) { return w.Clients(), w.Region, nil }
+	_, w := wireLocalForDoctor(t)
 
 	code, out, errs := runCLI(t, "", "doctor", "--stack", localstack.DoctorStackName, "--json")
 	var rep doctor.Report
@@ -133,26 +115,10 @@ func TestLocalMiswire(t *testing.T) {
 // metric reads and the report are what is tested, not the pipeline (the
 // local stack's replay tests cover triage).
 func TestDoctorProbe(t *testing.T) {
-	tmpl, err := os.ReadFile(filepath.Join("..", "..", "template.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	st, err := localstack.Up(ctx, localstack.Options{Template: tmpl, WiringOnly: true,
-		Bootstraps: map[string]string{"TriageFunction": "", "BouncewatchFunction": ""}})
-	if st != nil {
-		defer st.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := st.WireForDoctor(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	origAWS, origSender, origTiming := doctorAWS, doctorSender, probeTiming
-	defer func() { doctorAWS, doctorSender, probeTiming = origAWS, origSender, origTiming }()
-	doctorAWS = func(context.Context) (doctor.ClientsFor, string, error) { return w.Clients(), w.Region, nil }
+	st, w := wireLocalForDoctor(t)
+	origSender, origTiming := doctorSender, probeTiming
+	defer func() { doctorSender, probeTiming = origSender, origTiming }()
 	probeTiming = doctor.ProbeOptions{Timeout: 5 * time.Second, Poll: 10 * time.Millisecond}
 	var sent []*sesv2.SendEmailInput
 	doctorSender = func(context.Context, string) (doctor.Sender, error) {
@@ -190,4 +156,31 @@ func (f probeSender) SendEmail(ctx context.Context, in *sesv2.SendEmailInput, _ 
 		return nil, err
 	}
 	return &sesv2.SendEmailOutput{MessageId: aws.String("local-probe")}, nil
+}
+
+// wireLocalForDoctor starts a wiring-only local stack from template.yaml
+// (closed when the test ends), wires it for doctor, and points the doctor command's AWS clients
+// at it for the test.
+func wireLocalForDoctor(t *testing.T) (*localstack.Stack, *localstack.DoctorWiring) {
+	t.Helper()
+	tmpl, err := os.ReadFile(filepath.Join("..", "..", "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := localstack.Up(context.Background(), localstack.Options{Template: tmpl, WiringOnly: true,
+		Bootstraps: map[string]string{"TriageFunction": "", "BouncewatchFunction": ""}})
+	if st != nil {
+		t.Cleanup(st.Close)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := st.WireForDoctor(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig := doctorAWS
+	t.Cleanup(func() { doctorAWS = orig })
+	doctorAWS = func(context.Context) (doctor.ClientsFor, string, error) { return w.Clients(), w.Region, nil }
+	return st, w
 }
