@@ -167,15 +167,10 @@ func wireLocalForDoctor(t *testing.T) (*localstack.Stack, *localstack.DoctorWiri
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := localstack.Up(context.Background(), localstack.Options{Template: tmpl, WiringOnly: true,
-		Bootstraps: map[string]string{"TriageFunction": "", "BouncewatchFunction": ""}})
+	st, w, err := localstack.UpForDoctor(context.Background(), tmpl)
 	if st != nil {
 		t.Cleanup(st.Close)
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := st.WireForDoctor(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

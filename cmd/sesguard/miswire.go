@@ -60,16 +60,10 @@ func runMiswire(ctx context.Context, name string, stdout, stderr io.Writer) int 
 		return exitInvalid
 	}
 	began := time.Now()
-	st, err := localstack.Up(ctx, localstack.Options{Template: tmpl, WiringOnly: true,
-		Bootstraps: map[string]string{"TriageFunction": "", "BouncewatchFunction": ""}})
+	st, w, err := localstack.UpForDoctor(ctx, tmpl)
 	if st != nil {
 		defer st.Close()
 	}
-	if err != nil {
-		fmt.Fprintln(stderr, "sesguard local:", err)
-		return exitInvalid
-	}
-	w, err := st.WireForDoctor(ctx)
 	if err != nil {
 		fmt.Fprintln(stderr, "sesguard local:", err)
 		return exitInvalid

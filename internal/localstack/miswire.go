@@ -65,6 +65,20 @@ type DoctorWiring struct {
 	configSet                  string
 }
 
+// UpForDoctor starts a wiring-only stack from tmpl (no bootstraps: doctor
+// reads the wiring, it runs nothing) and wires it as a correct deployment.
+// The stack is returned whenever it started, to be closed, even with an
+// error.
+func UpForDoctor(ctx context.Context, tmpl []byte) (*Stack, *DoctorWiring, error) {
+	st, err := Up(ctx, Options{Template: tmpl, WiringOnly: true,
+		Bootstraps: map[string]string{"TriageFunction": "", "BouncewatchFunction": ""}})
+	if err != nil {
+		return st, nil, err
+	}
+	w, err := st.WireForDoctor(ctx)
+	return st, w, err
+}
+
 // WireForDoctor puts the stack in the state a correct deployment has and
 // returns its wiring.
 func (s *Stack) WireForDoctor(ctx context.Context) (*DoctorWiring, error) {

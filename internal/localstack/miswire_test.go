@@ -18,15 +18,10 @@ func TestMiswires(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	st, err := Up(ctx, Options{Template: tmpl, WiringOnly: true,
-		Bootstraps: map[string]string{"TriageFunction": "", "BouncewatchFunction": ""}})
+	st, w, err := UpForDoctor(ctx, tmpl)
 	if st != nil {
 		defer st.Close()
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := st.WireForDoctor(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,15 +72,10 @@ func BenchmarkDoctorLocal(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	st, err := Up(ctx, Options{Template: tmpl, WiringOnly: true,
-		Bootstraps: map[string]string{"TriageFunction": "", "BouncewatchFunction": ""}})
+	st, w, err := UpForDoctor(ctx, tmpl)
 	if st != nil {
 		defer st.Close()
 	}
-	if err != nil {
-		b.Fatal(err)
-	}
-	w, err := st.WireForDoctor(ctx)
 	if err != nil {
 		b.Fatal(err)
 	}
