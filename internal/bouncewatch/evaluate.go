@@ -106,9 +106,17 @@ type Report struct {
 // Evaluate reads the trailing window (one GetMetricData call), judges every
 // scope, sends alerts for level changes, and publishes rates, headroom and
 // the announced levels (one PutMetricData call). The four steps are
-// readWindow, assess (pure), announce and persist.
+// readWindow, assess (pure), announce and persist. It evaluates as of now;
+// a scheduled invocation evaluates as of its schedule's time
+// (evaluationTime).
 func (h *Handler) Evaluate(ctx context.Context) (*Report, error) {
-	now := h.now().UTC()
+	return h.evaluate(ctx, h.now())
+}
+
+// evaluate is Evaluate as of now, whose datums CloudWatch must accept
+// (evaluationTime checks).
+func (h *Handler) evaluate(ctx context.Context, now time.Time) (*Report, error) {
+	now = now.UTC()
 	rep := &Report{Time: now, Window: h.cfg.Window.String()}
 	scopes := append([]Scope{{metrics.ScopeAccount, h.cfg.Region}}, h.cfg.Scopes...)
 	for _, s := range scopes {
@@ -387,25 +395,27 @@ func (h *Handler) announce(ctx context.Context, rep *Report, store LevelStore, p
 }
 
 // persist publishes every scope's rates and headroom and the announced
-// levels with one PutMetricData call.
+// levels with one PutMetricData call, stamped with the evaluation's time:
+// the next run reads the announced level back from its window.
 func (h *Handler) persist(ctx context.Context, rep *Report, announced map[LevelKey]reputation.Level) error {
 	pub := metrics.NewPublisher(h.cw, h.cfg.Namespace)
+	at := rep.Time
 	for i, sr := range rep.Scopes {
 		dims := []string{sr.Scope.Type, sr.Scope.Name}
 		if sr.Counts.Eligible() > 0 {
-			_ = pub.Add(metrics.BounceRate, sr.Bounce.Rate, dims...)
-			_ = pub.Add(metrics.ComplaintRate, sr.Complaint.Rate, dims...)
-			_ = pub.Add(metrics.BounceHeadroom, float64(sr.Bounce.Headroom), dims...)
+			_ = pub.AddAt(metrics.BounceRate, sr.Bounce.Rate, at, dims...)
+			_ = pub.AddAt(metrics.ComplaintRate, sr.Complaint.Rate, at, dims...)
+			_ = pub.AddAt(metrics.BounceHeadroom, float64(sr.Bounce.Headroom), at, dims...)
 		}
 		if f := sr.Forecast; f != nil && f.Target == reputation.Critical {
-			_ = pub.Add(metrics.ForecastHoursToCritical, f.Hours, dims...)
+			_ = pub.AddAt(metrics.ForecastHoursToCritical, f.Hours, at, dims...)
 		}
 		kinds := []string{metrics.KindBounce, metrics.KindComplaint}
 		if i == 0 {
 			kinds = append(kinds, metrics.KindDivergence)
 		}
 		for _, k := range kinds {
-			_ = pub.Add(metrics.AlertLevel, float64(announced[LevelKey{sr.Scope, k}]), sr.Scope.Type, sr.Scope.Name, k)
+			_ = pub.AddAt(metrics.AlertLevel, float64(announced[LevelKey{sr.Scope, k}]), at, sr.Scope.Type, sr.Scope.Name, k)
 		}
 	}
 	// Read last, after every level and record operation of this run.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"strings"
+	"time"
 
 	"github.com/sesguard/sesguard/internal/metrics"
 	"github.com/sesguard/sesguard/pkg/ruleset"
@@ -75,25 +76,37 @@ func domainOf(addr string) string {
 	return strings.ToLower(strings.TrimSpace(a[i+1:]))
 }
 
-// tally counts events per scope for one batch.
+// tally counts events per scope and minute for one batch.
 type tally struct {
 	region  string
-	byScope map[Scope]*Counts
-	order   []Scope
+	byScope map[scopeMinute]*Counts
+	order   []scopeMinute
+	// received is when the batch arrived: the time of events whose own
+	// time is missing or unusable (countMinute).
+	received time.Time
 	// stats
 	counted, duplicates, ignored, poison int
 }
 
-func newTally(region string) *tally {
-	return &tally{region: region, byScope: map[Scope]*Counts{}}
+// scopeMinute is one scope's counts in one minute (Unix seconds), which
+// become one datum per counter: the events' own times, to the minute
+// (countMinute).
+type scopeMinute struct {
+	Scope
+	minute int64
 }
 
-func (t *tally) scope(s Scope) *Counts {
-	c := t.byScope[s]
+func newTally(region string, received time.Time) *tally {
+	return &tally{region: region, byScope: map[scopeMinute]*Counts{}, received: received}
+}
+
+func (t *tally) scope(s Scope, minute int64) *Counts {
+	k := scopeMinute{s, minute}
+	c := t.byScope[k]
 	if c == nil {
 		c = new(Counts)
-		t.byScope[s] = c
-		t.order = append(t.order, s)
+		t.byScope[k] = c
+		t.order = append(t.order, k)
 	}
 	return c
 }
@@ -104,13 +117,13 @@ const (
 	tagFromDomain       = "ses:from-domain"
 )
 
-// scopes returns the counters an event adds to: the account, its
-// configuration set and its sending domain (when known and usable as a
-// dimension value).
-func (t *tally) scopes(m *ruleset.SESMail, buf []*Counts) []*Counts {
-	buf = append(buf[:0], t.scope(Scope{metrics.ScopeAccount, t.region}))
+// scopes returns the counters an event of the given minute adds to: the
+// account, its configuration set and its sending domain (when known and
+// usable as a dimension value).
+func (t *tally) scopes(m *ruleset.SESMail, minute int64, buf []*Counts) []*Counts {
+	buf = append(buf[:0], t.scope(Scope{metrics.ScopeAccount, t.region}, minute))
 	if cs := m.Tags[tagConfigurationSet]; len(cs) > 0 && metrics.ValidateDimension(metrics.DimScope, cs[0]) == nil {
-		buf = append(buf, t.scope(Scope{metrics.ScopeConfigurationSet, cs[0]}))
+		buf = append(buf, t.scope(Scope{metrics.ScopeConfigurationSet, cs[0]}, minute))
 	}
 	d := ""
 	if fd := m.Tags[tagFromDomain]; len(fd) > 0 {
@@ -119,7 +132,7 @@ func (t *tally) scopes(m *ruleset.SESMail, buf []*Counts) []*Counts {
 		d = domainOf(m.Source)
 	}
 	if d != "" && metrics.ValidateDimension(metrics.DimScope, d) == nil {
-		buf = append(buf, t.scope(Scope{metrics.ScopeDomain, d}))
+		buf = append(buf, t.scope(Scope{metrics.ScopeDomain, d}, minute))
 	}
 	return buf
 }
@@ -231,6 +244,7 @@ func (t *tally) addRecord(body []byte, seen *dedup, buf []*Counts) ([]*Counts, e
 		mail = &ruleset.SESMail{}
 	}
 	id := mail.MessageID
+	minute := countMinute(&e, t.received).Unix()
 	add := func(c counter, rcpt string) {
 		if id != "" && !seen.first(id, rcpt, kind) {
 			t.duplicates++
@@ -239,7 +253,7 @@ func (t *tally) addRecord(body []byte, seen *dedup, buf []*Counts) ([]*Counts, e
 		if isSimulator(rcpt) {
 			c = cSimulator
 		}
-		buf = t.scopes(mail, buf)
+		buf = t.scopes(mail, minute, buf)
 		for _, s := range buf {
 			s[c]++
 		}

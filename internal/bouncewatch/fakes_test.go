@@ -19,11 +19,14 @@ import (
 )
 
 // memCloudWatch is an in-memory CloudWatch at our interface, for tests that
-// need simulated time (kumo stamps data with the wall clock and cannot take
-// a timestamp). Datums are stamped with now() on arrival; GetMetricData
-// returns the raw points of an exactly matching metric in (start, end],
-// oldest first, ignoring Stat and Period (as kumo does) unless aggregate
-// is set.
+// need simulated time (kumo stamps data with the wall clock and cannot
+// decode a timestamp; package kumocw mends that for the tests that use
+// kumo). A datum keeps its Timestamp, or is stamped with now() on arrival
+// without one; as CloudWatch does, a call with a datum stamped more than
+// two weeks before now() or more than two hours after it is refused
+// whole. GetMetricData returns the raw points of an exactly matching
+// metric in (start, end], oldest first, ignoring Stat and Period (as kumo
+// does) unless aggregate is set.
 type memCloudWatch struct {
 	mu     sync.Mutex
 	now    func() time.Time
@@ -66,9 +69,19 @@ func (m *memCloudWatch) PutMetricData(_ context.Context, in *cloudwatch.PutMetri
 	if m.putErr != nil {
 		return nil, m.putErr
 	}
+	now := m.now()
+	for _, d := range in.MetricData {
+		if d.Timestamp != nil && (d.Timestamp.Before(now.Add(-14*24*time.Hour)) || d.Timestamp.After(now.Add(2*time.Hour))) {
+			return nil, fmt.Errorf("InvalidParameterValue: the timestamp %s of %s is not within two weeks before and two hours after %s",
+				d.Timestamp.Format(time.RFC3339), aws.ToString(d.MetricName), now.Format(time.RFC3339))
+		}
+	}
 	for _, d := range in.MetricData {
 		k := metricKey(aws.ToString(in.Namespace), aws.ToString(d.MetricName), d.Dimensions)
-		t := m.now()
+		t := now
+		if d.Timestamp != nil {
+			t = *d.Timestamp
+		}
 		if d.Value != nil {
 			m.points[k] = append(m.points[k], point{t, *d.Value})
 		}

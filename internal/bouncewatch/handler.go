@@ -158,7 +158,7 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 		// whole batch, so there are never partial failures to report.
 		return events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}, nil
 	case inv.Source == "aws.events" || inv.Source == "aws.scheduler" || inv.DetailType == "Scheduled Event" || inv.Action == "evaluate":
-		rep, err := h.Evaluate(ctx)
+		rep, err := h.evaluate(ctx, h.evaluationTime(ctx, &inv))
 		if err != nil {
 			return nil, err
 		}
@@ -179,7 +179,8 @@ type BatchResult struct {
 
 // batch counts the records of one invocation as they are decoded and
 // publishes the counters with one PutMetricData call (more only past the
-// API's limits). Undecodable records are logged, counted as PoisonRecords
+// API's limits): one datum per counter, scope and minute of the events'
+// own times (countMinute). Undecodable records are logged, counted as PoisonRecords
 // and skipped; an error is returned only when publishing fails, so the
 // batch is retried.
 type batch struct {
@@ -195,7 +196,7 @@ type batch struct {
 }
 
 func (h *Handler) newBatch() *batch {
-	return &batch{h: h, t: newTally(h.cfg.Region)}
+	return &batch{h: h, t: newTally(h.cfg.Region, h.now())}
 }
 
 // add counts record r.
@@ -246,12 +247,13 @@ func (b *batch) publish(ctx context.Context) (BatchResult, error) {
 	pub := metrics.NewPublisher(h.cw, h.cfg.Namespace)
 	for _, s := range t.order {
 		c := t.byScope[s]
+		at := time.Unix(s.minute, 0).UTC()
 		for k, v := range c {
 			if v == 0 {
 				continue
 			}
-			if err := pub.Add(counterMetric[k], float64(v), s.Type, s.Name); err != nil {
-				return res, fmt.Errorf("count %s for %s: %w", counterMetric[k], s, err)
+			if err := pub.AddAt(counterMetric[k], float64(v), at, s.Type, s.Name); err != nil {
+				return res, fmt.Errorf("count %s for %s: %w", counterMetric[k], s.Scope, err)
 			}
 		}
 	}

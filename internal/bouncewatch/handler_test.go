@@ -46,7 +46,7 @@ func readEvent(t testing.TB, name string) json.RawMessage {
 func TestSampleSQSBatch(t *testing.T) {
 	now := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
 	cw := newMemCloudWatch(func() time.Time { return now })
-	h := mustNew(t, testConfig(), Deps{CloudWatch: cw, Log: quiet})
+	h := mustNew(t, testConfig(), Deps{CloudWatch: cw, Log: quiet, Now: func() time.Time { return now }})
 	out, err := h.Handle(context.Background(), readEvent(t, "bouncewatch-sqs-batch.json"))
 	if err != nil {
 		t.Fatal(err)

@@ -154,6 +154,41 @@ func TestAggregation(t *testing.T) {
 	}
 }
 
+// TestAddAt: datums of one series at different times stay apart, each
+// with its timestamp (to the second); the same time sums into one datum;
+// Add's datums carry none.
+func TestAddAt(t *testing.T) {
+	var calls []*cloudwatch.PutMetricDataInput
+	p := NewPublisher(recorder(&calls), "X")
+	t0 := time.Date(2026, 3, 2, 14, 30, 0, 0, time.UTC)
+	for _, at := range []time.Time{t0, t0.Add(500 * time.Millisecond), t0.Add(time.Minute)} {
+		if err := p.AddAt(Sends, 2, at, ScopeAccount, "us-east-1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = p.Add(Sends, 5, ScopeAccount, "us-east-1")
+	if n, err := p.Flush(context.Background()); err != nil || n != 1 {
+		t.Fatalf("Flush = %d, %v", n, err)
+	}
+	got := map[string]float64{}
+	for _, d := range calls[0].MetricData {
+		k := "none"
+		if d.Timestamp != nil {
+			k = d.Timestamp.Format("15:04:05.000")
+		}
+		got[k] += aws.ToFloat64(d.Value)
+	}
+	want := map[string]float64{"14:30:00.000": 4, "14:31:00.000": 2, "none": 5}
+	if len(got) != len(want) || len(calls[0].MetricData) != 3 {
+		t.Fatalf("datums by timestamp = %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("datums by timestamp = %v, want %v", got, want)
+		}
+	}
+}
+
 func TestSplitAtLimits(t *testing.T) {
 	var calls []*cloudwatch.PutMetricDataInput
 	p := NewPublisher(recorder(&calls), "X")

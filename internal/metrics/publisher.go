@@ -2,9 +2,11 @@ package metrics
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
@@ -33,9 +35,11 @@ const requestOverhead = 2048
 // dimension values are combined as the metric's Def.Agg says. It is safe
 // for concurrent use.
 //
-// Datums carry no timestamp: CloudWatch stamps them on arrival, which is
-// what a Lambda publishing its own batch wants (and kumo cannot decode a
-// CBOR timestamp in PutMetricData).
+// Datums added with Add carry no timestamp: CloudWatch stamps them on
+// arrival. AddAt gives a datum its own time (a counted SES event's, an
+// evaluation's scheduled time); datums of the same series at different
+// times are separate datums. kumo (v0.33.1) cannot decode a CBOR
+// timestamp in PutMetricData: package kumocw stands in front of it.
 type Publisher struct {
 	api       PutMetricDataAPI
 	namespace string
@@ -48,6 +52,7 @@ type Publisher struct {
 type series struct {
 	def    Def
 	dims   []string
+	at     time.Time // zero: no timestamp
 	sum    float64
 	values []float64 // distinct values, in arrival order (Distribution)
 	counts []float64
@@ -66,6 +71,14 @@ func (p *Publisher) Namespace() string { return p.namespace }
 // undeclared metric, a wrong number of dimensions or a value
 // ValidateDimension refuses; nothing is recorded then.
 func (p *Publisher) Add(name Name, value float64, dims ...string) error {
+	return p.AddAt(name, value, time.Time{}, dims...)
+}
+
+// AddAt is Add for a datum timestamped at (to the second, as CloudWatch
+// stores it; zero: no timestamp). The caller keeps at within what
+// CloudWatch accepts (two weeks back to two hours ahead of its clock):
+// one datum outside it fails the whole PutMetricData call.
+func (p *Publisher) AddAt(name Name, value float64, at time.Time, dims ...string) error {
 	def, ok := Lookup(name)
 	if !ok {
 		return fmt.Errorf("metric %s: not declared in metrics.All", name)
@@ -78,12 +91,13 @@ func (p *Publisher) Add(name Name, value float64, dims ...string) error {
 			return fmt.Errorf("metric %s: %w", name, err)
 		}
 	}
-	key := seriesKey(name, dims)
+	at = at.Truncate(time.Second)
+	key := seriesKey(name, dims, at)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := p.pending[key]
 	if s == nil {
-		s = &series{def: def, dims: slices.Clone(dims)}
+		s = &series{def: def, dims: slices.Clone(dims), at: at}
 		p.pending[key] = s
 		p.order = append(p.order, s)
 	}
@@ -100,8 +114,8 @@ func (p *Publisher) Add(name Name, value float64, dims ...string) error {
 	return nil
 }
 
-func seriesKey(name Name, dims []string) string {
-	n := len(name)
+func seriesKey(name Name, dims []string, at time.Time) string {
+	n := len(name) + 9
 	for _, d := range dims {
 		n += 1 + len(d)
 	}
@@ -110,6 +124,10 @@ func seriesKey(name Name, dims []string) string {
 	for _, d := range dims {
 		b = append(b, 0)
 		b = append(b, d...)
+	}
+	if !at.IsZero() {
+		b = append(b, 1)
+		b = binary.BigEndian.AppendUint64(b, uint64(at.Unix()))
 	}
 	return string(b)
 }
@@ -152,6 +170,9 @@ func (p *Publisher) datums() []types.MetricDatum {
 			dims[i] = types.Dimension{Name: aws.String(string(s.def.Dimensions[i])), Value: aws.String(v)}
 		}
 		base := types.MetricDatum{MetricName: aws.String(string(s.def.Name)), Dimensions: dims, Unit: s.def.Unit}
+		if !s.at.IsZero() {
+			base.Timestamp = aws.Time(s.at)
+		}
 		if s.def.Agg == Sum {
 			base.Value = aws.Float64(s.sum)
 			out = append(out, base)
@@ -205,5 +226,8 @@ func EstimateSize(d types.MetricDatum) int {
 		n += perField + 32
 	}
 	n += (perField + 32) * (len(d.Values) + len(d.Counts))
+	if d.Timestamp != nil {
+		n += perField + 32
+	}
 	return n
 }

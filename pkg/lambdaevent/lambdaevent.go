@@ -61,6 +61,10 @@ type Invocation struct {
 	// Source, DetailType and Action are the top-level "source",
 	// "detail-type" (EventBridge) and "action" (a Scheduler's Input).
 	Source, DetailType, Action string
+	// Time is an EventBridge event's "time" as written (a scheduled
+	// event's is the time it was scheduled for); "" when absent or not a
+	// string, which is not an error: the caller uses its own clock.
+	Time string
 }
 
 // Scan reads the invocation data and yields the records of its "Records"
@@ -128,8 +132,16 @@ func Scan(data []byte, inv *Invocation) iter.Seq2[*Record, error] {
 				dst = &inv.DetailType
 			case strings.EqualFold(key, "action"):
 				dst = &inv.Action
+			case strings.EqualFold(key, "time"):
+				var raw json.RawMessage
+				if err := dec.Decode(&raw); err != nil {
+					yield(nil, fmt.Errorf("decode invocation: field %q: %w", key, err))
+					return
+				}
+				_ = json.Unmarshal(raw, &inv.Time) // not a string: left ""
+				continue
 			default:
-				dst = new(json.RawMessage) // skipped; scheduled events carry small ones ("detail", "time")
+				dst = new(json.RawMessage) // skipped; scheduled events carry small ones ("detail")
 			}
 			if err := dec.Decode(dst); err != nil {
 				yield(nil, fmt.Errorf("decode invocation: field %q: %w", key, err))
