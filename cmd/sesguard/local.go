@@ -182,6 +182,10 @@ func local(ctx context.Context, f localFlags, w io.Writer) (*localResult, error)
 	} else {
 		sc = scenario.Default(scenario.Options{Seed: f.seed, Short: f.short, NewsletterConfigurationSet: f.autoPause != ""})
 	}
+	// The day the replay runs as (Replay would move it too; here the dates
+	// printed and the injections are the replayed ones).
+	dated := sc.Start
+	moved := localstack.MoveToRecent(sc, time.Now())
 
 	bins := map[string]string{}
 	if f.binDir != "" {
@@ -285,6 +289,11 @@ func local(ctx context.Context, f localFlags, w io.Writer) (*localResult, error)
 	}
 	st.line("replaying %q (seed %d): %d events, %s to %s UTC", clip(sc.Name, 30), sc.Seed, len(sc.Events),
 		sc.Start.Format("01-02 15:04"), sc.End.Format("01-02 15:04"))
+	if moved != 0 {
+		// CloudWatch takes datum timestamps from two weeks back only.
+		fmt.Fprintf(out, "         dated %s, replayed %d days later (CloudWatch takes stamps 2 weeks back)\n",
+			dated.Format("2006-01-02"), moved)
+	}
 
 	var (
 		progMu sync.Mutex

@@ -7,8 +7,8 @@
 // raw points in [StartTime, EndTime], whatever the Period and Stat).
 //
 // The handler rewrites each datum's Timestamp of a PutMetricData call
-// into that text, sends the body uncompressed (kumo cannot read gzip
-// either), and passes every other request through unchanged. The local
+// into that text, sends every body uncompressed (kumo cannot read gzip
+// either), and passes every other request through otherwise unchanged. The local
 // stack points its functions' CloudWatch endpoint at it
 // (AWS_ENDPOINT_URL_CLOUDWATCH), and tests that count into kumo point
 // their client at it.
@@ -17,11 +17,11 @@ package kumocw
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"strconv"
 	"strings"
@@ -30,54 +30,81 @@ import (
 	"github.com/aws/smithy-go/encoding/cbor"
 )
 
-// maxBody bounds a request body read for rewriting: PutMetricData takes at
-// most 1 MB.
+// maxBody bounds a request body: PutMetricData takes at most 1 MB, and
+// no other call comes near.
 const maxBody = 4 << 20
 
-// Handler returns the stand-in for kumo's CloudWatch at kumoURL.
+// Handler returns the stand-in for kumo's CloudWatch at kumoURL. Each
+// request is forwarded whole and kumo's answer read whole before it is
+// written back (answers are at most a few megabytes): an answer streamed
+// through httputil.ReverseProxy was now and then cut off mid-body ("use
+// of closed network connection" on the way from kumo, the SDK failing
+// with "unexpected EOF" on a 200) in about a third of replays.
 func Handler(kumoURL string) (http.Handler, error) {
 	u, err := url.Parse(kumoURL)
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return nil, fmt.Errorf("kumocw: kumo URL %q: want scheme://host[:port]", kumoURL)
 	}
-	proxy := httputil.NewSingleHostReverseProxy(u)
+	client := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, "/operation/PutMetricData") {
-			if err := rewriteRequest(r); err != nil {
-				http.Error(w, "kumocw: "+err.Error(), http.StatusBadRequest)
-				return
-			}
+		body, err := readBody(r)
+		if err == nil && strings.HasSuffix(r.URL.Path, "/operation/PutMetricData") {
+			body, err = Rewrite(body)
 		}
-		proxy.ServeHTTP(w, r)
+		if err != nil {
+			http.Error(w, "kumocw: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		out := u.JoinPath(r.URL.Path)
+		out.RawQuery = r.URL.RawQuery
+		req, err := http.NewRequestWithContext(context.WithoutCancel(r.Context()), r.Method, out.String(), bytes.NewReader(body))
+		if err != nil {
+			http.Error(w, "kumocw: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		req.Header = r.Header.Clone()
+		req.Header.Del("Content-Encoding") // readBody decompressed it
+		req.Header.Del("Content-Length")
+		resp, err := client.Do(req)
+		if err != nil {
+			http.Error(w, "kumocw: forward to kumo: "+err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		answer, err := io.ReadAll(resp.Body)
+		if err != nil {
+			http.Error(w, "kumocw: read kumo's answer: "+err.Error(), http.StatusBadGateway)
+			return
+		}
+		for k, vs := range resp.Header {
+			w.Header()[k] = vs
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(answer)))
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write(answer)
 	}), nil
 }
 
-// rewriteRequest replaces r's body with Rewrite's.
-func rewriteRequest(r *http.Request) error {
+// readBody reads r's body whole, decompressed when gzip (kumo cannot read
+// gzip bodies).
+func readBody(r *http.Request) ([]byte, error) {
+	defer r.Body.Close()
 	var body io.Reader = io.LimitReader(r.Body, maxBody+1)
 	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
 		zr, err := gzip.NewReader(body)
 		if err != nil {
-			return fmt.Errorf("PutMetricData: gzip body: %w", err)
+			return nil, fmt.Errorf("gzip body: %w", err)
 		}
 		body = io.LimitReader(zr, maxBody+1)
-		r.Header.Del("Content-Encoding")
 	}
 	b, err := io.ReadAll(body)
-	r.Body.Close()
 	if err != nil {
-		return fmt.Errorf("PutMetricData: read body: %w", err)
+		return nil, fmt.Errorf("read body: %w", err)
 	}
 	if len(b) > maxBody {
-		return fmt.Errorf("PutMetricData: body over %d bytes", maxBody)
+		return nil, fmt.Errorf("body over %d bytes", maxBody)
 	}
-	if b, err = Rewrite(b); err != nil {
-		return err
-	}
-	r.Body = io.NopCloser(bytes.NewReader(b))
-	r.ContentLength = int64(len(b))
-	r.Header.Set("Content-Length", strconv.Itoa(len(b)))
-	return nil
+	return b, nil
 }
 
 // Rewrite returns a CBOR PutMetricData request body with every datum's

@@ -70,7 +70,10 @@ type Result struct {
 	HeldEvents []int
 	// Injected lists the injections made, with their simulated time.
 	Injected []string
-	Wall     time.Duration
+	// Moved is the number of days Replay moved the scenario by
+	// (MoveToRecent), its injections with it.
+	Moved int
+	Wall  time.Duration
 }
 
 // PausedSet is a configuration set turned off during a replay.
@@ -99,7 +102,9 @@ type ReplayOptions struct {
 
 // Replay publishes sc's events in simulated time, pumping every source
 // after each step and running the scheduled functions at each tick of the
-// simulated schedule (sc.EvaluateEvery).
+// simulated schedule (sc.EvaluateEvery), each with the event EventBridge
+// would send at that time (or the schedule's Input). It first moves sc,
+// in place, to recent dates (MoveToRecent).
 func (s *Stack) Replay(ctx context.Context, sc *scenario.Scenario, o ReplayOptions) (*Result, error) {
 	start := time.Now()
 	res := &Result{Published: map[string]int{}, Sources: map[string]SourceStats{}, DLQ: map[string]int{}, Undelivered: map[string]int{},
@@ -110,6 +115,11 @@ func (s *Stack) Replay(ctx context.Context, sc *scenario.Scenario, o ReplayOptio
 	// bounces or is delivered).
 	pausedAt := map[string]time.Time{}
 	injected := make([]bool, len(o.Inject))
+	res.Moved = MoveToRecent(sc, time.Now())
+	injectAt := make([]time.Time, len(o.Inject))
+	for j, inj := range o.Inject {
+		injectAt[j] = inj.At.AddDate(0, 0, res.Moved)
+	}
 	every := sc.EvaluateEvery
 	if every <= 0 {
 		every = time.Hour
@@ -144,7 +154,7 @@ func (s *Stack) Replay(ctx context.Context, sc *scenario.Scenario, o ReplayOptio
 			return res, err
 		}
 		for j, inj := range o.Inject {
-			if !injected[j] && !inj.At.After(tick) {
+			if !injected[j] && !injectAt[j].After(tick) {
 				injected[j] = true
 				inj.Do(s)
 				res.Injected = append(res.Injected, tick.Format("15:04")+" "+inj.Note)
@@ -236,7 +246,10 @@ func (s *Stack) Replay(ctx context.Context, sc *scenario.Scenario, o ReplayOptio
 	}
 	res.SlackPosts = len(s.Slack.Posts())
 	var err error
-	res.Metrics, err = s.ReadMetrics(ctx, s.namespace())
+	// Counts carry the events' times, evaluations their ticks, and
+	// triage's metrics the wall clock (now, as is the stamp of an event
+	// too old for CloudWatch).
+	res.Metrics, err = s.ReadMetrics(ctx, s.namespace(), sc.Start.Add(-time.Hour), time.Now().Add(time.Hour))
 	res.Wall = time.Since(start)
 	return res, err
 }
@@ -355,8 +368,8 @@ func (s *Stack) readAlerts(ctx context.Context, sim time.Time, res *Result) erro
 }
 
 // ReadMetrics reads every metric of namespace back from the emulated
-// CloudWatch: all of its points, summed and the latest.
-func (s *Stack) ReadMetrics(ctx context.Context, namespace string) ([]MetricValue, error) {
+// CloudWatch: all of its points from from to to, summed and the latest.
+func (s *Stack) ReadMetrics(ctx context.Context, namespace string, from, to time.Time) ([]MetricValue, error) {
 	var list []cwtypes.Metric
 	p := cloudwatch.NewListMetricsPaginator(s.CW, &cloudwatch.ListMetricsInput{Namespace: aws.String(namespace)})
 	for p.HasMorePages() {
@@ -367,7 +380,6 @@ func (s *Stack) ReadMetrics(ctx context.Context, namespace string) ([]MetricValu
 		list = append(list, out.Metrics...)
 	}
 	var vals []MetricValue
-	now := time.Now()
 	for start := 0; start < len(list); start += 500 {
 		batch := list[start:min(len(list), start+500)]
 		q := make([]cwtypes.MetricDataQuery, len(batch))
@@ -376,7 +388,7 @@ func (s *Stack) ReadMetrics(ctx context.Context, namespace string) ([]MetricValu
 				MetricStat: &cwtypes.MetricStat{Metric: &batch[i], Period: aws.Int32(60), Stat: aws.String("Sum")}}
 		}
 		out, err := s.CW.GetMetricData(ctx, &cloudwatch.GetMetricDataInput{MetricDataQueries: q,
-			StartTime: aws.Time(now.Add(-24 * time.Hour)), EndTime: aws.Time(now.Add(time.Minute)), ScanBy: cwtypes.ScanByTimestampAscending})
+			StartTime: aws.Time(from), EndTime: aws.Time(to), ScanBy: cwtypes.ScanByTimestampAscending})
 		if err != nil {
 			return nil, fmt.Errorf("read metrics: %w", err)
 		}

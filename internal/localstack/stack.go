@@ -26,7 +26,13 @@
 //     schema.
 //   - The schedule is a simulated clock: the caller invokes the function
 //     with the template's Schedule Input whenever simulated time says so.
-//   - SES v2 is SESFake (see there); everything else is kumo.
+//   - SES v2 is SESFake (see there); everything else is kumo, CloudWatch
+//     through kumocw (kumo cannot decode a datum's timestamp, which
+//     bouncewatch's counts and evaluations carry).
+//   - Replay moves the scenario to the last whole day before now:
+//     CloudWatch takes datum timestamps from two weeks back to two hours
+//     ahead of its clock, and bouncewatch keeps its stamps in that range
+//     by the wall clock it runs on.
 //   - Each function runs Options.Environments execution environments (one
 //     by default), each its own Runtime Interface Emulator and bootstrap
 //     running one invocation at a time; the poller spreads invocations over
@@ -65,6 +71,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/sivchari/kumo"
 
+	"github.com/sesguard/sesguard/internal/kumocw"
 	"github.com/sesguard/sesguard/internal/metrics"
 	"github.com/sesguard/sesguard/internal/stack"
 	"github.com/sesguard/sesguard/internal/state"
@@ -162,6 +169,7 @@ type Stack struct {
 	Seed      int64
 
 	sesSrv *httptest.Server
+	cwSrv  *httptest.Server // kumocw in front of kumo's CloudWatch
 	http   *http.Client
 	rie    string
 	prefix string // of every resource name, unique in this process
@@ -184,6 +192,11 @@ func Up(ctx context.Context, o Options) (s *Stack, err error) {
 		s.prefix = fmt.Sprintf("sesguard%d-", n)
 	}
 	s.Kumo = kumo.NewServer()
+	cw, err := kumocw.Handler(s.Kumo.URL)
+	if err != nil {
+		return s, err
+	}
+	s.cwSrv = httptest.NewServer(cw)
 	s.SES = NewSESFake(o.Facts)
 	s.sesSrv = httptest.NewServer(s.SES)
 	s.Slack = NewSlackReceiver()
@@ -195,7 +208,7 @@ func Up(ctx context.Context, o Options) (s *Stack, err error) {
 	}
 	s.SNS = sns.NewFromConfig(s.AWS)
 	s.SQS = sqs.NewFromConfig(s.AWS)
-	s.CW = cloudwatch.NewFromConfig(s.AWS, func(o *cloudwatch.Options) { o.DisableRequestCompression = true })
+	s.CW = cloudwatch.NewFromConfig(s.AWS, func(o *cloudwatch.Options) { o.BaseEndpoint = aws.String(s.cwSrv.URL) })
 	sm := secretsmanager.NewFromConfig(s.AWS)
 
 	// The Slack webhook URL is a secret, as in production.
@@ -273,6 +286,9 @@ func (s *Stack) Close() {
 	}
 	if s.sesSrv != nil {
 		s.sesSrv.Close()
+	}
+	if s.cwSrv != nil {
+		s.cwSrv.Close()
 	}
 	if s.Kumo != nil {
 		s.Kumo.Close()
@@ -460,6 +476,7 @@ func (s *Stack) createFunctions(ctx context.Context, t *stack.Template, o Option
 		fn.Env["AWS_SECRET_ACCESS_KEY"] = "local"
 		fn.Env["AWS_ENDPOINT_URL"] = s.Kumo.URL
 		fn.Env["AWS_ENDPOINT_URL_SESV2"] = s.sesSrv.URL
+		fn.Env["AWS_ENDPOINT_URL_CLOUDWATCH"] = s.cwSrv.URL
 		fn.Env["AWS_EC2_METADATA_DISABLED"] = "true"
 		s.Functions[id] = fn
 

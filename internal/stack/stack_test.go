@@ -169,8 +169,10 @@ func TestTopology(t *testing.T) {
 		t.Errorf("QueueSources() = %+v", qs)
 	}
 	sch := tpl.Schedules()
-	// triage's schedule must send the action triage recognises.
-	if len(sch) != 2 || sch[0].Function != "BouncewatchFunction" || sch[0].Input != `{"action":"evaluate"}` ||
+	// triage's schedule must send the action triage recognises;
+	// bouncewatch's sends EventBridge's own event, whose time it evaluates
+	// as of.
+	if len(sch) != 2 || sch[0].Function != "BouncewatchFunction" || sch[0].Input != "" ||
 		sch[1].Function != "TriageFunction" || sch[1].Input != `{"action":"`+triage.ActionFlush+`"}` || sch[1].Expression != "rate(5 minutes)" {
 		t.Errorf("Schedules() = %+v", sch)
 	}
