@@ -349,6 +349,12 @@ func local(ctx context.Context, f localFlags, w io.Writer) (*localResult, error)
 		sc.Expect = pausedExpect(sc, res.HeldEvents)
 	}
 	lr.checks = verify(sc, stack, res)
+	if fc := firstForecast(res.Evaluations); fc != nil {
+		wrapTo(out, "Forecast: ", fc.String(), outputWidth)
+		if f.autoPause == "" {
+			fmt.Fprintln(out)
+		}
+	}
 	if f.autoPause != "" {
 		lr.checks = append(lr.checks, verifyAutoPause(f.autoPause, sc, stack, res)...)
 		for _, p := range res.Paused {

@@ -245,6 +245,11 @@ func TestLocalEndToEnd(t *testing.T) {
 			sum.Pauses[0].Rates.AccountBounceRate >= 0.05 || sum.Pauses[0].Rates.Sends == 0 {
 			t.Errorf("summary pauses %+v, want one of %s with the account below 5%%", sum.Pauses, scenario.ConfigurationSetNews)
 		}
+		// The bar: the first forecast before critical within a
+		// factor of 2 of the time critical actually took.
+		if f := sum.Forecasts; f == nil || f.Ratio < 0.5 || f.Ratio > 2 || !f.ForecastAt.Before(f.CriticalAt) {
+			t.Errorf("summary forecasts %+v, want the first forecast before critical within a factor of 2 of the actual time", f)
+		}
 		if t.Failed() {
 			t.Logf("output with auto-pause on:\n%s", aout.String())
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -75,14 +76,26 @@ type pauseRate struct {
 type summaryForecast struct {
 	Scope string `json:"scope"`
 	// ForecastAt is the simulated time of the first forecast; Hours its
-	// time to critical, Soonest and Latest its range (Latest -1: open).
-	ForecastAt             time.Time `json:"forecastAt"`
-	Hours, Soonest, Latest float64
+	// time to critical, Soonest and Latest its range (Latest null: open,
+	// the low end of the interval never gets there); Text as alerts say it.
+	ForecastAt time.Time `json:"forecastAt"`
+	Hours      float64   `json:"hours"`
+	Soonest    float64   `json:"soonestHours"`
+	Latest     *float64  `json:"latestHours"`
+	Text       string    `json:"text"`
 	// CriticalAt is the first evaluation at critical; ActualHours the time
-	// from the forecast to it; Ratio Hours/ActualHours.
+	// from the forecast to it; Ratio Hours/ActualHours (the issue's bar:
+	// within a factor of 2).
 	CriticalAt  time.Time `json:"criticalAt"`
 	ActualHours float64   `json:"actualHours"`
 	Ratio       float64   `json:"ratio"`
+}
+
+// String is the forecast in the story (after "Forecast: ").
+func (f *summaryForecast) String() string {
+	return fmt.Sprintf("at %s for %s, %s; critical came at %s, %s later (forecast/actual %.2f)",
+		f.ForecastAt.Format("15:04"), f.Scope, strings.TrimPrefix(f.Text, "at this pace: "), f.CriticalAt.Format("15:04"),
+		reputation.FormatHours(f.ActualHours), f.Ratio)
 }
 
 // alertKey is what alertsByKey counts by: kind and level, then what makes
@@ -164,13 +177,13 @@ func firstForecast(evs []localstack.Evaluation) *summaryForecast {
 				if !ok {
 					continue
 				}
-				out := &summaryForecast{Scope: key, ForecastAt: f.at, Hours: f.f.Hours, Soonest: f.f.Soonest, Latest: f.f.Latest,
+				out := &summaryForecast{Scope: key, ForecastAt: f.at, Hours: f.f.Hours, Soonest: f.f.Soonest, Text: f.f.Text(),
 					CriticalAt: ev.Sim, ActualHours: ev.Sim.Sub(f.at).Hours()}
 				if out.ActualHours > 0 {
 					out.Ratio = out.Hours / out.ActualHours
 				}
-				if out.Latest > 1e300 {
-					out.Latest = -1
+				if !math.IsInf(f.f.Latest, 1) {
+					out.Latest = &f.f.Latest
 				}
 				return out
 			}
