@@ -670,6 +670,47 @@ func alertMatches(w scenario.AlertExpect, a alert.Alert) bool {
 	return w.Scope == "" || a.Scope == w.Scope
 }
 
+// reportForecasts are the forecasts report.html draws: for each scope,
+// its first forecast of the critical threshold made before its bounce
+// level reached critical (if it ever did), from the evaluation that made
+// it: the early warning, next to what the rate then did. Scopes are named
+// as writeReport names its series.
+func reportForecasts(evs []localstack.Evaluation) []report.Projection {
+	var out []report.Projection
+	done := map[string]bool{}
+	for _, ev := range evs {
+		for _, s := range ev.Report.Scopes {
+			key := s.Scope.String()
+			if s.Scope.Type == metrics.ScopeAccount {
+				key += " " + s.Scope.Name
+			}
+			if done[key] {
+				continue
+			}
+			if lvl, _ := reputation.ParseLevel(s.BounceLevel); lvl >= reputation.Critical {
+				done[key] = true
+				continue
+			}
+			f := s.Forecast
+			if f == nil || f.Target != reputation.Critical {
+				continue
+			}
+			done[key] = true
+			p := report.Projection{Scope: key, From: ev.Sim, Rate: ratio(s.Counts.Get(metrics.HardBounces), s.Counts.Eligible()),
+				Threshold: f.Threshold.Fraction(), Hours: f.Hours, Soonest: f.Soonest, Latest: f.Latest}
+			// A scope with the same traffic as one drawn (the newsletter's
+			// set and domain) would draw the same line over it.
+			if slices.ContainsFunc(out, func(o report.Projection) bool { return o.From == p.From && o.Rate == p.Rate && o.Hours == p.Hours }) {
+				continue
+			}
+			// "5% in about 41 min (27 min–1.2 h)": the words before SES's.
+			p.Text, _, _ = strings.Cut(strings.TrimPrefix(f.Text(), "at this pace: "), ";")
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 func writeReport(path string, lr *localResult) error {
 	rc := reputation.DefaultConfig()
 	d := report.Data{
@@ -707,6 +748,7 @@ func writeReport(path string, lr *localResult) error {
 	for _, k := range order {
 		d.Series = append(d.Series, *byScope[k])
 	}
+	d.Forecasts = reportForecasts(lr.res.Evaluations)
 	for _, a := range lr.res.Alerts {
 		d.Alerts = append(d.Alerts, report.Marker{Sim: a.Sim, Level: string(a.Alert.Level), Title: a.Alert.Title + " " + a.Alert.Rule, Text: alert.RenderText(a.Alert)})
 	}

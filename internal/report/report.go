@@ -34,6 +34,21 @@ type Marker struct {
 	Text  string // RenderText of the alert
 }
 
+// Projection is a bounce-rate forecast drawn past the evaluation that
+// made it ("now" then): from Rate at From to Threshold in Hours at the
+// recent pace (a dashed line), and between Soonest and Latest, the times
+// at the ends of the interval on the recent bounce fraction (a band).
+// Latest is +Inf when the low end never gets there: the band's lower edge
+// then stays at Rate. What lies past the chart's end is cut off there.
+type Projection struct {
+	Scope                  string // the Series it continues
+	From                   time.Time
+	Rate, Threshold        float64 // fractions
+	Hours, Soonest, Latest float64
+	// Text says it in words ("5% in about 41 min (27 min–1.2 h)").
+	Text string
+}
+
 // Row is one line of the diagnoses table.
 type Row struct {
 	Rule     string
@@ -57,8 +72,10 @@ type Data struct {
 	// are not drawn as rates (a handful of sends gives 0% or 100%, which
 	// would stretch the axis) but as "below the minimum sample" marks.
 	// Zero judges every point.
-	MinSends  int64
-	Series    []Series
+	MinSends int64
+	Series   []Series
+	// Forecasts are drawn on the bounce chart.
+	Forecasts []Projection
 	Alerts    []Marker
 	Diagnoses []Row
 	Checks    []Check
@@ -86,9 +103,9 @@ type chart struct {
 func Write(w io.Writer, d Data) error {
 	charts := []chart{
 		{"bounce-chart", "Bounce rate", svgChart("bounce", d, func(p Point) float64 { return p.BounceRate },
-			[]float64{d.BounceWarning, d.BounceCritical, d.BouncePauseRisk})},
+			[]float64{d.BounceWarning, d.BounceCritical, d.BouncePauseRisk}, d.Forecasts)},
 		{"complaint-chart", "Complaint rate", svgChart("complaint", d, func(p Point) float64 { return p.ComplaintRate },
-			[]float64{d.ComplaintWarning, d.ComplaintCritical, d.ComplaintPauseRisk})},
+			[]float64{d.ComplaintWarning, d.ComplaintCritical, d.ComplaintPauseRisk}, nil)},
 	}
 	return page.Execute(w, struct {
 		Data
@@ -96,10 +113,13 @@ func Write(w io.Writer, d Data) error {
 	}{d, charts})
 }
 
-func svgChart(kind string, d Data, val func(Point) float64, thresholds []float64) template.HTML {
+func svgChart(kind string, d Data, val func(Point) float64, thresholds []float64, forecasts []Projection) template.HTML {
 	maxY := 0.0
 	for _, t := range thresholds {
 		maxY = math.Max(maxY, t)
+	}
+	for _, f := range forecasts {
+		maxY = math.Max(maxY, f.Threshold)
 	}
 	judged := func(p Point) bool { return d.MinSends == 0 || p.Sends >= d.MinSends }
 	for _, s := range d.Series {
@@ -163,6 +183,13 @@ func svgChart(kind string, d Data, val func(Point) float64, thresholds []float64
 			template.HTMLEscapeString(m.Level), x(m.Sim), x(m.Sim), padT, height-padB, levelColour(m.Level),
 			m.Sim.Format("15:04"), template.HTMLEscapeString(m.Title))
 	}
+	colourOf := map[string]string{}
+	for i, s := range d.Series {
+		colourOf[s.Scope] = palette[i%len(palette)]
+	}
+	for i, f := range forecasts {
+		b.WriteString(projectionSVG(f, d.Start, d.End, colourOf[f.Scope], 6+14*float64(i), x, y))
+	}
 	legendX := padL
 	var unjudged []Point
 	var unjudgedScope []string
@@ -213,11 +240,16 @@ func svgChart(kind string, d Data, val func(Point) float64, thresholds []float64
 		fmt.Fprintf(&b, `<circle class="unjudged" cx="%.1f" cy="%.1f" r="3" fill="none" stroke="#888"><title>%s %s: %d sends, below the minimum sample of %d: not judged</title></circle>`,
 			x(p.Sim), y(0), p.Sim.Format("15:04"), template.HTMLEscapeString(unjudgedScope[i]), p.Sends, d.MinSends)
 	}
-	// The second legend row, under the time axis: what the marks mean.
-	lx, ly := padL, height-10
+	// The legend rows under the time axis: what the marks mean (a second
+	// row when the first is full).
+	lx, ly := padL, height-26
 	item := func(class, mark, colour, text string) {
+		w := 30 + 7*len([]rune(text))
+		if lx > padL && lx+w-30 > width-padR {
+			lx, ly = padL, ly+16
+		}
 		fmt.Fprintf(&b, `<text class="legend %s" x="%d" y="%d" font-size="12" fill="%s">%s %s</text>`, class, lx, ly, colour, mark, text)
-		lx += 30 + 7*len(text)
+		lx += w
 	}
 	for _, l := range []string{"info", "warning", "critical", "pause-risk"} {
 		if markerLevels[l] {
@@ -229,11 +261,63 @@ func svgChart(kind string, d Data, val func(Point) float64, thresholds []float64
 			item("legend-threshold", "┄", lineColours[i], names[i]+" threshold")
 		}
 	}
+	if len(forecasts) > 0 {
+		item("legend-forecast", "╌", "#555", "forecast at the recent pace, band: its range")
+	}
 	if len(unjudged) > 0 {
 		item("legend-unjudged", "○", "#888", fmt.Sprintf("below the minimum sample (%d sends): not judged", d.MinSends))
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
+}
+
+// projectionSVG draws f: its band under a dashed line from (From, Rate)
+// to the threshold, in the colour of its series, labelled rise px above
+// the line's end (forecasts' labels are staggered); x and y map time and
+// rate to the plot.
+func projectionSVG(f Projection, start, end time.Time, colour string, rise float64, x func(time.Time) float64, y func(float64) float64) string {
+	if colour == "" {
+		colour = "#555"
+	}
+	// at is where the line that reaches the threshold in h hours meets
+	// the threshold, or the chart's end if that comes first (+Inf: it
+	// stays at Rate); clipped reports the latter.
+	at := func(h float64) (px, py float64, clipped bool) {
+		if math.IsInf(h, 1) || math.IsNaN(h) {
+			return x(end), y(f.Rate), true
+		}
+		reach := f.From.Add(time.Duration(h * float64(time.Hour)))
+		if !reach.After(end) {
+			return x(reach), y(f.Threshold), false
+		}
+		frac := end.Sub(f.From).Hours() / h
+		return x(end), y(f.Rate + (f.Threshold-f.Rate)*frac), true
+	}
+	if f.From.Before(start) || !f.From.Before(end) {
+		return ""
+	}
+	x0, y0 := x(f.From), y(f.Rate)
+	sx, sy, sClipped := at(f.Soonest)
+	lx, ly, lClipped := at(f.Latest)
+	band := fmt.Sprintf("%.1f,%.1f %.1f,%.1f", x0, y0, sx, sy)
+	if !sClipped && lClipped {
+		band += fmt.Sprintf(" %.1f,%.1f", x(end), y(f.Threshold)) // the band's corner on the threshold
+	}
+	band += fmt.Sprintf(" %.1f,%.1f", lx, ly)
+	hx, hy, _ := at(f.Hours)
+	label := "forecast " + f.From.Format("15:04") + ": " + f.Text
+	var b strings.Builder
+	fmt.Fprintf(&b, `<g class="forecast" data-scope="%s"><title>%s</title>`, template.HTMLEscapeString(f.Scope), template.HTMLEscapeString(f.Scope+", "+label))
+	fmt.Fprintf(&b, `<polygon class="forecast-band" points="%s" fill="%s" fill-opacity="0.15" stroke="none"/>`, band, colour)
+	fmt.Fprintf(&b, `<line class="forecast-line" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2" stroke-dasharray="5 4"/>`,
+		x0, y0, hx, hy, colour)
+	anchor := "start"
+	if hx > x(end)-260 {
+		anchor = "end"
+	}
+	fmt.Fprintf(&b, `<text class="forecast-label" x="%.1f" y="%.1f" text-anchor="%s" font-size="11" fill="%s">%s</text></g>`,
+		hx, hy-rise, anchor, colour, template.HTMLEscapeString(label))
+	return b.String()
 }
 
 func levelColour(l string) string {
