@@ -24,7 +24,10 @@
 // pauses a watched configuration set whose rate is critical with the
 // sample guard (pause.go); both act once across environments through
 // RecordStore. Each evaluation also forecasts when the bounce rate would
-// reach its next threshold at the recent pace (forecast.go).
+// reach its next threshold at the recent pace (forecast.go). Counts carry
+// the SES events' own times, and a scheduled evaluation runs as of the
+// time its schedule fired (clock.go), so the window has the shape of when
+// mail was sent and bounced.
 package bouncewatch
 
 import (
