@@ -63,9 +63,13 @@ type EventDB interface {
 // maxTransactItems is TransactWriteItems's limit on actions per call.
 const maxTransactItems = 100
 
-// maxTransactAttempts bounds the transactions one chunk of keys takes:
-// the first, one after dropping the duplicates, one more after a
-// conflict. Keys still unsettled after them are claimed one by one.
+// maxTransactAttempts bounds the transactions in a row that settle none
+// of a chunk's keys (cancelled for conflicts only): keys still unsettled
+// after them are claimed one by one. A cancelled transaction that finds a
+// duplicate has made progress and does not count: each new attempt has
+// fewer keys, so the attempts end (a batch racing others that claim its
+// events at that moment takes one call per such discovery, not one per
+// key).
 const maxTransactAttempts = 3
 
 // maxUnreleased bounds the releases kept for a later try (a warm
@@ -176,7 +180,7 @@ func (c *EventClaims) claimChunk(ctx context.Context, keys []string, idx []int, 
 	}
 	ttl := c.s.ttl(now, DefaultKeep)
 	pending := idx
-	for attempt := 0; attempt < maxTransactAttempts && len(pending) > 0; attempt++ {
+	for stalled := 0; stalled < maxTransactAttempts && len(pending) > 0; stalled++ {
 		items := make([]types.TransactWriteItem, 0, len(pending))
 		for _, i := range pending {
 			av, err := attributevalue.MarshalMap(eventItem{PK: eventPK(keys[i]), SK: single, Owner: out.token, TTL: ttl})
@@ -224,6 +228,7 @@ func (c *EventClaims) claimChunk(ctx context.Context, keys []string, idx []int, 
 			switch aws.ToString(r.Code) {
 			case "ConditionalCheckFailed":
 				// Claimed before: a duplicate, counted where it was claimed.
+				stalled = -1
 			case "", "None", "TransactionConflict":
 				// Cancelled for the others' sake, or another transaction
 				// was writing the same key at that moment: try again.
@@ -234,6 +239,7 @@ func (c *EventClaims) claimChunk(ctx context.Context, keys []string, idx []int, 
 		}
 		if len(failed) > 0 {
 			c.fallBack(ctx, keys, failed, out, "claim events", err, false)
+			stalled = -1
 		}
 		pending = retry
 	}
@@ -295,9 +301,10 @@ func (c *EventClaims) fallBack(ctx context.Context, keys []string, idx []int, ou
 // Release gives up the claims of cl, whose counts were not published (the
 // batch fails and is delivered again): the retry, in whichever
 // environment, then counts them. Only the claims cl's call made are
-// removed. A release that fails is kept and tried again before this
-// environment's next Claim; until then a retry landing elsewhere takes
-// those events for duplicates (see the caller on which way that errs).
+// removed. A release that fails is counted as a fallback, kept, and tried
+// again before this environment's next Claim; until then a retry landing
+// elsewhere takes those events for duplicates (see the caller on which
+// way that errs).
 func (c *EventClaims) Release(ctx context.Context, cl *Claimed) {
 	if c.db == nil || cl == nil || len(cl.held) == 0 {
 		return
@@ -334,19 +341,22 @@ func (c *EventClaims) releaseUnreleased(ctx context.Context) {
 }
 
 // release deletes the claims own (each only while its owner is still the
-// token that claimed it) and returns those it could not.
-func (c *EventClaims) release(ctx context.Context, own []owned) (left []owned) {
+// token that claimed it) and returns those it could not. After a chunk
+// fails the table is not answering: the rest are kept without a call.
+func (c *EventClaims) release(ctx context.Context, own []owned) []owned {
 	for len(own) > 0 {
 		chunk := own[:min(maxTransactItems, len(own))]
+		if left := c.releaseChunk(ctx, chunk); len(left) > 0 {
+			return append(left, own[len(chunk):]...)
+		}
 		own = own[len(chunk):]
-		left = append(left, c.releaseChunk(ctx, chunk)...)
 	}
-	return left
+	return nil
 }
 
 func (c *EventClaims) releaseChunk(ctx context.Context, own []owned) []owned {
 	pending := own
-	for attempt := 0; attempt < maxTransactAttempts && len(pending) > 0; attempt++ {
+	for stalled := 0; stalled < maxTransactAttempts && len(pending) > 0; stalled++ {
 		items := make([]types.TransactWriteItem, 0, len(pending))
 		for _, o := range pending {
 			e, err := releaseCond(o.token)
@@ -368,7 +378,7 @@ func (c *EventClaims) releaseChunk(ctx context.Context, own []owned) []owned {
 		}
 		var tc *types.TransactionCanceledException
 		if !errors.As(err, &tc) {
-			c.s.log.WarnContext(ctx, "state table: event claims not released; a retry elsewhere takes them for duplicates until they are", "events", len(pending), "err", err)
+			c.s.fellBack(ctx, "release event claims (kept for this environment's next claim)", fmt.Sprintf("%d events", len(pending)), err)
 			return pending
 		}
 		if len(tc.CancellationReasons) != len(pending) {
@@ -379,6 +389,7 @@ func (c *EventClaims) releaseChunk(ctx context.Context, own []owned) []owned {
 			switch aws.ToString(r.Code) {
 			case "ConditionalCheckFailed":
 				// Not ours (never written, or released already): nothing to do.
+				stalled = -1
 			default:
 				retry = append(retry, pending[j])
 			}
@@ -406,7 +417,7 @@ func (c *EventClaims) releaseEach(ctx context.Context, own []owned) []owned {
 			})
 		}
 		if err != nil && !conditionFailed(err) {
-			c.s.log.WarnContext(ctx, "state table: event claims not released; a retry elsewhere takes them for duplicates until they are", "events", len(own)-n, "err", err)
+			c.s.fellBack(ctx, "release event claims (kept for this environment's next claim)", fmt.Sprintf("%d events", len(own)-n), err)
 			return own[n:]
 		}
 	}
