@@ -240,20 +240,24 @@ const releaseTimeout = 3 * time.Second
 // claim settles the batch's events that this environment's memory took
 // for new: one claim of all their keys in the state table (one
 // TransactWriteItems per 100 events), and only those this environment
-// claimed are counted. Nil without a state table.
+// claimed are counted. Nil without a state table or nothing to claim.
 //
-// Claiming before publishing, and releasing when the publish fails, errs
-// toward counting an event twice rather than never, except in one window:
-// an environment killed (timeout, crash) after its claim and before its
+// Which way counting errs when something fails: an operator would rather
+// see an event counted twice than not at all. In a bounce storm the
+// batches that are lost or doubled are richer in bounces than the window
+// around them, so a lost batch lowers the bounce rate (a late warning)
+// and a doubled one raises it (an early warning). Hence a batch whose
+// counts are not published gives its claims back (Release) and its retry
+// counts them, and a table that cannot answer is answered from memory
+// (an event delivered to two environments meanwhile counts twice; the
+// fallbacks are published as StateFallbacks). One window errs the other
+// way: an environment killed (timeout, crash) between its claim and its
 // publish leaves its claims behind, and the retry takes those events for
-// duplicates (an undercount of that one batch); so does a retry that
-// lands elsewhere before a failed release is made again. An operator
-// would rather err the other way, since a bounce storm undercounted is a
-// late warning and overcounted an early one; closing the window would
-// need a second write per batch (claim, then confirm after publishing),
-// doubling the table's calls, for a window one PutMetricData call long.
-// When the table cannot answer, every event is counted here (the memory
-// fallback, counted as StateFallbacks): the duplicates-over-losses side.
+// duplicates (that batch goes uncounted); so does a retry landing in
+// another environment before a failed release is made again. Closing it
+// would take a second write per batch (claim pending, confirm once
+// published): twice the table's calls, for a window one PutMetricData
+// call long.
 func (b *batch) claim(ctx context.Context) *state.Claimed {
 	t := b.t
 	if len(t.pending) == 0 {

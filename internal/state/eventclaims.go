@@ -73,8 +73,13 @@ const maxTransactItems = 100
 const maxTransactAttempts = 3
 
 // maxUnreleased bounds the releases kept for a later try (a warm
-// environment must not grow without bound during an outage).
-const maxUnreleased = 10_000
+// environment must not grow without bound during an outage), and
+// maxReleaseTries how often one is tried (a release the table refuses
+// for good, not for an outage, must not cost every invocation a call).
+const (
+	maxUnreleased   = 10_000
+	maxReleaseTries = 5
+)
 
 // EventKey returns the table key of an event identified by parts (for
 // bouncewatch: the SES message ID, the recipient and the event type). It
@@ -109,8 +114,12 @@ type EventClaims struct {
 	unreleased []owned
 }
 
-// owned is a key claimed by the call with token.
-type owned struct{ key, token string }
+// owned is a key claimed by the call with token; tries counts the
+// releases that failed.
+type owned struct {
+	key, token string
+	tries      int
+}
 
 // NewEventClaims returns the event claims of s's table through db (the
 // same client as s's DB). A Store without a table, or a nil db, claims
@@ -311,17 +320,10 @@ func (c *EventClaims) Release(ctx context.Context, cl *Claimed) {
 	}
 	own := make([]owned, len(cl.held))
 	for i, k := range cl.held {
-		own[i] = owned{k, cl.token}
+		own[i] = owned{key: k, token: cl.token}
 	}
 	cl.held = nil
-	if left := c.release(ctx, own); len(left) > 0 {
-		c.mu.Lock()
-		c.unreleased = append(c.unreleased, left...)
-		if n := len(c.unreleased) - maxUnreleased; n > 0 {
-			c.unreleased = c.unreleased[n:]
-		}
-		c.mu.Unlock()
-	}
+	c.keep(ctx, c.release(ctx, own))
 }
 
 // releaseUnreleased retries the releases that failed earlier.
@@ -330,26 +332,55 @@ func (c *EventClaims) releaseUnreleased(ctx context.Context) {
 	own := c.unreleased
 	c.unreleased = nil
 	c.mu.Unlock()
-	if len(own) == 0 {
-		return
-	}
-	if left := c.release(ctx, own); len(left) > 0 {
-		c.mu.Lock()
-		c.unreleased = append(left, c.unreleased...)
-		c.mu.Unlock()
+	if len(own) > 0 {
+		c.keep(ctx, c.release(ctx, own))
 	}
 }
 
+// keep keeps the releases left for the next Claim, each at most
+// maxReleaseTries times.
+func (c *EventClaims) keep(ctx context.Context, left []owned) {
+	kept := left[:0]
+	for _, o := range left {
+		if o.tries++; o.tries < maxReleaseTries {
+			kept = append(kept, o)
+		}
+	}
+	if n := len(left) - len(kept); n > 0 {
+		c.s.log.ErrorContext(ctx, "state table: event claims given up unreleased after repeated failures; their batch's retry takes them for duplicates", "events", n)
+	}
+	if len(kept) == 0 {
+		return
+	}
+	c.mu.Lock()
+	c.unreleased = append(c.unreleased, kept...)
+	if n := len(c.unreleased) - maxUnreleased; n > 0 {
+		c.unreleased = c.unreleased[n:]
+	}
+	c.mu.Unlock()
+}
+
 // release deletes the claims own (each only while its owner is still the
-// token that claimed it) and returns those it could not. After a chunk
-// fails the table is not answering: the rest are kept without a call.
+// token that claimed it) and returns those it could not. A transaction
+// names each item once, so a key kept from two calls waits for the next
+// chunk. After a chunk fails the table is not answering: the rest are
+// returned without a call.
 func (c *EventClaims) release(ctx context.Context, own []owned) []owned {
 	for len(own) > 0 {
-		chunk := own[:min(maxTransactItems, len(own))]
-		if left := c.releaseChunk(ctx, chunk); len(left) > 0 {
-			return append(left, own[len(chunk):]...)
+		var chunk, rest []owned
+		in := map[string]bool{}
+		for _, o := range own {
+			if len(chunk) < maxTransactItems && !in[o.key] {
+				in[o.key] = true
+				chunk = append(chunk, o)
+			} else {
+				rest = append(rest, o)
+			}
 		}
-		own = own[len(chunk):]
+		if left := c.releaseChunk(ctx, chunk); len(left) > 0 {
+			return append(left, rest...)
+		}
+		own = rest
 	}
 	return nil
 }

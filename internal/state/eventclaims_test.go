@@ -334,3 +334,28 @@ func TestEventClaimsWithoutTable(t *testing.T) {
 		t.Errorf("EventKey = %q", k)
 	}
 }
+
+// TestEventClaimsReleaseGivenUp: a release that keeps failing is tried
+// before each of the environment's next claims, five times in all, then
+// given up (logged), so it does not cost every later invocation a call.
+func TestEventClaimsReleaseGivenUp(t *testing.T) {
+	db, name := newEventDB(t)
+	envs, _ := eventEnvs(t, db, name, 1)
+	ctx := context.Background()
+	cl := envs[0].Claim(ctx, eventKeys("g", 0, 3), t0)
+	db.fail.Store(true)
+	envs[0].Release(ctx, cl) // try 1
+	for i := range 4 {       // tries 2-5, each before a claim that fails too
+		before := db.calls.Load()
+		envs[0].Claim(ctx, eventKeys(fmt.Sprint("h", i), 0, 1), t0)
+		if got := db.calls.Load() - before; got != 2 {
+			t.Fatalf("claim %d during the outage: %d calls, want 2 (the kept release, the claim)", i, got)
+		}
+	}
+	db.fail.Store(false)
+	before := db.calls.Load()
+	envs[0].Claim(ctx, eventKeys("k", 0, 1), t0)
+	if got := db.calls.Load() - before; got != 1 {
+		t.Errorf("after five failed releases: %d calls, want 1 (the release given up)", got)
+	}
+}
