@@ -215,6 +215,11 @@ func TestLocalEndToEnd(t *testing.T) {
 			t.Errorf("1 vs 3 environments: alerts %d vs %d, failures counted %d vs %d, suppressions %d vs %d",
 				one.Alerts, three.Alerts, one.FailuresCounted, three.FailuresCounted, one.Suppressions, three.Suppressions)
 		}
+		// bouncewatch counts each event once: the duplicates delivered to
+		// other environments are claimed there already.
+		if !maps.Equal(one.Counted, three.Counted) {
+			t.Errorf("bouncewatch counted %v with 1 environment, %v with 3", one.Counted, three.Counted)
+		}
 		for _, k := range slices.Sorted(maps.Keys(mergeKeys(one.AlertsByKey, three.AlertsByKey))) {
 			if one.AlertsByKey[k] != three.AlertsByKey[k] {
 				t.Errorf("alerts %s: %d with 1 environment, %d with 3", k, one.AlertsByKey[k], three.AlertsByKey[k])

@@ -106,11 +106,13 @@ func newHandler(ctx context.Context, getenv func(string) string) (*bouncewatch.H
 		Log:        slog.Default(),
 	}
 	if cfg.StateTable != "" {
-		st, err := state.New(state.Options{DB: dynamodb.NewFromConfig(awsCfg), Table: cfg.StateTable, Log: slog.Default()})
+		db := dynamodb.NewFromConfig(awsCfg)
+		st, err := state.New(state.Options{DB: db, Table: cfg.StateTable, Log: slog.Default()})
 		if err != nil {
 			return nil, err
 		}
 		d.Levels, d.Records, d.State = bouncewatch.NewSharedLevels(st), bouncewatch.NewSharedRecords(st), st
+		d.Events = state.NewEventClaims(st, db)
 	}
 	return bouncewatch.New(cfg, d)
 }

@@ -73,7 +73,8 @@ var IAMActions = slices.Concat([]string{
 	PauseAction,               // granted only when AutoPause is on
 	"sns:Publish",
 	"secretsmanager:GetSecretValue",
-}, state.LevelIAMActions) // the state table: levels and records (state.Value, Swap)
+}, state.LevelIAMActions, // the state table: levels and records (state.Value, Swap)
+	state.EventIAMActions) // and event claims (state.EventClaims)
 
 // Defaults.
 const (

@@ -419,15 +419,14 @@ func (h *Handler) persist(ctx context.Context, rep *Report, announced map[LevelK
 		}
 	}
 	// Read last, after every level and record operation of this run.
-	if h.state != nil {
-		if n := h.state.Fallbacks(); n > 0 {
-			rep.StateFallbacks = n
-			_ = pub.Add(metrics.StateFallbacks, float64(n), metrics.FunctionBouncewatch)
-		}
+	if n := h.takeFallbacks(); n > 0 {
+		rep.StateFallbacks = n
+		_ = pub.Add(metrics.StateFallbacks, float64(n), metrics.FunctionBouncewatch)
 	}
 	calls, err := pub.Flush(ctx)
 	rep.PutCalls = calls
 	if err != nil {
+		h.keepFallbacks(rep.StateFallbacks)
 		err = fmt.Errorf("publish evaluation: %w", err)
 		if len(rep.Alerts) > 0 {
 			// The alerts went out but AlertLevel did not. Failing the

@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/sesguard/sesguard/internal/metrics"
+	"github.com/sesguard/sesguard/internal/state"
 	"github.com/sesguard/sesguard/pkg/ruleset"
 )
 
@@ -84,6 +86,12 @@ type tally struct {
 	// received is when the batch arrived: the time of events whose own
 	// time is missing or unusable (countMinute).
 	received time.Time
+	// claim: events new to this environment's memory are held in pending
+	// until the state table says which of them this environment counts
+	// (settle), rather than counted at once.
+	claim   bool
+	pending []pendingEvent
+	msgs    []pendingMsg
 	// stats
 	counted, duplicates, ignored, poison int
 }
@@ -94,6 +102,55 @@ type tally struct {
 type scopeMinute struct {
 	Scope
 	minute int64
+}
+
+// pendingEvent is one recipient-event awaiting its claim: its keys in
+// the table (state.EventKey) and in memory, and what it adds to which
+// scopes if counted here.
+type pendingEvent struct {
+	key    string
+	mem    uint64
+	c      counter
+	n      int // scopes used
+	scopes [3]*Counts
+}
+
+// pendingMsg is an SNS message whose events are pending[from:to].
+type pendingMsg struct {
+	sns      uint64 // its key in memory
+	from, to int
+}
+
+// count adds one event of counter c to scopes.
+func (t *tally) count(c counter, scopes []*Counts) {
+	for _, s := range scopes {
+		s[c]++
+	}
+	t.counted++
+}
+
+// settle counts the pending events fresh says this environment claimed
+// and remembers them (and the SNS messages all of whose events it
+// claimed); the others were counted elsewhere (duplicates) and are not
+// remembered here. Memory must hold only what this environment counted:
+// a claim another environment holds now is released if that
+// environment's publish fails, and the retry, landing here, must find
+// the events new.
+func (t *tally) settle(fresh []bool, seen *dedup) {
+	for i, p := range t.pending {
+		if fresh[i] {
+			t.count(p.c, p.scopes[:p.n])
+			seen.insert(p.mem)
+		} else {
+			t.duplicates++
+		}
+	}
+	for _, m := range t.msgs {
+		if !slices.Contains(fresh[m.from:m.to], false) {
+			seen.insert(m.sns)
+		}
+	}
+	t.pending, t.msgs = nil, nil
 }
 
 func newTally(region string, received time.Time) *tally {
@@ -188,14 +245,27 @@ func newDedup(capacity int) *dedup {
 }
 
 // first records key and reports whether it was new.
-func (d *dedup) first(parts ...string) bool {
+func (d *dedup) first(parts ...string) bool { return d.insert(d.hash(parts...)) }
+
+// hash is the key of parts.
+func (d *dedup) hash(parts ...string) uint64 {
 	var h maphash.Hash
 	h.SetSeed(d.seed)
 	for _, p := range parts {
 		h.WriteString(p)
 		h.WriteByte(0)
 	}
-	k := h.Sum64()
+	return h.Sum64()
+}
+
+// has reports whether key k is remembered, without recording it.
+func (d *dedup) has(k uint64) bool {
+	_, ok := d.set[k]
+	return ok
+}
+
+// insert records key k and reports whether it was new.
+func (d *dedup) insert(k uint64) bool {
 	if _, ok := d.set[k]; ok {
 		return false
 	}
@@ -246,18 +316,27 @@ func (t *tally) addRecord(body []byte, seen *dedup, buf []*Counts) ([]*Counts, e
 	id := mail.MessageID
 	minute := countMinute(&e, t.received).Unix()
 	add := func(c counter, rcpt string) {
-		if id != "" && !seen.first(id, rcpt, kind) {
-			t.duplicates++
-			return
+		var mem uint64
+		if id != "" {
+			// With claims, memory is only read here: what this
+			// environment counts is recorded once claimed (settle).
+			mem = seen.hash(id, rcpt, kind)
+			if t.claim && seen.has(mem) || !t.claim && !seen.insert(mem) {
+				t.duplicates++
+				return
+			}
 		}
 		if isSimulator(rcpt) {
 			c = cSimulator
 		}
 		buf = t.scopes(mail, minute, buf)
-		for _, s := range buf {
-			s[c]++
+		if t.claim && id != "" {
+			p := pendingEvent{key: state.EventKey(id, rcpt, kind), mem: mem, c: c}
+			p.n = copy(p.scopes[:], buf)
+			t.pending = append(t.pending, p)
+			return
 		}
-		t.counted++
+		t.count(c, buf)
 	}
 	switch kind {
 	case ruleset.EventSend:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/sesguard/sesguard/internal/alert"
 	"github.com/sesguard/sesguard/internal/metrics"
+	"github.com/sesguard/sesguard/internal/state"
 	"github.com/sesguard/sesguard/pkg/lambdaevent"
 )
 
@@ -58,14 +60,29 @@ type Deps struct {
 	// the Lambda log stream name).
 	Instance string
 	// State reports the operations of the shared state table behind
-	// Levels and Records answered from memory since it was last asked
-	// (state.Store); each evaluation publishes them as StateFallbacks, as
-	// triage does. nil: no state table, nothing to report.
+	// Levels, Records and Events answered from memory since it was last
+	// asked (state.Store); each evaluation and each counted batch
+	// publishes them as StateFallbacks, as triage does. nil: no state
+	// table, nothing to report.
 	State FallbackCounter
+	// Events decides, across environments and redeliveries, which of a
+	// batch's events this environment counts (state.EventClaims); nil:
+	// this environment's memory alone decides (a duplicate delivered to
+	// another environment is counted again there).
+	Events EventClaimer
 }
 
 // FallbackCounter is the part of state.Store the evaluation reads.
 type FallbackCounter interface{ Fallbacks() int }
+
+// EventClaimer is the part of state.EventClaims counting uses: Claim
+// claims a batch's event keys (state.EventKey) and says which this
+// environment counts; Release gives the claims up when the counts were
+// not published, so that the batch's retry counts them.
+type EventClaimer interface {
+	Claim(ctx context.Context, keys []string, now time.Time) *state.Claimed
+	Release(ctx context.Context, c *state.Claimed)
+}
 
 // Handler handles bouncewatch invocations. Build it with New.
 type Handler struct {
@@ -82,6 +99,10 @@ type Handler struct {
 	records    RecordStore
 	instance   string
 	state      FallbackCounter // nil: no state table
+	claims     EventClaimer    // nil: dedup in this environment's memory only
+	// unpublished are fallbacks taken from state whose publish failed:
+	// published with the next batch or evaluation.
+	unpublished atomic.Int64
 }
 
 // New returns a Handler.
@@ -98,7 +119,7 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	if d.Records == nil {
 		d.Records = NewMemoryRecords()
 	}
-	return &Handler{cfg: cfg, cw: d.CloudWatch, ses: d.Account, alerts: d.Alerts, levels: d.Levels, configSets: d.ConfigSets, records: d.Records, instance: d.Instance, state: d.State,
+	return &Handler{cfg: cfg, cw: d.CloudWatch, ses: d.Account, alerts: d.Alerts, levels: d.Levels, configSets: d.ConfigSets, records: d.Records, instance: d.Instance, state: d.State, claims: d.Events,
 		log: d.Log, now: d.Now, seen: newDedup(dedupCapacity)}, nil
 }
 
@@ -142,15 +163,24 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 	}
 	switch {
 	case b != nil && b.res.Records > 0:
+		claimed := b.claim(ctx)
 		res, err := b.publish(ctx)
 		if err != nil {
-			// Lambda retries the batch: its records must count then.
+			// Lambda retries the batch: its records must count then, in
+			// whichever environment the retry lands. The claims are given
+			// up (even past the invocation's deadline, briefly) and this
+			// environment's memory forgets the batch.
+			if claimed != nil {
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+				h.claims.Release(rctx, claimed)
+				cancel()
+			}
 			h.seen.rollback()
 			return nil, err
 		}
 		h.seen.commit()
 		h.log.InfoContext(ctx, "counted batch", "records", res.Records, "counted", res.Counted, "duplicates", res.Duplicates,
-			"ignored", res.Ignored, "poison", res.Poison, "putMetricDataCalls", res.Calls)
+			"ignored", res.Ignored, "poison", res.Poison, "putMetricDataCalls", res.Calls, "stateFallbacks", res.StateFallbacks)
 		if b.firstSNS {
 			return nil, nil
 		}
@@ -175,6 +205,9 @@ type BatchResult struct {
 	Ignored    int // events that do not bear on the rates (Open, Click, ...)
 	Poison     int // records that could not be decoded (acknowledged)
 	Calls      int // PutMetricData calls made
+	// StateFallbacks are the state table operations answered from memory
+	// published with the batch (its claims', and any before them).
+	StateFallbacks int
 }
 
 // batch counts the records of one invocation as they are decoded and
@@ -196,8 +229,62 @@ type batch struct {
 }
 
 func (h *Handler) newBatch() *batch {
-	return &batch{h: h, t: newTally(h.cfg.Region, h.now())}
+	t := newTally(h.cfg.Region, h.now())
+	t.claim = h.claims != nil
+	return &batch{h: h, t: t}
 }
+
+// releaseTimeout bounds giving claims up after a failed publish (the
+// invocation may be at its deadline).
+const releaseTimeout = 3 * time.Second
+
+// claim settles the batch's events that this environment's memory took
+// for new: one claim of all their keys in the state table (one
+// TransactWriteItems per 100 events), and only those this environment
+// claimed are counted. Nil without a state table or nothing to claim.
+//
+// Which way counting errs when something fails: an operator would rather
+// see an event counted twice than not at all. In a bounce storm the
+// batches that are lost or doubled are richer in bounces than the window
+// around them, so a lost batch lowers the bounce rate (a late warning)
+// and a doubled one raises it (an early warning). Hence a batch whose
+// counts are not published gives its claims back (Release) and its retry
+// counts them, and a table that cannot answer is answered from memory
+// (an event delivered to two environments meanwhile counts twice; the
+// fallbacks are published as StateFallbacks). One window errs the other
+// way: an environment killed (timeout, crash) between its claim and its
+// publish leaves its claims behind, and the retry takes those events for
+// duplicates (that batch goes uncounted); so does a retry landing in
+// another environment before a failed release is made again. Closing it
+// would take a second write per batch (claim pending, confirm once
+// published): twice the table's calls, for a window one PutMetricData
+// call long.
+func (b *batch) claim(ctx context.Context) *state.Claimed {
+	t := b.t
+	if len(t.pending) == 0 {
+		t.settle(nil, b.h.seen) // the messages without events to claim
+		return nil
+	}
+	keys := make([]string, len(t.pending))
+	for i, p := range t.pending {
+		keys[i] = p.key
+	}
+	cl := b.h.claims.Claim(ctx, keys, b.h.now())
+	t.settle(cl.Fresh, b.h.seen)
+	return cl
+}
+
+// takeFallbacks returns the state fallbacks to publish now; keepFallbacks
+// puts back those whose publish failed.
+func (h *Handler) takeFallbacks() int {
+	n := int(h.unpublished.Swap(0))
+	if h.state != nil {
+		n += h.state.Fallbacks()
+	}
+	return n
+}
+
+func (h *Handler) keepFallbacks(n int) { h.unpublished.Add(int64(n)) }
 
 // add counts record r.
 func (b *batch) add(ctx context.Context, r *lambdaevent.Record) {
@@ -222,13 +309,22 @@ func (b *batch) add(ctx context.Context, r *lambdaevent.Record) {
 		h.poison(ctx, t, i, r.MessageID, errors.New("neither an SQS body nor an SNS message"))
 		return
 	}
-	if snsID != "" && !h.seen.first("sns", snsID) {
-		t.duplicates++
-		return
+	var sns uint64
+	if snsID != "" {
+		sns = h.seen.hash("sns", snsID)
+		if t.claim && h.seen.has(sns) || !t.claim && !h.seen.insert(sns) {
+			t.duplicates++
+			return
+		}
 	}
+	from := len(t.pending)
 	var err error
 	if b.scopes, err = t.addRecord(b.bytes(msg), h.seen, b.scopes); err != nil {
 		h.poison(ctx, t, i, r.MessageID, err)
+		return
+	}
+	if t.claim && snsID != "" {
+		t.msgs = append(t.msgs, pendingMsg{sns: sns, from: from, to: len(t.pending)})
 	}
 }
 
@@ -260,8 +356,17 @@ func (b *batch) publish(ctx context.Context) (BatchResult, error) {
 	if t.poison > 0 {
 		_ = pub.Add(metrics.PoisonRecords, float64(t.poison), metrics.FunctionBouncewatch)
 	}
+	// The environments counting events are not always the one the
+	// schedule evaluates in: their fallbacks go out with their counts.
+	if n := h.takeFallbacks(); n > 0 {
+		res.StateFallbacks = n
+		_ = pub.Add(metrics.StateFallbacks, float64(n), metrics.FunctionBouncewatch)
+	}
 	calls, err := pub.Flush(ctx)
 	res.Calls = calls
+	if err != nil {
+		h.keepFallbacks(res.StateFallbacks)
+	}
 	return res, err
 }
 
