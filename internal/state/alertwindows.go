@@ -3,6 +3,8 @@ package state
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -275,6 +277,138 @@ func (s *Store) drainMemoryWindows(ctx context.Context, now time.Time) {
 				s.mem.hold(w.SK, int(w.Held), w.Latest, fromMS(w.FirstHeld), w.Opened)
 			}
 			return
+		}
+	}
+}
+
+// Precount is an invocation's storm occurrences counted into their shared
+// windows by the transactions that claim the invocation's records
+// (Store.ClaimBatch): one update per alert key per transaction, written
+// if and only if those records are claimed. Only occurrences of keys this
+// environment knows to be open are precounted (those Observe would only
+// count); an occurrence that may open a window, or whose window changed
+// meanwhile, is left to Observe. The caller does not offer a precounted
+// alert to the aggregator (Counted): it is counted already.
+type Precount struct {
+	s       *Store
+	now     time.Time
+	recs    [][]precounted // per record, one entry per alert key
+	known   map[string]openInfo
+	dropped map[string]bool
+	counted []map[string]bool // per record, the keys counted with its claim
+}
+
+type precounted struct {
+	key    string
+	n      int
+	latest alert.Alert
+}
+
+// Precount prepares the counts of alerts (alerts[i]: those record i will
+// offer, with their Time set) for ClaimBatch: pass the result as its
+// BatchWrites, then ask Counted. window is the aggregator's window.
+func (w *AlertWindows) Precount(alerts [][]alert.Alert, now time.Time, window time.Duration) *Precount {
+	p := &Precount{s: w.s, now: now, recs: make([][]precounted, len(alerts)), known: map[string]openInfo{},
+		dropped: map[string]bool{}, counted: make([]map[string]bool, len(alerts))}
+	for i, as := range alerts {
+		for _, a := range as {
+			k := a.Key()
+			o, ok := p.known[k]
+			if !ok {
+				if o, ok = w.s.knownOpen(k, now, window); !ok {
+					continue
+				}
+				p.known[k] = o
+			}
+			j := slices.IndexFunc(p.recs[i], func(c precounted) bool { return c.key == k })
+			if j < 0 {
+				p.recs[i] = append(p.recs[i], precounted{key: k})
+				j = len(p.recs[i]) - 1
+			}
+			p.recs[i][j].n += count(a)
+			p.recs[i][j].latest = a
+		}
+	}
+	return p
+}
+
+var _ BatchWrites = (*Precount)(nil)
+
+// Counted reports whether record i's alert a was counted into its window
+// with the record's claim (do not offer it again).
+func (p *Precount) Counted(i int, a alert.Alert) bool {
+	return p != nil && i < len(p.counted) && p.counted[i][a.Key()]
+}
+
+func (p *Precount) touches(i int) []string {
+	var out []string
+	for _, c := range p.recs[i] {
+		if !p.dropped[c.key] {
+			out = append(out, c.key)
+		}
+	}
+	return out
+}
+
+func (p *Precount) writes(acquired []int) ([]txWrite, error) {
+	type sum struct {
+		n      int
+		latest alert.Alert
+	}
+	sums := map[string]*sum{}
+	var order []string
+	for _, i := range acquired {
+		for _, c := range p.recs[i] {
+			if p.dropped[c.key] {
+				continue
+			}
+			sm := sums[c.key]
+			if sm == nil {
+				sm = &sum{}
+				sums[c.key] = sm
+				order = append(order, c.key)
+			}
+			sm.n += c.n
+			sm.latest = c.latest
+		}
+	}
+	out := make([]txWrite, 0, len(order))
+	for _, k := range order {
+		latest, err := json.Marshal(sums[k].latest)
+		if err != nil {
+			return nil, fmt.Errorf("state: encode alert of window %s: %w", k, err)
+		}
+		first := expression.Name("firstHeld")
+		upd := expression.Add(expression.Name("held"), expression.Value(sums[k].n)).
+			Set(first, expression.IfNotExists(first, expression.Value(ms(p.now)))).
+			Set(expression.Name("latest"), expression.Value(latest))
+		cond := expression.Name("gen").Equal(expression.Value(p.known[k].gen))
+		it, err := p.s.txUpdate(windowPK, k, upd, &cond)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, txWrite{sk: k, item: it, bytes: 300 + len(k) + len(latest)})
+	}
+	return out, nil
+}
+
+func (p *Precount) drop(k string) {
+	p.dropped[k] = true
+	// The window changed since this environment learnt of it (another
+	// opened the next one): Observe finds out which.
+	p.s.forgetOpen(k)
+}
+
+func (p *Precount) committed(acquired []int) {
+	for _, i := range acquired {
+		for _, c := range p.recs[i] {
+			if p.dropped[c.key] {
+				continue
+			}
+			if p.counted[i] == nil {
+				p.counted[i] = map[string]bool{}
+			}
+			p.counted[i][c.key] = true
 		}
 	}
 }

@@ -6,9 +6,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
@@ -144,54 +142,14 @@ func (s *Store) Done(ctx context.Context, k string, now time.Time) {
 	s.mem.done(k)
 }
 
-// DoneAll records that every key was acted on completely, with one
-// BatchWriteItem call per 25 keys (an invocation's records cost one write
-// here, not one each). Unconditional: the caller holds their claims.
+// DoneAll records that every key was acted on completely: FinishAll
+// with every record done.
 func (s *Store) DoneAll(ctx context.Context, keys []string, now time.Time) {
-	if s.db != nil {
-		s.drainFails(ctx, now)
+	fs := make([]Finish, len(keys))
+	for i, k := range keys {
+		fs[i] = Finish{Key: k}
 	}
-	if s.db == nil {
-		for _, k := range keys {
-			s.mem.done(k)
-		}
-		return
-	}
-	for len(keys) > 0 {
-		chunk := keys[:min(25, len(keys))]
-		keys = keys[len(chunk):]
-		var reqs []types.WriteRequest
-		for _, k := range chunk {
-			av, err := attributevalue.MarshalMap(idemItem{PK: idemPK(k), SK: single, Status: statusDone, TTL: s.ttl(now, DefaultKeep)})
-			if err != nil {
-				continue
-			}
-			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: av}})
-		}
-		var err error
-		for attempt := 0; attempt < 2 && len(reqs) > 0; attempt++ {
-			s.calls.Add(1)
-			var out *dynamodb.BatchWriteItemOutput
-			out, err = s.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{s.table: reqs}})
-			if err != nil {
-				break
-			}
-			reqs = out.UnprocessedItems[s.table]
-		}
-		if err == nil && len(reqs) == 0 {
-			for _, k := range chunk {
-				s.mem.forget(k)
-			}
-			continue
-		}
-		if err == nil {
-			err = fmt.Errorf("%d items unprocessed", len(reqs))
-		}
-		s.fellBack(ctx, "done", fmt.Sprintf("%d records", len(chunk)), err)
-		for _, k := range chunk {
-			s.mem.done(k)
-		}
-	}
+	s.FinishAll(ctx, fs, now)
 }
 
 // Fail gives the claim on key up so that a retry may take it at once,

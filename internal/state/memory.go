@@ -80,6 +80,15 @@ func (m *memory) fail(k string, flags []string) {
 	}
 }
 
+// finish is FinishAll in memory.
+func (m *memory) finish(f Finish) {
+	if f.Failed {
+		m.fail(f.Key, f.Flags)
+	} else {
+		m.done(f.Key)
+	}
+}
+
 func (m *memory) pendingFail(k string) {
 	m.mu.Lock()
 	bound(m.fails)

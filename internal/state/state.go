@@ -179,29 +179,46 @@ func conditionFailed(err error) bool {
 	return errors.As(err, &cf)
 }
 
-// update runs an UpdateItem built from upd and cond (cond may be nil)
-// returning rv, and decodes the returned attributes into out (may be nil).
-func (s *Store) update(ctx context.Context, pk, sk string, upd expression.UpdateBuilder, cond *expression.ConditionBuilder, rv types.ReturnValue, out any) error {
+// built is an update expression ready for UpdateItem or a transaction's
+// Update.
+type built struct {
+	update, cond *string
+	names        map[string]string
+	values       map[string]types.AttributeValue
+}
+
+// build builds upd and cond (cond may be nil) for the item pk/sk.
+func build(pk, sk string, upd expression.UpdateBuilder, cond *expression.ConditionBuilder) (built, error) {
 	b := expression.NewBuilder().WithUpdate(upd)
 	if cond != nil {
 		b = b.WithCondition(*cond)
 	}
 	e, err := b.Build()
 	if err != nil {
-		return fmt.Errorf("state: build update of %s/%s: %w", pk, sk, err)
+		return built{}, fmt.Errorf("state: build update of %s/%s: %w", pk, sk, err)
 	}
 	// The builder separates clauses (SET, ADD, REMOVE) with newlines;
 	// kumo (v0.33.1) only recognises a clause keyword after a space, and
 	// DynamoDB takes either.
-	updExpr := strings.ReplaceAll(aws.ToString(e.Update()), "\n", " ")
+	updExpr := strings.TrimSpace(strings.ReplaceAll(aws.ToString(e.Update()), "\n", " "))
+	return built{update: aws.String(updExpr), cond: e.Condition(), names: e.Names(), values: e.Values()}, nil
+}
+
+// update runs an UpdateItem built from upd and cond (cond may be nil)
+// returning rv, and decodes the returned attributes into out (may be nil).
+func (s *Store) update(ctx context.Context, pk, sk string, upd expression.UpdateBuilder, cond *expression.ConditionBuilder, rv types.ReturnValue, out any) error {
+	e, err := build(pk, sk, upd, cond)
+	if err != nil {
+		return err
+	}
 	s.calls.Add(1)
 	res, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(s.table),
 		Key:                       key(pk, sk),
-		UpdateExpression:          aws.String(strings.TrimSpace(updExpr)),
-		ConditionExpression:       e.Condition(),
-		ExpressionAttributeNames:  e.Names(),
-		ExpressionAttributeValues: e.Values(),
+		UpdateExpression:          e.update,
+		ConditionExpression:       e.cond,
+		ExpressionAttributeNames:  e.names,
+		ExpressionAttributeValues: e.values,
 		ReturnValues:              rv,
 	})
 	if err != nil {
@@ -213,6 +230,25 @@ func (s *Store) update(ctx context.Context, pk, sk string, upd expression.Update
 		}
 	}
 	return nil
+}
+
+// txUpdate is the transaction item of the same update, returning the old
+// item in its cancellation reason when cond fails (DynamoDB does; kumo
+// v0.33.1 ignores it and the caller reads the item).
+func (s *Store) txUpdate(pk, sk string, upd expression.UpdateBuilder, cond *expression.ConditionBuilder) (types.TransactWriteItem, error) {
+	e, err := build(pk, sk, upd, cond)
+	if err != nil {
+		return types.TransactWriteItem{}, err
+	}
+	return types.TransactWriteItem{Update: &types.Update{
+		TableName:                           aws.String(s.table),
+		Key:                                 key(pk, sk),
+		UpdateExpression:                    e.update,
+		ConditionExpression:                 e.cond,
+		ExpressionAttributeNames:            e.names,
+		ExpressionAttributeValues:           e.values,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}}, nil
 }
 
 // get reads an item with a strongly consistent read (a decision follows);

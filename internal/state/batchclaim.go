@@ -1,0 +1,369 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// Batch claims: an invocation's records claimed together, with one
+// TransactWriteItems call per 100 items instead of one conditional write
+// per record, and finished together with one BatchWriteItem per 25. A
+// storm of N records in batches of B then costs about 2N/B calls, not 2N.
+//
+// A transaction is all or nothing: one record already claimed or done (a
+// redelivery) cancels it. Its CancellationReasons say which items failed
+// their condition; the transaction is retried without them and each of
+// those records is resolved alone (read: done, held by a live claim, or
+// retaken with the steps an earlier attempt completed). Redeliveries are
+// a few percent of records, so the common batch costs one call.
+
+// TransactDB is the optional part of DB that ClaimBatch uses;
+// *dynamodb.Client has it. A DB without it (a test's fake) gets one
+// conditional claim per record, as Claim makes.
+//
+// IAM: a transaction is authorised per item, by the item's own action;
+// every item written here is an Update (dynamodb:UpdateItem).
+type TransactDB interface {
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+}
+
+// DynamoDB's limits on one TransactWriteItems call. The byte limit is
+// checked against an estimate (attribute names and values, with a margin):
+// claims are about 100 bytes and a window count carries one alert.
+const (
+	maxTxItems = 100
+	maxTxBytes = 4<<20 - 64<<10
+)
+
+// BatchWrites are writes a caller commits in the same transactions as a
+// batch's claims, derived from the records those transactions acquire:
+// AlertWindows.Precount's pre-aggregated storm counts, so that they are
+// written if and only if their records are claimed. Only this package
+// implements it.
+type BatchWrites interface {
+	// touches returns the sort keys of the items record i's writes
+	// update (one item may serve several records).
+	touches(i int) []string
+	// writes returns one write per item the records acquired touch,
+	// leaving out dropped items; bytes estimates their size.
+	writes(acquired []int) (ws []txWrite, err error)
+	// drop leaves an item out from now on: its condition failed (it
+	// changed since the caller learnt of it) or it conflicts.
+	drop(sk string)
+	// committed says the writes for acquired are in the table.
+	committed(acquired []int)
+}
+
+// txWrite is one item of a transaction besides the claims.
+type txWrite struct {
+	sk    string
+	item  types.TransactWriteItem
+	bytes int
+}
+
+// Cancellation reason codes (DynamoDB's; kumo v0.33.1 sends "" for None).
+const (
+	reasonNone      = "None"
+	reasonCondition = "ConditionalCheckFailed"
+	reasonConflict  = "TransactionConflict"
+)
+
+// ClaimBatch claims every record of keys for an attempt lasting at most
+// hold, as Claim does for one, and commits with with's writes (nil: none)
+// in the same transactions. A key repeated in keys is InProgress after its
+// first occurrence (the first holds it). DynamoDB failing (throttled,
+// down) answers from memory, counted as a fallback, as Claim does.
+func (s *Store) ClaimBatch(ctx context.Context, keys []string, now time.Time, hold time.Duration, with BatchWrites) []Claim {
+	out := make([]Claim, len(keys))
+	seen := make(map[string]bool, len(keys))
+	var batch []int
+	for i, k := range keys {
+		if seen[k] {
+			out[i] = Claim{Outcome: InProgress}
+			continue
+		}
+		seen[k] = true
+		batch = append(batch, i)
+	}
+	tx, ok := s.db.(TransactDB)
+	if s.db == nil || !ok {
+		for _, i := range batch {
+			out[i], _ = s.Claim(ctx, keys[i], now, hold)
+		}
+		return out
+	}
+	// A record whose earlier attempt kept its completed steps in memory
+	// (the table was down) is claimed alone: Claim merges those steps,
+	// and the transaction's claims carry none.
+	var alone, joint []int
+	for _, i := range batch {
+		if len(s.mem.flags(keys[i])) > 0 {
+			alone = append(alone, i)
+		} else {
+			joint = append(joint, i)
+		}
+	}
+	for _, i := range alone {
+		out[i], _ = s.Claim(ctx, keys[i], now, hold)
+	}
+	for _, chunk := range chunks(joint, with) {
+		s.claimChunk(ctx, tx, keys, chunk, now, hold, with, out)
+	}
+	return out
+}
+
+// chunks splits records into transactions of at most maxTxItems items,
+// counting each item with's writes touch once per chunk.
+func chunks(recs []int, with BatchWrites) [][]int {
+	var out [][]int
+	var cur []int
+	touched := map[string]bool{}
+	for _, i := range recs {
+		var fresh []string
+		if with != nil {
+			for _, sk := range with.touches(i) {
+				if !touched[sk] {
+					fresh = append(fresh, sk)
+				}
+			}
+		}
+		if len(cur) > 0 && len(cur)+len(touched)+1+len(fresh) > maxTxItems {
+			out = append(out, cur)
+			cur, touched, fresh = nil, map[string]bool{}, nil
+			if with != nil {
+				fresh = with.touches(i)
+			}
+		}
+		cur = append(cur, i)
+		for _, sk := range fresh {
+			touched[sk] = true
+		}
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// claimCondition is a transaction's claim: the record is new, or its
+// earlier attempt failed or its holder died (deadline passed) without
+// completing any step. Records with completed steps fail it and are
+// claimed alone, so that their steps are read back.
+func claimCondition(now time.Time) expression.ConditionBuilder {
+	status, until := expression.Name("status"), expression.Name("until")
+	retake := status.Equal(expression.Value(statusFailed)).
+		Or(status.Equal(expression.Value(statusClaimed)).And(until.LessThanEqual(expression.Value(ms(now)))))
+	return expression.AttributeNotExists(expression.Name(AttrPK)).
+		Or(retake.And(expression.AttributeNotExists(expression.Name("flags"))))
+}
+
+func (s *Store) claimChunk(ctx context.Context, tx TransactDB, keys []string, pending []int, now time.Time, hold time.Duration, with BatchWrites, out []Claim) {
+	cond := claimCondition(now)
+	upd := expression.Set(expression.Name("status"), expression.Value(statusClaimed)).
+		Set(expression.Name("until"), expression.Value(ms(now.Add(hold)))).
+		Set(expression.Name(AttrTTL), expression.Value(s.ttl(now, hold+DefaultKeep)))
+	fallback := func(err error) {
+		s.fellBack(ctx, "claim", fmt.Sprintf("%d records", len(pending)), err)
+		for _, i := range pending {
+			out[i] = s.mem.claim(keys[i], now, hold)
+		}
+	}
+	var existing []resolve
+	defer func() {
+		for _, r := range existing {
+			out[r.i] = s.resolve(ctx, keys[r.i], r.old, now, hold)
+		}
+	}()
+	for len(pending) > 0 {
+		items := make([]types.TransactWriteItem, 0, len(pending))
+		size := 0
+		for _, i := range pending {
+			it, err := s.txUpdate(idemPK(keys[i]), single, upd, &cond)
+			if err != nil {
+				fallback(err)
+				return
+			}
+			items = append(items, it)
+			size += 200 + len(keys[i])
+		}
+		var ws []txWrite
+		if with != nil {
+			var err error
+			if ws, err = with.writes(pending); err != nil {
+				fallback(err)
+				return
+			}
+			for _, w := range ws {
+				items = append(items, w.item)
+				size += w.bytes
+			}
+		}
+		if size > maxTxBytes && len(ws) > 0 {
+			// Larger than DynamoDB takes in one transaction: the
+			// caller's writes are made without the claims.
+			for _, w := range ws {
+				with.drop(w.sk)
+			}
+			continue
+		}
+		s.calls.Add(1)
+		_, err := tx.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		if err == nil {
+			for _, i := range pending {
+				out[i] = Claim{Outcome: Acquired}
+			}
+			if with != nil {
+				with.committed(pending)
+			}
+			return
+		}
+		var tce *types.TransactionCanceledException
+		if !errors.As(err, &tce) || len(tce.CancellationReasons) != len(items) {
+			fallback(err)
+			return
+		}
+		var next []int
+		progress := false
+		for j, r := range tce.CancellationReasons {
+			code := aws.ToString(r.Code)
+			switch {
+			case code == "" || code == reasonNone:
+				if j < len(pending) {
+					next = append(next, pending[j])
+				}
+			case j >= len(pending):
+				// A caller's write whose item changed or is being
+				// written by another transaction: left out.
+				with.drop(ws[j-len(pending)].sk)
+				progress = true
+			case code == reasonCondition:
+				existing = append(existing, resolve{i: pending[j], old: r.Item})
+				progress = true
+			case code == reasonConflict:
+				// Another environment is claiming the same record now.
+				out[pending[j]] = Claim{Outcome: InProgress}
+				progress = true
+			default:
+				// Throttled, or DynamoDB failing for this item.
+				fallback(fmt.Errorf("transaction cancelled: %s: %s", code, aws.ToString(r.Message)))
+				return
+			}
+		}
+		if !progress {
+			// Cancelled with no reason this code acts on: do not loop.
+			fallback(err)
+			return
+		}
+		pending = next
+	}
+}
+
+// resolve is a record whose transaction claim failed its condition, with
+// its item as the cancellation reason returned it (nil from kumo).
+type resolve struct {
+	i   int
+	old map[string]types.AttributeValue
+}
+
+// resolve decides a record whose claim failed its condition: done, held
+// by a live claim, or retaken alone (Claim), which reads back the steps an
+// earlier attempt completed.
+func (s *Store) resolve(ctx context.Context, k string, old map[string]types.AttributeValue, now time.Time, hold time.Duration) Claim {
+	var it idemItem
+	found := len(old) > 0
+	if found {
+		if attributevalue.UnmarshalMap(old, &it) != nil {
+			found = false
+		}
+	} else {
+		var err error
+		if found, err = s.get(ctx, idemPK(k), single, &it); err != nil {
+			s.fellBack(ctx, "claim", k, err)
+			return s.mem.claim(k, now, hold)
+		}
+	}
+	switch {
+	case found && it.Status == statusDone:
+		return Claim{Outcome: AlreadyDone}
+	case found && it.Status == statusClaimed && it.Until > ms(now):
+		return Claim{Outcome: InProgress}
+	}
+	c, _ := s.Claim(ctx, k, now, hold)
+	return c
+}
+
+// Finish is how an attempt on a claimed record ended.
+type Finish struct {
+	Key string
+	// Failed gives the claim up so that a retry may retake it at once;
+	// otherwise the record is done.
+	Failed bool
+	// Flags are the steps completed by this attempt and the earlier
+	// ones (the Claim's Flags): the retry skips them. Failed only.
+	Flags []string
+}
+
+// FinishAll records how each attempt on its claimed record ended, with
+// one BatchWriteItem call per 25 records: done records are remembered
+// (DefaultKeep), failed ones are released with their completed steps.
+// Unconditional: the caller holds the claims.
+func (s *Store) FinishAll(ctx context.Context, fs []Finish, now time.Time) {
+	if s.db == nil {
+		for _, f := range fs {
+			s.mem.finish(f)
+		}
+		return
+	}
+	s.drainFails(ctx, now)
+	ttl := s.ttl(now, DefaultKeep)
+	for len(fs) > 0 {
+		chunk := fs[:min(25, len(fs))]
+		fs = fs[len(chunk):]
+		reqs := make([]types.WriteRequest, 0, len(chunk))
+		var err error
+		for _, f := range chunk {
+			it := idemItem{PK: idemPK(f.Key), SK: single, Status: statusDone, TTL: ttl}
+			if f.Failed {
+				it.Status, it.Flags = statusFailed, f.Flags
+			}
+			av, merr := attributevalue.MarshalMap(it)
+			if merr != nil {
+				err = merr
+				break
+			}
+			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: av}})
+		}
+		for attempt := 0; err == nil && attempt < 2 && len(reqs) > 0; attempt++ {
+			s.calls.Add(1)
+			var res *dynamodb.BatchWriteItemOutput
+			res, err = s.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{s.table: reqs}})
+			if err == nil {
+				reqs = res.UnprocessedItems[s.table]
+			}
+		}
+		if err == nil && len(reqs) == 0 {
+			for _, f := range chunk {
+				s.mem.forget(f.Key)
+			}
+			continue
+		}
+		if err == nil {
+			err = fmt.Errorf("%d items unprocessed", len(reqs))
+		}
+		s.fellBack(ctx, "finish", fmt.Sprintf("%d records", len(chunk)), err)
+		for _, f := range chunk {
+			if f.Failed {
+				s.mem.pendingFail(f.Key)
+			}
+			s.mem.finish(f)
+		}
+	}
+}
