@@ -284,16 +284,23 @@ func (s *Store) drainMemoryWindows(ctx context.Context, now time.Time) {
 // Precount is an invocation's storm occurrences counted into their shared
 // windows by the transactions that claim the invocation's records
 // (Store.ClaimBatch): one update per alert key per transaction, written
-// if and only if those records are claimed. Only occurrences of keys this
-// environment knows to be open are precounted (those Observe would only
-// count); an occurrence that may open a window, or whose window changed
-// meanwhile, is left to Observe. The caller does not offer a precounted
-// alert to the aggregator (Counted): it is counted already.
+// if and only if those records are claimed, and only while the key's
+// window is open by the caller's clock. An occurrence whose window is
+// closed or not yet opened fails that condition and is left to Observe,
+// which opens the window and announces it; the caller does not offer a
+// precounted alert to the aggregator (Counted): it is counted already.
+//
+// The condition is the window being open, not this environment's own
+// knowledge of it (Observe's path): a key this environment has not seen
+// yet, open in another, is counted with the claims too, with no call of
+// its own. Such a window closes unnoticed here; whoever reads the
+// partition (ScanEvery, the flush schedule) or reopens it announces its
+// count.
 type Precount struct {
 	s       *Store
 	now     time.Time
+	cutoff  int64          // windows opened after it are open at now
 	recs    [][]precounted // per record, one entry per alert key
-	known   map[string]openInfo
 	dropped map[string]bool
 	counted []map[string]bool // per record, the keys counted with its claim
 }
@@ -308,18 +315,11 @@ type precounted struct {
 // offer, with their Time set) for ClaimBatch: pass the result as its
 // BatchWrites, then ask Counted. window is the aggregator's window.
 func (w *AlertWindows) Precount(alerts [][]alert.Alert, now time.Time, window time.Duration) *Precount {
-	p := &Precount{s: w.s, now: now, recs: make([][]precounted, len(alerts)), known: map[string]openInfo{},
+	p := &Precount{s: w.s, now: now, cutoff: ms(now.Add(-window)), recs: make([][]precounted, len(alerts)),
 		dropped: map[string]bool{}, counted: make([]map[string]bool, len(alerts))}
 	for i, as := range alerts {
 		for _, a := range as {
 			k := a.Key()
-			o, ok := p.known[k]
-			if !ok {
-				if o, ok = w.s.knownOpen(k, now, window); !ok {
-					continue
-				}
-				p.known[k] = o
-			}
 			j := slices.IndexFunc(p.recs[i], func(c precounted) bool { return c.key == k })
 			if j < 0 {
 				p.recs[i] = append(p.recs[i], precounted{key: k})
@@ -382,7 +382,7 @@ func (p *Precount) writes(acquired []int) ([]txWrite, error) {
 		upd := expression.Add(expression.Name("held"), expression.Value(sums[k].n)).
 			Set(first, expression.IfNotExists(first, expression.Value(ms(p.now)))).
 			Set(expression.Name("latest"), expression.Value(latest))
-		cond := expression.Name("gen").Equal(expression.Value(p.known[k].gen))
+		cond := expression.Name("opened").GreaterThan(expression.Value(p.cutoff))
 		it, err := p.s.txUpdate(windowPK, k, upd, &cond)
 		if err != nil {
 			return nil, err
@@ -394,9 +394,6 @@ func (p *Precount) writes(acquired []int) ([]txWrite, error) {
 
 func (p *Precount) drop(k string) {
 	p.dropped[k] = true
-	// The window changed since this environment learnt of it (another
-	// opened the next one): Observe finds out which.
-	p.s.forgetOpen(k)
 }
 
 func (p *Precount) committed(acquired []int) {

@@ -20,19 +20,24 @@ import (
 //
 // A transaction is all or nothing: one record already claimed or done (a
 // redelivery) cancels it. Its CancellationReasons say which items failed
-// their condition; the transaction is retried without them and each of
-// those records is resolved alone (read: done, held by a live claim, or
-// retaken with the steps an earlier attempt completed). Redeliveries are
-// a few percent of records, so the common batch costs one call.
+// their condition (kumo v0.33.1 fills their codes, as DynamoDB does, but
+// not the items); those records are read (DynamoDB returns them in the
+// reasons, else one TransactGetItems) and the transaction is retried
+// without the done ones and the ones a live claim holds, retaking the
+// failed ones with the steps their earlier attempts completed.
+// Redeliveries are a few percent of records: the common batch costs one
+// call, one with redeliveries three.
 
 // TransactDB is the optional part of DB that ClaimBatch uses;
 // *dynamodb.Client has it. A DB without it (a test's fake) gets one
 // conditional claim per record, as Claim makes.
 //
-// IAM: a transaction is authorised per item, by the item's own action;
-// every item written here is an Update (dynamodb:UpdateItem).
+// IAM: a transaction is authorised per item, by the item's own action:
+// every item written here is an Update (dynamodb:UpdateItem), every item
+// read a Get (dynamodb:GetItem).
 type TransactDB interface {
 	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+	TransactGetItems(ctx context.Context, in *dynamodb.TransactGetItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactGetItemsOutput, error)
 }
 
 // DynamoDB's limits on one TransactWriteItems call. The byte limit is
@@ -153,10 +158,11 @@ func chunks(recs []int, with BatchWrites) [][]int {
 	return out
 }
 
-// claimCondition is a transaction's claim: the record is new, or its
-// earlier attempt failed or its holder died (deadline passed) without
-// completing any step. Records with completed steps fail it and are
-// claimed alone, so that their steps are read back.
+// claimCondition is a transaction's claim of a record it has not read:
+// the record is new, or its earlier attempt failed or its holder died
+// (deadline passed) without completing any step. A record with completed
+// steps fails it: it is read, then retaken (retakeCondition) with those
+// steps, which a transaction does not return.
 func claimCondition(now time.Time) expression.ConditionBuilder {
 	status, until := expression.Name("status"), expression.Name("until")
 	retake := status.Equal(expression.Value(statusFailed)).
@@ -165,40 +171,82 @@ func claimCondition(now time.Time) expression.ConditionBuilder {
 		Or(retake.And(expression.AttributeNotExists(expression.Name("flags"))))
 }
 
-func (s *Store) claimChunk(ctx context.Context, tx TransactDB, keys []string, pending []int, now time.Time, hold time.Duration, with BatchWrites, out []Claim) {
-	cond := claimCondition(now)
+// retakeCondition claims a record read as it, retakeable at now (failed,
+// or claimed past its deadline): it is still as read. Steps are only ever
+// added, so their number tells whether another environment completed one
+// meanwhile.
+func retakeCondition(it idemItem) expression.ConditionBuilder {
+	status, flags := expression.Name("status"), expression.Name("flags")
+	same := status.Equal(expression.Value(it.Status))
+	if it.Status == statusClaimed {
+		same = same.And(expression.Name("until").Equal(expression.Value(it.Until)))
+	}
+	if len(it.Flags) == 0 {
+		return same.And(expression.AttributeNotExists(flags))
+	}
+	return same.And(flags.Size().Equal(expression.Value(len(it.Flags))))
+}
+
+// retakeable reports whether a record read as it may be claimed at now.
+func retakeable(it idemItem, now time.Time) bool {
+	return it.Status == statusFailed || it.Status == statusClaimed && it.Until <= ms(now)
+}
+
+// txClaim is a record a transaction claims.
+type txClaim struct {
+	i    int
+	cond expression.ConditionBuilder
+	// flags are the steps its earlier attempts completed (read back);
+	// a record with none is fresh: its caller's writes go with it.
+	flags []string
+}
+
+// maxTxAttempts bounds the transactions one chunk makes: each cancelled
+// one settles at least one record or write, and a record contended past
+// it is InProgress (retried later).
+const maxTxAttempts = 4
+
+func (s *Store) claimChunk(ctx context.Context, tx TransactDB, keys []string, chunk []int, now time.Time, hold time.Duration, with BatchWrites, out []Claim) {
 	upd := expression.Set(expression.Name("status"), expression.Value(statusClaimed)).
 		Set(expression.Name("until"), expression.Value(ms(now.Add(hold)))).
 		Set(expression.Name(AttrTTL), expression.Value(s.ttl(now, hold+DefaultKeep)))
-	fallback := func(err error) {
-		s.fellBack(ctx, "claim", fmt.Sprintf("%d records", len(pending)), err)
-		for _, i := range pending {
-			out[i] = s.mem.claim(keys[i], now, hold)
+	pending := make([]txClaim, len(chunk))
+	for j, i := range chunk {
+		pending[j] = txClaim{i: i, cond: claimCondition(now)}
+	}
+	fallback := func(cs []txClaim, err error) {
+		s.fellBack(ctx, "claim", fmt.Sprintf("%d records", len(cs)), err)
+		for _, c := range cs {
+			out[c.i] = s.mem.claim(keys[c.i], now, hold)
 		}
 	}
-	var existing []resolve
-	defer func() {
-		for _, r := range existing {
-			out[r.i] = s.resolve(ctx, keys[r.i], r.old, now, hold)
+	for attempt := 0; len(pending) > 0; attempt++ {
+		if attempt == maxTxAttempts {
+			for _, c := range pending {
+				out[c.i] = Claim{Outcome: InProgress}
+			}
+			return
 		}
-	}()
-	for len(pending) > 0 {
 		items := make([]types.TransactWriteItem, 0, len(pending))
 		size := 0
-		for _, i := range pending {
-			it, err := s.txUpdate(idemPK(keys[i]), single, upd, &cond)
+		var fresh []int
+		for _, c := range pending {
+			it, err := s.txUpdate(idemPK(keys[c.i]), single, upd, &c.cond)
 			if err != nil {
-				fallback(err)
+				fallback(pending, err)
 				return
 			}
 			items = append(items, it)
-			size += 200 + len(keys[i])
+			size += 200 + len(keys[c.i])
+			if len(c.flags) == 0 {
+				fresh = append(fresh, c.i)
+			}
 		}
 		var ws []txWrite
 		if with != nil {
 			var err error
-			if ws, err = with.writes(pending); err != nil {
-				fallback(err)
+			if ws, err = with.writes(fresh); err != nil {
+				fallback(pending, err)
 				return
 			}
 			for _, w := range ws {
@@ -208,7 +256,7 @@ func (s *Store) claimChunk(ctx context.Context, tx TransactDB, keys []string, pe
 		}
 		if size > maxTxBytes && len(ws) > 0 {
 			// Larger than DynamoDB takes in one transaction: the
-			// caller's writes are made without the claims.
+			// caller's writes are left to it.
 			for _, w := range ws {
 				with.drop(w.sk)
 			}
@@ -217,20 +265,21 @@ func (s *Store) claimChunk(ctx context.Context, tx TransactDB, keys []string, pe
 		s.calls.Add(1)
 		_, err := tx.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 		if err == nil {
-			for _, i := range pending {
-				out[i] = Claim{Outcome: Acquired}
+			for _, c := range pending {
+				out[c.i] = Claim{Outcome: Acquired, Flags: c.flags}
 			}
 			if with != nil {
-				with.committed(pending)
+				with.committed(fresh)
 			}
 			return
 		}
 		var tce *types.TransactionCanceledException
 		if !errors.As(err, &tce) || len(tce.CancellationReasons) != len(items) {
-			fallback(err)
+			fallback(pending, err)
 			return
 		}
-		var next []int
+		var next, taken []txClaim
+		var old []map[string]types.AttributeValue
 		progress := false
 		for j, r := range tce.CancellationReasons {
 			code := aws.ToString(r.Code)
@@ -240,64 +289,100 @@ func (s *Store) claimChunk(ctx context.Context, tx TransactDB, keys []string, pe
 					next = append(next, pending[j])
 				}
 			case j >= len(pending):
-				// A caller's write whose item changed or is being
-				// written by another transaction: left out.
+				// A caller's write whose condition failed or that
+				// another transaction is writing: left to the caller.
 				with.drop(ws[j-len(pending)].sk)
 				progress = true
 			case code == reasonCondition:
-				existing = append(existing, resolve{i: pending[j], old: r.Item})
+				// Claimed, done or failed with steps: read it.
+				taken = append(taken, pending[j])
+				old = append(old, r.Item)
 				progress = true
 			case code == reasonConflict:
 				// Another environment is claiming the same record now.
-				out[pending[j]] = Claim{Outcome: InProgress}
+				out[pending[j].i] = Claim{Outcome: InProgress}
 				progress = true
 			default:
 				// Throttled, or DynamoDB failing for this item.
-				fallback(fmt.Errorf("transaction cancelled: %s: %s", code, aws.ToString(r.Message)))
+				fallback(pending, fmt.Errorf("transaction cancelled: %s: %s", code, aws.ToString(r.Message)))
 				return
 			}
 		}
 		if !progress {
 			// Cancelled with no reason this code acts on: do not loop.
-			fallback(err)
+			fallback(pending, err)
 			return
+		}
+		if len(taken) > 0 {
+			items, err := s.readClaims(ctx, keys, taken, old)
+			if err != nil {
+				fallback(taken, err)
+			}
+			for j, c := range taken {
+				if err != nil {
+					break
+				}
+				it := items[j]
+				switch {
+				case it == nil:
+					// Gone meanwhile (expired): claim it afresh.
+					next = append(next, txClaim{i: c.i, cond: claimCondition(now)})
+				case it.Status == statusDone:
+					out[c.i] = Claim{Outcome: AlreadyDone}
+				case !retakeable(*it, now):
+					out[c.i] = Claim{Outcome: InProgress}
+				default:
+					next = append(next, txClaim{i: c.i, cond: retakeCondition(*it), flags: it.Flags})
+				}
+			}
 		}
 		pending = next
 	}
 }
 
-// resolve is a record whose transaction claim failed its condition, with
-// its item as the cancellation reason returned it (nil from kumo).
-type resolve struct {
-	i   int
-	old map[string]types.AttributeValue
-}
-
-// resolve decides a record whose claim failed its condition: done, held
-// by a live claim, or retaken alone (Claim), which reads back the steps an
-// earlier attempt completed.
-func (s *Store) resolve(ctx context.Context, k string, old map[string]types.AttributeValue, now time.Time, hold time.Duration) Claim {
-	var it idemItem
-	found := len(old) > 0
-	if found {
-		if attributevalue.UnmarshalMap(old, &it) != nil {
-			found = false
+// readClaims returns the idempotency items of the claims taken (nil: no
+// item): from the cancellation reasons (old[j], which DynamoDB fills as
+// asked, ReturnValuesOnConditionCheckFailure) or, where they are empty
+// (kumo v0.33.1 ignores it), with one strongly consistent
+// TransactGetItems call (authorised as dynamodb:GetItem per item).
+func (s *Store) readClaims(ctx context.Context, keys []string, taken []txClaim, old []map[string]types.AttributeValue) ([]*idemItem, error) {
+	out := make([]*idemItem, len(taken))
+	var gets []types.TransactGetItem
+	var at []int
+	for j, c := range taken {
+		if len(old[j]) > 0 {
+			var it idemItem
+			if err := attributevalue.UnmarshalMap(old[j], &it); err != nil {
+				return nil, fmt.Errorf("state: decode claim %s: %w", keys[c.i], err)
+			}
+			out[j] = &it
+			continue
 		}
-	} else {
-		var err error
-		if found, err = s.get(ctx, idemPK(k), single, &it); err != nil {
-			s.fellBack(ctx, "claim", k, err)
-			return s.mem.claim(k, now, hold)
+		gets = append(gets, types.TransactGetItem{Get: &types.Get{TableName: aws.String(s.table), Key: key(idemPK(keys[c.i]), single)}})
+		at = append(at, j)
+	}
+	if len(gets) == 0 {
+		return out, nil
+	}
+	s.calls.Add(1)
+	res, err := s.db.(TransactDB).TransactGetItems(ctx, &dynamodb.TransactGetItemsInput{TransactItems: gets})
+	if err != nil {
+		return nil, err
+	}
+	if len(res.Responses) != len(gets) {
+		return nil, fmt.Errorf("state: %d items read back for %d claims", len(res.Responses), len(gets))
+	}
+	for n, r := range res.Responses {
+		if len(r.Item) == 0 {
+			continue
 		}
+		var it idemItem
+		if err := attributevalue.UnmarshalMap(r.Item, &it); err != nil {
+			return nil, fmt.Errorf("state: decode claim %s: %w", keys[taken[at[n]].i], err)
+		}
+		out[at[n]] = &it
 	}
-	switch {
-	case found && it.Status == statusDone:
-		return Claim{Outcome: AlreadyDone}
-	case found && it.Status == statusClaimed && it.Until > ms(now):
-		return Claim{Outcome: InProgress}
-	}
-	c, _ := s.Claim(ctx, k, now, hold)
-	return c
+	return out, nil
 }
 
 // Finish is how an attempt on a claimed record ended.

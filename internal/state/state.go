@@ -201,7 +201,13 @@ func build(pk, sk string, upd expression.UpdateBuilder, cond *expression.Conditi
 	// kumo (v0.33.1) only recognises a clause keyword after a space, and
 	// DynamoDB takes either.
 	updExpr := strings.TrimSpace(strings.ReplaceAll(aws.ToString(e.Update()), "\n", " "))
-	return built{update: aws.String(updExpr), cond: e.Condition(), names: e.Names(), values: e.Values()}, nil
+	condExpr := e.Condition()
+	if condExpr != nil {
+		// The builder writes "size (#1)"; kumo (v0.33.1) only parses
+		// "size(#1)", and DynamoDB takes either.
+		condExpr = aws.String(strings.ReplaceAll(*condExpr, "size (", "size("))
+	}
+	return built{update: aws.String(updExpr), cond: condExpr, names: e.Names(), values: e.Values()}, nil
 }
 
 // update runs an UpdateItem built from upd and cond (cond may be nil)
