@@ -99,6 +99,12 @@ func (w *AlertWindows) Close(ctx context.Context, now time.Time, window time.Dur
 	w.pending = map[string]*pendingCount{}
 	clear(w.openers)
 	clear(w.taken)
+	// A new environment's first scan waits ScanEvery too: environments
+	// started together (a scale-out) would otherwise all read the
+	// partition at once and race for the same counts.
+	if w.lastScan.IsZero() {
+		w.lastScan = now
+	}
 	scan := all || now.Sub(w.lastScan) >= ScanEvery || now.Before(w.lastScan)
 	if scan {
 		w.lastScan = now

@@ -87,6 +87,7 @@ const (
 // first occurrence (the first holds it). DynamoDB failing (throttled,
 // down) answers from memory, counted as a fallback, as Claim does.
 func (s *Store) ClaimBatch(ctx context.Context, keys []string, now time.Time, hold time.Duration, with BatchWrites) []Claim {
+	s.down.Store(false) // a new invocation asks the table again
 	out := make([]Claim, len(keys))
 	seen := make(map[string]bool, len(keys))
 	var batch []int
@@ -215,6 +216,7 @@ func (s *Store) claimChunk(ctx context.Context, tx TransactDB, keys []string, ch
 		pending[j] = txClaim{i: i, cond: claimCondition(now)}
 	}
 	fallback := func(cs []txClaim, err error) {
+		s.down.Store(true)
 		s.fellBack(ctx, "claim", fmt.Sprintf("%d records", len(cs)), err)
 		for _, c := range cs {
 			out[c.i] = s.mem.claim(keys[c.i], now, hold)
@@ -399,7 +401,10 @@ type Finish struct {
 // FinishAll records how each attempt on its claimed record ended, with
 // one BatchWriteItem call per 25 records: done records are remembered
 // (DefaultKeep), failed ones are released with their completed steps.
-// Unconditional: the caller holds the claims.
+// Unconditional: the caller holds the claims. It asks the table even when
+// the batch claim found it unavailable (its records, if claimed in
+// memory, are then finished there too), and ends the invocation: the
+// next operations ask the table again.
 func (s *Store) FinishAll(ctx context.Context, fs []Finish, now time.Time) {
 	if s.db == nil {
 		for _, f := range fs {
@@ -451,4 +456,5 @@ func (s *Store) FinishAll(ctx context.Context, fs []Finish, now time.Time) {
 			s.mem.finish(f)
 		}
 	}
+	s.down.Store(false)
 }

@@ -93,6 +93,13 @@ type Store struct {
 
 	fallbacks atomic.Int64
 	calls     atomic.Int64
+	// down is set when a batch claim found the table unavailable
+	// (throttled, failing) and cleared by the invocation's FinishAll (and
+	// the next ClaimBatch): in between, the other operations answer from
+	// memory at once, counted as fallbacks, instead of each asking a table
+	// known to be failing, with the SDK's retries, while the invocation's
+	// deadline runs.
+	down atomic.Bool
 
 	mu  sync.Mutex
 	mem memory
@@ -136,9 +143,17 @@ func (s *Store) Fallbacks() int { return int(s.fallbacks.Swap(0)) }
 // Calls returns the number of DynamoDB calls made since the last call.
 func (s *Store) Calls() int { return int(s.calls.Swap(0)) }
 
-// fellBack logs and counts one operation answered from memory.
+// errSkipped is the error of a call not made: the table was found
+// unavailable earlier in the invocation (Store.down).
+var errSkipped = errors.New("state table unavailable earlier in this invocation: not asked")
+
+// fellBack logs and counts one operation answered from memory (a skipped
+// call is counted, not logged again).
 func (s *Store) fellBack(ctx context.Context, op, key string, err error) {
 	s.fallbacks.Add(1)
+	if errors.Is(err, errSkipped) {
+		return
+	}
 	s.log.WarnContext(ctx, "state table unavailable: answered from this environment's memory", "op", op, "key", key, "err", err)
 }
 
@@ -217,6 +232,9 @@ func (s *Store) update(ctx context.Context, pk, sk string, upd expression.Update
 	if err != nil {
 		return err
 	}
+	if s.down.Load() {
+		return errSkipped
+	}
 	s.calls.Add(1)
 	res, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(s.table),
@@ -260,6 +278,9 @@ func (s *Store) txUpdate(pk, sk string, upd expression.UpdateBuilder, cond *expr
 // get reads an item with a strongly consistent read (a decision follows);
 // found is false when there is none.
 func (s *Store) get(ctx context.Context, pk, sk string, out any) (found bool, err error) {
+	if s.down.Load() {
+		return false, errSkipped
+	}
 	s.calls.Add(1)
 	res, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(s.table),
@@ -282,6 +303,9 @@ func (s *Store) put(ctx context.Context, item any) error {
 	av, err := attributevalue.MarshalMap(item)
 	if err != nil {
 		return fmt.Errorf("state: encode item: %w", err)
+	}
+	if s.down.Load() {
+		return errSkipped
 	}
 	s.calls.Add(1)
 	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: av})

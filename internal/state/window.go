@@ -251,6 +251,9 @@ func (s *Store) windows(ctx context.Context) ([]winItem, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.down.Load() {
+		return nil, errSkipped
+	}
 	var out []winItem
 	var start map[string]types.AttributeValue
 	for {
