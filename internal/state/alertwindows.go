@@ -37,6 +37,12 @@ type AlertWindows struct {
 	openers  map[string]*Opened // this invocation's announcements that opened a window
 	taken    map[string]Summary // the last Close's summaries, for Undelivered
 	lastScan time.Time
+	// offering holds the keys whose window an Offer is deciding now: an
+	// invocation's records are handled concurrently, and a storm's
+	// occurrences of one key would otherwise all race to open its window
+	// (one wins, the others pay a second write to count into it).
+	offering map[string]*sync.Mutex
+	offerers map[string]int
 }
 
 type pendingCount struct {
@@ -48,7 +54,8 @@ type pendingCount struct {
 
 // AlertWindows returns the Store's windows as an alert.WindowStore.
 func (s *Store) AlertWindows() *AlertWindows {
-	return &AlertWindows{s: s, pending: map[string]*pendingCount{}, openers: map[string]*Opened{}, taken: map[string]Summary{}}
+	return &AlertWindows{s: s, pending: map[string]*pendingCount{}, openers: map[string]*Opened{}, taken: map[string]Summary{},
+		offering: map[string]*sync.Mutex{}, offerers: map[string]int{}}
 }
 
 var (
@@ -61,16 +68,11 @@ func count(a alert.Alert) int { return max(a.Count, 1) }
 // Observe implements alert.WindowStore.
 func (w *AlertWindows) Observe(ctx context.Context, a alert.Alert, now time.Time, window time.Duration) ([]alert.Alert, error) {
 	k := a.Key()
-	if opened, ok := w.s.knownOpen(k, now, window); ok {
-		w.mu.Lock()
-		p := w.pending[k]
-		if p == nil {
-			p = &pendingCount{first: now, opened: opened}
-			w.pending[k] = p
-		}
-		p.n += count(a)
-		p.latest = a
-		w.mu.Unlock()
+	if w.hold(k, a, now, window) {
+		return nil, nil
+	}
+	defer w.offered(k)()
+	if w.hold(k, a, now, window) { // opened meanwhile by the Offer waited for
 		return nil, nil
 	}
 	latest, _ := json.Marshal(a)
@@ -87,6 +89,48 @@ func (w *AlertWindows) Observe(ctx context.Context, a alert.Alert, now time.Time
 	w.openers[k] = op
 	w.mu.Unlock()
 	return []alert.Alert{out}, nil
+}
+
+// hold counts a into this invocation's pending count of k if this
+// environment knows k's window to be open (Close writes the count).
+func (w *AlertWindows) hold(k string, a alert.Alert, now time.Time, window time.Duration) bool {
+	opened, ok := w.s.knownOpen(k, now, window)
+	if !ok {
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	p := w.pending[k]
+	if p == nil {
+		p = &pendingCount{first: now, opened: opened}
+		w.pending[k] = p
+	}
+	p.n += count(a)
+	p.latest = a
+	return true
+}
+
+// offered waits for any Offer of k in progress in this environment and
+// returns the function ending the caller's own.
+func (w *AlertWindows) offered(k string) (done func()) {
+	w.mu.Lock()
+	m := w.offering[k]
+	if m == nil {
+		m = &sync.Mutex{}
+		w.offering[k] = m
+	}
+	w.offerers[k]++
+	w.mu.Unlock()
+	m.Lock()
+	return func() {
+		m.Unlock()
+		w.mu.Lock()
+		if w.offerers[k]--; w.offerers[k] == 0 {
+			delete(w.offering, k)
+			delete(w.offerers, k)
+		}
+		w.mu.Unlock()
+	}
 }
 
 // Close implements alert.WindowStore: it writes this invocation's

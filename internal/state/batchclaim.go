@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -32,9 +33,9 @@ import (
 // *dynamodb.Client has it. A DB without it (a test's fake) gets one
 // conditional claim per record, as Claim makes.
 //
-// IAM: a transaction is authorised per item, by the item's own action:
-// every item written here is an Update (dynamodb:UpdateItem), every item
-// read a Get (dynamodb:GetItem).
+// IAM: a transaction is authorised per item, by the item's own action: a
+// new claim is a Put (dynamodb:PutItem), a retake and a caller's write an
+// Update (dynamodb:UpdateItem), every item read a Get (dynamodb:GetItem).
 type TransactDB interface {
 	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 	TransactGetItems(ctx context.Context, in *dynamodb.TransactGetItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactGetItemsOutput, error)
@@ -160,16 +161,12 @@ func chunks(recs []int, with BatchWrites) [][]int {
 }
 
 // claimCondition is a transaction's claim of a record it has not read:
-// the record is new, or its earlier attempt failed or its holder died
-// (deadline passed) without completing any step. A record with completed
-// steps fails it: it is read, then retaken (retakeCondition) with those
-// steps, which a transaction does not return.
-func claimCondition(now time.Time) expression.ConditionBuilder {
-	status, until := expression.Name("status"), expression.Name("until")
-	retake := status.Equal(expression.Value(statusFailed)).
-		Or(status.Equal(expression.Value(statusClaimed)).And(until.LessThanEqual(expression.Value(ms(now)))))
-	return expression.AttributeNotExists(expression.Name(AttrPK)).
-		Or(retake.And(expression.AttributeNotExists(expression.Name("flags"))))
+// the record is new. Any other (done, held, or retakeable: failed, or its
+// holder dead) fails it and is read, then retaken (retakeCondition) with
+// the steps its earlier attempts completed, which a transaction does not
+// return. A short condition: DynamoDB parses one per item.
+func claimCondition() expression.ConditionBuilder {
+	return expression.AttributeNotExists(expression.Name(AttrPK))
 }
 
 // retakeCondition claims a record read as it, retakeable at now (failed,
@@ -195,10 +192,12 @@ func retakeable(it idemItem, now time.Time) bool {
 
 // txClaim is a record a transaction claims.
 type txClaim struct {
-	i    int
-	cond expression.ConditionBuilder
+	i int
+	// retake is the update retaking a record read back (its steps kept);
+	// nil: a new claim, a conditional Put.
+	retake *built
 	// flags are the steps its earlier attempts completed (read back);
-	// a record with none is fresh: its caller's writes go with it.
+	// a record without is fresh: its caller's writes go with it.
 	flags []string
 }
 
@@ -211,16 +210,38 @@ func (s *Store) claimChunk(ctx context.Context, tx TransactDB, keys []string, ch
 	upd := expression.Set(expression.Name("status"), expression.Value(statusClaimed)).
 		Set(expression.Name("until"), expression.Value(ms(now.Add(hold)))).
 		Set(expression.Name(AttrTTL), expression.Value(s.ttl(now, hold+DefaultKeep)))
-	pending := make([]txClaim, len(chunk))
-	for j, i := range chunk {
-		pending[j] = txClaim{i: i, cond: claimCondition(now)}
-	}
 	fallback := func(cs []txClaim, err error) {
 		s.down.Store(true)
 		s.fellBack(ctx, "claim", fmt.Sprintf("%d records", len(cs)), err)
 		for _, c := range cs {
 			out[c.i] = s.mem.claim(keys[c.i], now, hold)
 		}
+	}
+	// A new claim is a Put of a new item, the same condition for every
+	// record: built once.
+	pending := make([]txClaim, len(chunk))
+	for j, i := range chunk {
+		pending[j] = txClaim{i: i}
+	}
+	ce, err := expression.NewBuilder().WithCondition(claimCondition()).Build()
+	if err != nil {
+		fallback(pending, err)
+		return
+	}
+	until := &types.AttributeValueMemberN{Value: strconv.FormatInt(ms(now.Add(hold)), 10)}
+	ttl := &types.AttributeValueMemberN{Value: strconv.FormatInt(s.ttl(now, hold+DefaultKeep), 10)}
+	claimed := &types.AttributeValueMemberS{Value: statusClaimed}
+	put := func(k string) types.TransactWriteItem {
+		item := key(idemPK(k), single)
+		item["status"], item["until"], item[AttrTTL] = claimed, until, ttl
+		return types.TransactWriteItem{Put: &types.Put{
+			TableName:                           aws.String(s.table),
+			Item:                                item,
+			ConditionExpression:                 ce.Condition(),
+			ExpressionAttributeNames:            ce.Names(),
+			ExpressionAttributeValues:           ce.Values(),
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		}}
 	}
 	for attempt := 0; len(pending) > 0; attempt++ {
 		if attempt == maxTxAttempts {
@@ -233,12 +254,11 @@ func (s *Store) claimChunk(ctx context.Context, tx TransactDB, keys []string, ch
 		size := 0
 		var fresh []int
 		for _, c := range pending {
-			it, err := s.txUpdate(idemPK(keys[c.i]), single, upd, &c.cond)
-			if err != nil {
-				fallback(pending, err)
-				return
+			if c.retake != nil {
+				items = append(items, s.txItem(idemPK(keys[c.i]), single, *c.retake))
+			} else {
+				items = append(items, put(keys[c.i]))
 			}
-			items = append(items, it)
 			size += 200 + len(keys[c.i])
 			if len(c.flags) == 0 {
 				fresh = append(fresh, c.i)
@@ -328,13 +348,19 @@ func (s *Store) claimChunk(ctx context.Context, tx TransactDB, keys []string, ch
 				switch {
 				case it == nil:
 					// Gone meanwhile (expired): claim it afresh.
-					next = append(next, txClaim{i: c.i, cond: claimCondition(now)})
+					next = append(next, txClaim{i: c.i})
 				case it.Status == statusDone:
 					out[c.i] = Claim{Outcome: AlreadyDone}
 				case !retakeable(*it, now):
 					out[c.i] = Claim{Outcome: InProgress}
 				default:
-					next = append(next, txClaim{i: c.i, cond: retakeCondition(*it), flags: it.Flags})
+					retake := retakeCondition(*it)
+					e, berr := build(idemPK(keys[c.i]), single, upd, &retake)
+					if berr != nil {
+						fallback([]txClaim{c}, berr)
+						continue
+					}
+					next = append(next, txClaim{i: c.i, retake: &e, flags: it.Flags})
 				}
 			}
 		}

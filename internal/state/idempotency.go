@@ -59,7 +59,7 @@ type idemItem struct {
 	PK     string   `dynamodbav:"pk"`
 	SK     string   `dynamodbav:"sk"`
 	Status string   `dynamodbav:"status"`
-	Until  int64    `dynamodbav:"until"` // claim deadline, Unix ms
+	Until  int64    `dynamodbav:"until,omitempty"` // claim deadline, Unix ms; done and failed items need none
 	Flags  []string `dynamodbav:"flags,stringset,omitempty"`
 	TTL    int64    `dynamodbav:"ttl"`
 }

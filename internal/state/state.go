@@ -256,14 +256,20 @@ func (s *Store) update(ctx context.Context, pk, sk string, upd expression.Update
 	return nil
 }
 
-// txUpdate is the transaction item of the same update, returning the old
-// item in its cancellation reason when cond fails (DynamoDB does; kumo
-// v0.33.1 ignores it and the caller reads the item).
+// txUpdate is the transaction item of the same update (txItem).
 func (s *Store) txUpdate(pk, sk string, upd expression.UpdateBuilder, cond *expression.ConditionBuilder) (types.TransactWriteItem, error) {
 	e, err := build(pk, sk, upd, cond)
 	if err != nil {
 		return types.TransactWriteItem{}, err
 	}
+	return s.txItem(pk, sk, e), nil
+}
+
+// txItem is a transaction's Update of pk/sk with e, returning the old
+// item in its cancellation reason when the condition fails (DynamoDB does;
+// kumo v0.33.1 ignores it and the caller reads the item). Items of one
+// transaction may share e (its maps are only read).
+func (s *Store) txItem(pk, sk string, e built) types.TransactWriteItem {
 	return types.TransactWriteItem{Update: &types.Update{
 		TableName:                           aws.String(s.table),
 		Key:                                 key(pk, sk),
@@ -272,7 +278,7 @@ func (s *Store) txUpdate(pk, sk string, upd expression.UpdateBuilder, cond *expr
 		ExpressionAttributeNames:            e.names,
 		ExpressionAttributeValues:           e.values,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	}}, nil
+	}}
 }
 
 // get reads an item with a strongly consistent read (a decision follows);
