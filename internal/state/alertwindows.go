@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -35,6 +36,7 @@ type AlertWindows struct {
 	mu       sync.Mutex
 	pending  map[string]*pendingCount
 	openers  map[string]*Opened // this invocation's announcements that opened a window
+	toOpen   map[string]*toOpen // windows precounted into while closed (Precount)
 	taken    map[string]Summary // the last Close's summaries, for Undelivered
 	lastScan time.Time
 	// offering holds the keys whose window an Offer is deciding now: an
@@ -55,7 +57,7 @@ type pendingCount struct {
 // AlertWindows returns the Store's windows as an alert.WindowStore.
 func (s *Store) AlertWindows() *AlertWindows {
 	return &AlertWindows{s: s, pending: map[string]*pendingCount{}, openers: map[string]*Opened{}, taken: map[string]Summary{},
-		offering: map[string]*sync.Mutex{}, offerers: map[string]int{}}
+		toOpen: map[string]*toOpen{}, offering: map[string]*sync.Mutex{}, offerers: map[string]int{}}
 }
 
 var (
@@ -134,13 +136,14 @@ func (w *AlertWindows) offered(k string) (done func()) {
 }
 
 // Close implements alert.WindowStore: it writes this invocation's
-// pre-aggregated counts, then takes the held-back counts of closed windows
+// pre-aggregated counts, opens the windows its claims counted into while
+// closed (Precount), then takes the held-back counts of closed windows
 // (this environment's own, or all of them every ScanEvery, on the flush
 // schedule, and with all).
 func (w *AlertWindows) Close(ctx context.Context, now time.Time, window time.Duration, all bool) ([]alert.Alert, error) {
 	w.mu.Lock()
-	pending := w.pending
-	w.pending = map[string]*pendingCount{}
+	pending, opening := w.pending, w.toOpen
+	w.pending, w.toOpen = map[string]*pendingCount{}, map[string]*toOpen{}
 	clear(w.openers)
 	clear(w.taken)
 	// A new environment's first scan waits ScanEvery too: environments
@@ -159,6 +162,14 @@ func (w *AlertWindows) Close(ctx context.Context, now time.Time, window time.Dur
 	for k, p := range pending {
 		if a, ok := w.writePending(ctx, k, p, now, window); ok {
 			out = append(out, a)
+		}
+	}
+	for k, o := range opening {
+		if a, op := w.open(ctx, k, o, now, window); op != nil {
+			out = append(out, a)
+			w.mu.Lock()
+			w.openers[k] = op
+			w.mu.Unlock()
 		}
 	}
 	w.s.drainMemoryWindows(ctx, now)
@@ -189,7 +200,7 @@ func (w *AlertWindows) writePending(ctx context.Context, k string, p *pendingCou
 	latest, _ := json.Marshal(p.latest)
 	o := Offer{Key: k, N: p.n, Latest: latest, Now: p.first, Window: window}
 	if w.s.db != nil {
-		err := w.s.addHeld(ctx, o, expression.Name("gen").Equal(expression.Value(p.opened.gen)))
+		err := w.s.addHeld(ctx, o, expression.Name("opened").GreaterThan(expression.Value(ms(now.Add(-window)))))
 		switch {
 		case err == nil:
 			return alert.Alert{}, false
@@ -258,7 +269,8 @@ func (s *Store) forgetOpen(k string) {
 }
 
 // flushKnown takes the held-back counts of the closed windows this
-// environment knows, without reading the partition.
+// environment opened, without reading the partition, and forgets every
+// window it knows to have closed.
 func (s *Store) flushKnown(ctx context.Context, now time.Time, window time.Duration) []Summary {
 	out := s.mem.flush(now, window, false)
 	if s.db == nil {
@@ -269,7 +281,9 @@ func (s *Store) flushKnown(ctx context.Context, now time.Time, window time.Durat
 	var keys []string
 	for k, o := range s.opened {
 		if o.at <= cutoff {
-			keys = append(keys, k)
+			if o.own {
+				keys = append(keys, k)
+			}
 			delete(s.opened, k)
 		}
 	}
@@ -334,24 +348,27 @@ func (s *Store) drainMemoryWindows(ctx context.Context, now time.Time) {
 // Precount is an invocation's storm occurrences counted into their shared
 // windows by the transactions that claim the invocation's records
 // (Store.ClaimBatch): one update per alert key per transaction, written
-// if and only if those records are claimed, and only while the key's
-// window is open by the caller's clock. An occurrence whose window is
-// closed or not yet opened fails that condition and is left to Observe,
-// which opens the window and announces it; the caller does not offer a
+// if and only if those records are claimed. The caller does not offer a
 // precounted alert to the aggregator (Counted): it is counted already.
 //
-// The condition is the window being open, not this environment's own
-// knowledge of it (Observe's path): a key this environment has not seen
-// yet, open in another, is counted with the claims too, with no call of
-// its own. Such a window closes unnoticed here; whoever reads the
-// partition (ScanEvery, the flush schedule) or reopens it announces its
-// count.
+// A key's count is first offered on condition that its window is open by
+// the caller's clock; whichever environment opened it (this environment
+// need not know it), the occurrences are held back, with no call of their
+// own. A window found closed (or never opened) cancels the transaction;
+// the retried one counts the occurrences into it regardless, and Close
+// then opens it, announcing what it holds, unless another environment
+// has opened it meanwhile (which then announced them, or holds them in
+// its new window). A window this environment did not open closes
+// unnoticed here; whoever reads the partition (ScanEvery, the flush
+// schedule) or reopens it announces its count.
 type Precount struct {
-	s       *Store
+	w       *AlertWindows
 	now     time.Time
-	cutoff  int64          // windows opened after it are open at now
-	recs    [][]precounted // per record, one entry per alert key
-	dropped map[string]bool
+	window  time.Duration
+	cutoff  int64             // windows opened after it are open at now
+	recs    [][]precounted    // per record, one entry per alert key
+	closed  map[string]bool   // found closed: counted regardless, opened by Close
+	dropped map[string]bool   // left to Observe
 	counted []map[string]bool // per record, the keys counted with its claim
 }
 
@@ -365,8 +382,8 @@ type precounted struct {
 // offer, with their Time set) for ClaimBatch: pass the result as its
 // BatchWrites, then ask Counted. window is the aggregator's window.
 func (w *AlertWindows) Precount(alerts [][]alert.Alert, now time.Time, window time.Duration) *Precount {
-	p := &Precount{s: w.s, now: now, cutoff: ms(now.Add(-window)), recs: make([][]precounted, len(alerts)),
-		dropped: map[string]bool{}, counted: make([]map[string]bool, len(alerts))}
+	p := &Precount{w: w, now: now, window: window, cutoff: ms(now.Add(-window)), recs: make([][]precounted, len(alerts)),
+		closed: map[string]bool{}, dropped: map[string]bool{}, counted: make([]map[string]bool, len(alerts))}
 	for i, as := range alerts {
 		for _, a := range as {
 			k := a.Key()
@@ -400,14 +417,17 @@ func (p *Precount) touches(i int) []string {
 	return out
 }
 
-func (p *Precount) writes(acquired []int) ([]txWrite, error) {
-	type sum struct {
-		n      int
-		latest alert.Alert
-	}
+// sum is the count of one key over some records.
+type sum struct {
+	n      int
+	latest alert.Alert
+}
+
+// sums adds up the counts of recs' keys, in first-seen order.
+func (p *Precount) sums(recs []int) (map[string]*sum, []string) {
 	sums := map[string]*sum{}
 	var order []string
-	for _, i := range acquired {
+	for _, i := range recs {
 		for _, c := range p.recs[i] {
 			if p.dropped[c.key] {
 				continue
@@ -422,6 +442,11 @@ func (p *Precount) writes(acquired []int) ([]txWrite, error) {
 			sm.latest = c.latest
 		}
 	}
+	return sums, order
+}
+
+func (p *Precount) writes(acquired []int) ([]txWrite, error) {
+	sums, order := p.sums(acquired)
 	out := make([]txWrite, 0, len(order))
 	for _, k := range order {
 		latest, err := json.Marshal(sums[k].latest)
@@ -432,8 +457,17 @@ func (p *Precount) writes(acquired []int) ([]txWrite, error) {
 		upd := expression.Add(expression.Name("held"), expression.Value(sums[k].n)).
 			Set(first, expression.IfNotExists(first, expression.Value(ms(p.now)))).
 			Set(expression.Name("latest"), expression.Value(latest))
-		cond := expression.Name("opened").GreaterThan(expression.Value(p.cutoff))
-		it, err := p.s.txUpdate(windowPK, k, upd, &cond)
+		var cond *expression.ConditionBuilder
+		if p.closed[k] {
+			// Counted regardless; a window never opened gets the TTL it
+			// would have had (Close opens it).
+			ttl := expression.Name(AttrTTL)
+			upd = upd.Set(ttl, expression.IfNotExists(ttl, expression.Value(p.w.s.ttl(p.now, 2*p.window+time.Hour))))
+		} else {
+			c := expression.Name("opened").GreaterThan(expression.Value(p.cutoff))
+			cond = &c
+		}
+		it, err := p.w.s.txUpdate(windowPK, k, upd, cond)
 		if err != nil {
 			return nil, err
 		}
@@ -442,7 +476,11 @@ func (p *Precount) writes(acquired []int) ([]txWrite, error) {
 	return out, nil
 }
 
-func (p *Precount) drop(k string) {
+func (p *Precount) refused(k string, condition bool) {
+	if condition && !p.closed[k] {
+		p.closed[k] = true
+		return
+	}
 	p.dropped[k] = true
 }
 
@@ -458,4 +496,69 @@ func (p *Precount) committed(acquired []int) {
 			p.counted[i][c.key] = true
 		}
 	}
+	sums, order := p.sums(acquired)
+	for _, k := range order {
+		if !p.closed[k] {
+			p.w.s.sawOpen(k, p.now, p.window)
+		}
+	}
+	p.w.mu.Lock()
+	defer p.w.mu.Unlock()
+	for _, k := range order {
+		if !p.closed[k] {
+			continue
+		}
+		o := p.w.toOpen[k]
+		if o == nil {
+			o = &toOpen{cutoff: p.cutoff}
+			p.w.toOpen[k] = o
+		}
+		o.n += sums[k].n
+		o.latest = sums[k].latest
+	}
+}
+
+// toOpen is a window an invocation counted occurrences into while it was
+// closed: Close opens it and announces them.
+type toOpen struct {
+	n      int
+	latest alert.Alert
+	cutoff int64
+}
+
+// open opens k's window if it is still closed and holds occurrences,
+// taking them, and returns the announcement of them and the opening (nil:
+// another environment opened it first, and announced them or holds them).
+func (w *AlertWindows) open(ctx context.Context, k string, o *toOpen, now time.Time, window time.Duration) (alert.Alert, *Opened) {
+	opened, held := expression.Name("opened"), expression.Name("held")
+	cond := expression.AttributeNotExists(opened).Or(opened.LessThanEqual(expression.Value(o.cutoff))).
+		And(held.GreaterThan(expression.Value(0)))
+	gen := rand.Int64()
+	upd := expression.Set(opened, expression.Value(ms(now))).
+		Set(expression.Name("gen"), expression.Value(gen)).
+		Set(held, expression.Value(0)).
+		Set(expression.Name(AttrTTL), expression.Value(w.s.ttl(now, 2*window+time.Hour))).
+		Remove(expression.Name("firstHeld"))
+	var old winItem
+	err := w.s.update(ctx, windowPK, k, upd, &cond, types.ReturnValueAllOld, &old)
+	switch {
+	case err == nil:
+	case conditionFailed(err):
+		return alert.Alert{}, nil
+	default:
+		// Still held in the window: the next opener or a flush announces.
+		w.s.fellBack(ctx, "window open", k, err)
+		return alert.Alert{}, nil
+	}
+	w.s.remember(k, openInfo{at: ms(now), own: true})
+	// Every occurrence held, this invocation's included, is carried: a
+	// failed announcement puts them all back (Reopen).
+	op := &Opened{Carried: int(old.Held), Since: fromMS(old.FirstHeld), openedAt: ms(now), gen: gen, carriedFirst: old.FirstHeld}
+	a := o.latest
+	a.Count = int(old.Held)
+	a.Since = time.Time{}
+	if int(old.Held) > o.n {
+		a.Since = op.Since // others' occurrences were held before
+	}
+	return a, op
 }

@@ -61,9 +61,10 @@ type BatchWrites interface {
 	// writes returns one write per item the records acquired touch,
 	// leaving out dropped items; bytes estimates their size.
 	writes(acquired []int) (ws []txWrite, err error)
-	// drop leaves an item out from now on: its condition failed (it
-	// changed since the caller learnt of it) or it conflicts.
-	drop(sk string)
+	// refused says an item's write cancelled the transaction: its
+	// condition failed (condition), or another transaction is writing it.
+	// The next writes do without it, or write it otherwise.
+	refused(sk string, condition bool)
 	// committed says the writes for acquired are in the table.
 	committed(acquired []int)
 }
@@ -280,7 +281,7 @@ func (s *Store) claimChunk(ctx context.Context, tx TransactDB, keys []string, ch
 			// Larger than DynamoDB takes in one transaction: the
 			// caller's writes are left to it.
 			for _, w := range ws {
-				with.drop(w.sk)
+				with.refused(w.sk, false)
 			}
 			continue
 		}
@@ -311,9 +312,7 @@ func (s *Store) claimChunk(ctx context.Context, tx TransactDB, keys []string, ch
 					next = append(next, pending[j])
 				}
 			case j >= len(pending):
-				// A caller's write whose condition failed or that
-				// another transaction is writing: left to the caller.
-				with.drop(ws[j-len(pending)].sk)
+				with.refused(ws[j-len(pending)].sk, code == reasonCondition)
 				progress = true
 			case code == reasonCondition:
 				// Claimed, done or failed with steps: read it.
