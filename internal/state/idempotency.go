@@ -2,11 +2,14 @@ package state
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
@@ -175,19 +178,91 @@ func (s *Store) Fail(ctx context.Context, k string, now time.Time, flags ...stri
 
 // drainFails writes the failures kept in memory while the table was down
 // (with their completed steps), so that the retry, in whichever
-// environment it lands, skips those steps.
+// environment it lands, skips those steps: with transactions of up to 100
+// records when the DB has them (after an outage of a storm's size, one
+// call per record would flood the table as it recovers).
 func (s *Store) drainFails(ctx context.Context, now time.Time) {
-	for _, k := range s.mem.takePendingFails() {
-		flags := s.mem.flags(k)
+	keys := s.mem.takePendingFails()
+	if len(keys) == 0 {
+		return
+	}
+	tx, _ := s.db.(TransactDB)
+	ttl := s.ttl(now, DefaultKeep)
+	item := func(k string) (expression.UpdateBuilder, expression.ConditionBuilder) {
 		upd := expression.Set(expression.Name("status"), expression.Value(statusFailed)).
-			Set(expression.Name(AttrTTL), expression.Value(s.ttl(now, DefaultKeep)))
-		if len(flags) > 0 {
+			Set(expression.Name(AttrTTL), expression.Value(ttl))
+		if flags := s.mem.flags(k); len(flags) > 0 {
 			upd = upd.Add(expression.Name("flags"), expression.Value(&types.AttributeValueMemberSS{Value: flags}))
 		}
 		// Only over a claim nobody finished meanwhile.
 		cond := expression.AttributeNotExists(expression.Name(AttrPK)).Or(expression.Name("status").NotEqual(expression.Value(statusDone)))
-		if err := s.update(ctx, idemPK(k), single, upd, &cond, types.ReturnValueNone, nil); err != nil && !conditionFailed(err) {
-			s.mem.pendingFail(k) // still down: next time
+		return upd, cond
+	}
+	for len(keys) > 0 {
+		chunk := keys[:min(maxTxItems, len(keys))]
+		keys = keys[len(chunk):]
+		if tx == nil || len(chunk) == 1 {
+			for i, k := range chunk {
+				upd, cond := item(k)
+				err := s.update(ctx, idemPK(k), single, upd, &cond, types.ReturnValueNone, nil)
+				if err != nil && !conditionFailed(err) {
+					s.repend(append(chunk[i:], keys...)) // still down: next time
+					return
+				}
+				s.mem.forget(k)
+			}
+			continue
 		}
+		for attempt := 0; len(chunk) > 0; attempt++ {
+			items := make([]types.TransactWriteItem, 0, len(chunk))
+			built := chunk[:0:0]
+			for _, k := range chunk {
+				upd, cond := item(k)
+				it, err := s.txUpdate(idemPK(k), single, upd, &cond)
+				if err != nil {
+					s.log.ErrorContext(ctx, "state: failure not drained", "key", k, "err", err)
+					continue
+				}
+				items, built = append(items, it), append(built, k)
+			}
+			chunk = built
+			if len(chunk) == 0 {
+				break
+			}
+			err := errSkipped
+			if !s.down.Load() && attempt < maxTxAttempts {
+				s.calls.Add(1)
+				_, err = tx.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+			}
+			if err == nil {
+				for _, k := range chunk {
+					s.mem.forget(k)
+				}
+				break
+			}
+			var tce *types.TransactionCanceledException
+			if !errors.As(err, &tce) || len(tce.CancellationReasons) != len(chunk) {
+				s.repend(append(chunk, keys...))
+				return
+			}
+			// Done meanwhile (condition failed): nothing to write. The
+			// others go again.
+			var next []string
+			for i, r := range tce.CancellationReasons {
+				if aws.ToString(r.Code) == reasonCondition {
+					s.mem.forget(chunk[i])
+					continue
+				}
+				next = append(next, chunk[i])
+			}
+			chunk = next
+		}
+	}
+}
+
+// repend keeps failures for the next drain.
+func (s *Store) repend(keys []string) {
+	for _, k := range keys {
+		s.mem.pendingFail(k)
 	}
 }
