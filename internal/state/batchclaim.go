@@ -108,12 +108,13 @@ func (s *Store) ClaimBatch(ctx context.Context, keys []string, now time.Time, ho
 		}
 		return out
 	}
-	// A record whose earlier attempt kept its completed steps in memory
-	// (the table was down) is claimed alone: Claim merges those steps,
-	// and the transaction's claims carry none.
+	// A record an earlier attempt in this environment finished in memory
+	// (the table was down) is claimed alone: Claim knows it done, or
+	// merges the steps that attempt completed, which the transaction's
+	// claims do not carry.
 	var alone, joint []int
 	for _, i := range batch {
-		if len(s.mem.flags(keys[i])) > 0 {
+		if s.mem.isDone(keys[i]) || len(s.mem.flags(keys[i])) > 0 {
 			alone = append(alone, i)
 		} else {
 			joint = append(joint, i)
@@ -426,6 +427,8 @@ type Finish struct {
 // FinishAll records how each attempt on its claimed record ended, with
 // one BatchWriteItem call per 25 records: done records are remembered
 // (DefaultKeep), failed ones are released with their completed steps.
+// Records finished in memory while the table was down are written with
+// them.
 // Unconditional: the caller holds the claims. It asks the table even when
 // the batch claim found it unavailable (its records, if claimed in
 // memory, are then finished there too), and ends the invocation: the
@@ -438,6 +441,10 @@ func (s *Store) FinishAll(ctx context.Context, fs []Finish, now time.Time) {
 		return
 	}
 	s.drainFails(ctx, now)
+	// Records done in memory while the table was down go with these.
+	for _, k := range s.mem.takePendingDones() {
+		fs = append(fs, Finish{Key: k})
+	}
 	ttl := s.ttl(now, DefaultKeep)
 	for len(fs) > 0 {
 		chunk := fs[:min(25, len(fs))]
@@ -477,6 +484,8 @@ func (s *Store) FinishAll(ctx context.Context, fs []Finish, now time.Time) {
 		for _, f := range chunk {
 			if f.Failed {
 				s.mem.pendingFail(f.Key)
+			} else {
+				s.mem.pendingDone(f.Key)
 			}
 			s.mem.finish(f)
 		}

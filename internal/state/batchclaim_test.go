@@ -2,11 +2,18 @@ package state_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/sesguard/sesguard/internal/alert"
+	"github.com/sesguard/sesguard/internal/state"
 )
 
 // txDB is checkedDB with transactions (checkedDB alone has none: a DB
@@ -67,6 +74,284 @@ func TestClaimBatchRetakesWithSteps(t *testing.T) {
 	for i, c := range a.ClaimBatch(ctx, []string{"new", "done", "held", "failed"}, now, time.Minute, nil) {
 		if c.Outcome == 0 {
 			t.Errorf("record %d claimed twice", i)
+		}
+	}
+}
+
+// TestClaimBatchOneCallEachWay: new records are claimed with one call and
+// finished with one; the done ones are then skipped everywhere, the failed
+// one is retaken with its steps.
+func TestClaimBatchOneCallEachWay(t *testing.T) {
+	ctx := context.Background()
+	db, name := table(t)
+	envs := environments(t, txDB{db}, name, 2)
+	keys := make([]string, 10)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("sns:m-%d", i)
+	}
+	for i, c := range envs[0].ClaimBatch(ctx, keys, t0, time.Minute, nil) {
+		if c.Outcome != state.Acquired {
+			t.Fatalf("record %d: %v", i, c.Outcome)
+		}
+	}
+	if n := envs[0].Calls(); n != 1 {
+		t.Errorf("claiming 10 new records: %d calls, want 1", n)
+	}
+	for i, c := range envs[1].ClaimBatch(ctx, keys, t0, time.Minute, nil) {
+		if c.Outcome != state.InProgress {
+			t.Errorf("record %d claimed twice: %v", i, c.Outcome)
+		}
+	}
+	var fs []state.Finish
+	for i, k := range keys {
+		fs = append(fs, state.Finish{Key: k, Failed: i == 3, Flags: map[bool][]string{true: {"alerted"}}[i == 3]})
+	}
+	envs[0].FinishAll(ctx, fs, t0.Add(time.Second))
+	if n := envs[0].Calls(); n != 1 {
+		t.Errorf("finishing 10 records: %d calls, want 1", n)
+	}
+	envs[1].Calls()
+	for i, c := range envs[1].ClaimBatch(ctx, keys, t0.Add(2*time.Second), time.Minute, nil) {
+		switch {
+		case i == 3 && (c.Outcome != state.Acquired || !c.Has("alerted")):
+			t.Errorf("failed record: %v %v, want acquired with its step", c.Outcome, c.Flags)
+		case i != 3 && c.Outcome != state.AlreadyDone:
+			t.Errorf("record %d: %v, want already done", i, c.Outcome)
+		}
+	}
+	if n := envs[1].Calls(); n != 3 {
+		t.Errorf("a batch of redeliveries: %d calls, want 3 (cancelled, read back, retried)", n)
+	}
+}
+
+// TestClaimBatchChunks: a batch larger than a transaction is claimed in
+// transactions of at most 100 items, its storm counts included.
+func TestClaimBatchChunks(t *testing.T) {
+	ctx := context.Background()
+	db, name := table(t)
+	s := environments(t, txDB{db}, name, 1)[0]
+	w := s.AlertWindows()
+	const window = 15 * time.Minute
+	// Two keys' windows open.
+	for _, id := range []string{"a.example", "b.example"} {
+		if out, _ := w.Observe(ctx, alert.Alert{Rule: "r", Identity: id, Time: t0}, t0, window); len(out) != 1 {
+			t.Fatalf("%s: first occurrence not announced", id)
+		}
+	}
+	keys := make([]string, 250)
+	alerts := make([][]alert.Alert, 250)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("r-%d", i)
+		alerts[i] = []alert.Alert{{Rule: "r", Identity: []string{"a.example", "b.example"}[i%2], Time: t0}}
+	}
+	s.Calls()
+	pc := w.Precount(alerts, t0, window)
+	for i, c := range s.ClaimBatch(ctx, keys, t0, time.Minute, pc) {
+		if c.Outcome != state.Acquired || !pc.Counted(i, alerts[i][0]) {
+			t.Fatalf("record %d: %v, counted %v", i, c.Outcome, pc.Counted(i, alerts[i][0]))
+		}
+	}
+	if n := s.Calls(); n != 3 {
+		t.Errorf("250 records with 2 keys: %d calls, want 3 (transactions of at most 100 items)", n)
+	}
+	sums, _ := w.Close(ctx, t0.Add(time.Minute), window, true)
+	total := 0
+	for _, a := range sums {
+		total += a.Count
+	}
+	if total != 250 {
+		t.Errorf("flush-all announced %d occurrences, want the 250 counted with the claims", total)
+	}
+}
+
+// TestPrecount: occurrences of a key open in another environment are
+// counted with the claims (one call in all); a key never opened cancels
+// the transaction, is counted regardless, and Close opens its window
+// and announces them; if that announcement reaches no sink, the next
+// opener announces them with its own.
+func TestPrecount(t *testing.T) {
+	ctx := context.Background()
+	db, name := table(t)
+	envs := environments(t, txDB{db}, name, 2)
+	a, b := envs[0].AlertWindows(), envs[1].AlertWindows()
+	const window = 15 * time.Minute
+	open := alert.Alert{Rule: "r", Identity: "open.example", Time: t0}
+	fresh := alert.Alert{Rule: "r", Identity: "new.example", Time: t0}
+	if out, _ := a.Observe(ctx, open, t0, window); len(out) != 1 {
+		t.Fatal("first occurrence not announced")
+	}
+	a.Close(ctx, t0, window, false)
+
+	now := t0.Add(time.Second)
+	envs[1].Calls()
+	alerts := [][]alert.Alert{{open}, {open, open}, {fresh}, {fresh}}
+	pc := b.Precount(alerts, now, window)
+	for i, c := range envs[1].ClaimBatch(ctx, []string{"1", "2", "3", "4"}, now, time.Minute, pc) {
+		if c.Outcome != state.Acquired || !pc.Counted(i, alerts[i][0]) {
+			t.Fatalf("record %d: %v, counted %v", i, c.Outcome, pc.Counted(i, alerts[i][0]))
+		}
+	}
+	if n := envs[1].Calls(); n != 2 {
+		t.Errorf("%d calls, want 2 (cancelled by the closed window, retried)", n)
+	}
+	out, _ := b.Close(ctx, now, window, false)
+	if len(out) != 1 || out[0].Identity != "new.example" || out[0].Count != 2 || !out[0].Since.IsZero() {
+		t.Fatalf("Close announced %+v, want new.example's 2 occurrences as its first alert", out)
+	}
+	// The announcement reached no sink: the window closes again holding
+	// them, and the next opener carries them.
+	b.Undelivered(ctx, out[0])
+	now = now.Add(time.Second)
+	pc = a.Precount([][]alert.Alert{{fresh}}, now, window)
+	envs[0].ClaimBatch(ctx, []string{"5"}, now, time.Minute, pc)
+	out, _ = a.Close(ctx, now, window, false)
+	if len(out) != 1 || out[0].Count != 3 || out[0].Since.IsZero() {
+		t.Fatalf("after the undelivered announcement, Close announced %+v, want 3 occurrences with Since", out)
+	}
+	// open.example's 3 held occurrences, announced once by flush-all.
+	sums, _ := b.Close(ctx, now.Add(time.Hour), window, true)
+	held := -1
+	for _, s := range sums {
+		if s.Identity == "open.example" {
+			held = s.Count
+		}
+	}
+	if held != 3 {
+		t.Errorf("open.example summary counts %d, want 3", held)
+	}
+}
+
+// oldItems is DynamoDB as kumo v0.33.1 is not: a cancelled transaction's
+// reasons carry the items whose condition failed
+// (ReturnValuesOnConditionCheckFailure), so no read is needed.
+type oldItems struct {
+	txDB
+	reads int
+}
+
+func (c *oldItems) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, o ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	out, err := c.txDB.TransactWriteItems(ctx, in, o...)
+	var tce *types.TransactionCanceledException
+	if errors.As(err, &tce) {
+		for i, r := range tce.CancellationReasons {
+			it := in.TransactItems[i]
+			if aws.ToString(r.Code) != "ConditionalCheckFailed" || it.Put == nil {
+				continue
+			}
+			got, gerr := c.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: it.Put.TableName, ConsistentRead: aws.Bool(true),
+				Key: map[string]types.AttributeValue{"pk": it.Put.Item["pk"], "sk": it.Put.Item["sk"]}})
+			if gerr != nil {
+				return nil, gerr
+			}
+			tce.CancellationReasons[i].Item = got.Item
+		}
+	}
+	return out, err
+}
+
+func (c *oldItems) TransactGetItems(ctx context.Context, in *dynamodb.TransactGetItemsInput, o ...func(*dynamodb.Options)) (*dynamodb.TransactGetItemsOutput, error) {
+	c.reads++
+	return c.txDB.TransactGetItems(ctx, in, o...)
+}
+
+// TestClaimBatchUsesCancellationItems: with DynamoDB's cancellation
+// reasons carrying the items, a batch of redeliveries is decided without
+// reading them.
+func TestClaimBatchUsesCancellationItems(t *testing.T) {
+	ctx := context.Background()
+	kdb, name := table(t)
+	db := &oldItems{txDB: txDB{kdb}}
+	s := environments(t, db, name, 1)[0]
+	s.ClaimBatch(ctx, []string{"a", "b"}, t0, time.Minute, nil)
+	s.FinishAll(ctx, []state.Finish{{Key: "a"}, {Key: "b", Failed: true, Flags: []string{"counted"}}}, t0)
+	got := s.ClaimBatch(ctx, []string{"a", "b", "c"}, t0.Add(time.Second), time.Minute, nil)
+	if got[0].Outcome != state.AlreadyDone || got[1].Outcome != state.Acquired || !got[1].Has("counted") || got[2].Outcome != state.Acquired {
+		t.Errorf("got %+v, want done, retaken with its step, new", got)
+	}
+	if db.reads != 0 {
+		t.Errorf("%d reads, want none (the reasons carry the items)", db.reads)
+	}
+}
+
+// TestClaimBatchWithoutTransactions: a DB without TransactWriteItems (a
+// fake) gets one claim per record, with the same outcomes.
+func TestClaimBatchWithoutTransactions(t *testing.T) {
+	ctx := context.Background()
+	db, name := table(t)
+	s := environments(t, db, name, 1)[0]
+	s.ClaimBatch(ctx, []string{"a"}, t0, time.Minute, nil)
+	s.FinishAll(ctx, []state.Finish{{Key: "a"}}, t0)
+	s.Calls()
+	got := s.ClaimBatch(ctx, []string{"a", "b", "b"}, t0, time.Minute, nil)
+	if got[0].Outcome != state.AlreadyDone || got[1].Outcome != state.Acquired || got[2].Outcome != state.InProgress {
+		t.Errorf("got %+v, want done, acquired, in progress (the same record twice in a batch)", got)
+	}
+	if n := s.Calls(); n != 3 {
+		t.Errorf("%d calls, want 3 (one claim each, a read for the done one)", n)
+	}
+}
+
+// TestClaimBatchDegrades: with the table throttled the batch is claimed
+// from memory, and the invocation's other operations do not ask the table
+// again until FinishAll; the next invocation asks it again.
+func TestClaimBatchDegrades(t *testing.T) {
+	ctx := context.Background()
+	db, name := table(t)
+	s := environments(t, txDB{db}, name, 1)[0]
+	w := s.AlertWindows()
+	db.fail.Store(true)
+	for i, c := range s.ClaimBatch(ctx, []string{"a", "b"}, t0, time.Minute, nil) {
+		if c.Outcome != state.Acquired {
+			t.Errorf("record %d: %v while throttled, want acquired from memory", i, c.Outcome)
+		}
+	}
+	s.Calls()
+	if out, _ := w.Observe(ctx, alert.Alert{Rule: "r", Time: t0}, t0, time.Minute); len(out) != 1 {
+		t.Error("first occurrence not announced from memory")
+	}
+	w.Close(ctx, t0, time.Minute, true)
+	if n := s.Calls(); n != 0 {
+		t.Errorf("%d calls after the claim found the table throttled, want 0", n)
+	}
+	s.FinishAll(ctx, []state.Finish{{Key: "a"}, {Key: "b", Failed: true, Flags: []string{"alerted"}}}, t0)
+	if f := s.Fallbacks(); f < 3 {
+		t.Errorf("%d fallbacks counted, want every operation answered from memory", f)
+	}
+	db.fail.Store(false)
+	got := s.ClaimBatch(ctx, []string{"a", "b", "c"}, t0.Add(time.Second), time.Minute, nil)
+	if got[0].Outcome != state.AlreadyDone || got[1].Outcome != state.Acquired || !got[1].Has("alerted") || got[2].Outcome != state.Acquired {
+		t.Errorf("after recovery: %+v, want a done (memory), b retaken with its step, c new", got)
+	}
+	if f := s.Fallbacks(); f != 0 {
+		t.Errorf("%d fallbacks after recovery", f)
+	}
+}
+
+// TestDrainFailsInTransactions: records failed while the table was down
+// reach it with one call per 100 once it answers, steps included, so that
+// a retry in another environment skips them.
+func TestDrainFailsInTransactions(t *testing.T) {
+	ctx := context.Background()
+	db, name := table(t)
+	envs := environments(t, txDB{db}, name, 2)
+	keys := make([]string, 150)
+	var fs []state.Finish
+	for i := range keys {
+		keys[i] = fmt.Sprintf("r-%d", i)
+		fs = append(fs, state.Finish{Key: keys[i], Failed: true, Flags: []string{"suppressed"}})
+	}
+	db.fail.Store(true)
+	envs[0].ClaimBatch(ctx, keys, t0, time.Minute, nil)
+	envs[0].FinishAll(ctx, fs, t0)
+	db.fail.Store(false)
+	envs[0].Calls()
+	envs[0].FinishAll(ctx, nil, t0.Add(time.Second))
+	if n := envs[0].Calls(); n != 2 {
+		t.Errorf("draining 150 failures: %d calls, want 2", n)
+	}
+	for i, c := range envs[1].ClaimBatch(ctx, keys, t0.Add(time.Minute), time.Minute, nil) {
+		if c.Outcome != state.Acquired || !c.Has("suppressed") {
+			t.Fatalf("record %d retaken elsewhere: %v %v, want acquired with its step", i, c.Outcome, c.Flags)
 		}
 	}
 }

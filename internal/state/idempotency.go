@@ -74,6 +74,10 @@ func idemPK(k string) string { return "idem#" + k }
 // may be retaken). This is the Powertools idempotency pattern: claim, act,
 // then Done (or Fail so that a retry may retake it at once).
 func (s *Store) Claim(ctx context.Context, k string, now time.Time, hold time.Duration) (Claim, error) {
+	if s.db != nil && s.mem.isDone(k) {
+		// Done here while the table was down (not written there yet).
+		return Claim{Outcome: AlreadyDone}, nil
+	}
 	if s.db != nil {
 		c, err := s.claimDB(ctx, k, now, hold)
 		if err == nil {
@@ -141,6 +145,7 @@ func (s *Store) Done(ctx context.Context, k string, now time.Time) {
 			return
 		}
 		s.fellBack(ctx, "done", k, err)
+		s.mem.pendingDone(k)
 	}
 	s.mem.done(k)
 }
