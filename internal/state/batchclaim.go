@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -440,45 +441,43 @@ func (s *Store) FinishAll(ctx context.Context, fs []Finish, now time.Time) {
 		}
 		return
 	}
-	s.drainFails(ctx, now)
-	// Records done in memory while the table was down go with these.
-	for _, k := range s.mem.takePendingDones() {
-		fs = append(fs, Finish{Key: k})
+	defer s.down.Store(false)
+	if !s.down.Load() {
+		s.drainFails(ctx, now)
+		// Records done in memory while the table was down go with these.
+		for _, k := range s.mem.takePendingDones() {
+			fs = append(fs, Finish{Key: k})
+		}
 	}
-	ttl := s.ttl(now, DefaultKeep)
+	ttl := strconv.FormatInt(s.ttl(now, DefaultKeep), 10)
+	var down error // a call failed: the rest go to memory without asking
 	for len(fs) > 0 {
 		chunk := fs[:min(25, len(fs))]
 		fs = fs[len(chunk):]
-		reqs := make([]types.WriteRequest, 0, len(chunk))
-		var err error
-		for _, f := range chunk {
-			it := idemItem{PK: idemPK(f.Key), SK: single, Status: statusDone, TTL: ttl}
-			if f.Failed {
-				it.Status, it.Flags = statusFailed, f.Flags
+		err := down
+		if err == nil {
+			reqs := make([]types.WriteRequest, 0, len(chunk))
+			for _, f := range chunk {
+				reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: finishItem(f, ttl)}})
 			}
-			av, merr := attributevalue.MarshalMap(it)
-			if merr != nil {
-				err = merr
-				break
-			}
-			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: av}})
-		}
-		for attempt := 0; err == nil && attempt < 2 && len(reqs) > 0; attempt++ {
-			s.calls.Add(1)
-			var res *dynamodb.BatchWriteItemOutput
-			res, err = s.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{s.table: reqs}})
-			if err == nil {
+			for attempt := 0; attempt < 2 && len(reqs) > 0; attempt++ {
+				s.calls.Add(1)
+				var res *dynamodb.BatchWriteItemOutput
+				if res, err = s.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{s.table: reqs}}); err != nil {
+					down = err
+					break
+				}
 				reqs = res.UnprocessedItems[s.table]
 			}
-		}
-		if err == nil && len(reqs) == 0 {
-			for _, f := range chunk {
-				s.mem.forget(f.Key)
+			if err == nil && len(reqs) == 0 {
+				for _, f := range chunk {
+					s.mem.forget(f.Key)
+				}
+				continue
 			}
-			continue
-		}
-		if err == nil {
-			err = fmt.Errorf("%d items unprocessed", len(reqs))
+			if err == nil {
+				err = fmt.Errorf("%d items unprocessed", len(reqs))
+			}
 		}
 		s.fellBack(ctx, "finish", fmt.Sprintf("%d records", len(chunk)), err)
 		for _, f := range chunk {
@@ -490,5 +489,20 @@ func (s *Store) FinishAll(ctx context.Context, fs []Finish, now time.Time) {
 			s.mem.finish(f)
 		}
 	}
-	s.down.Store(false)
+}
+
+// finishItem is the idempotency item of a finished attempt (idemItem's
+// attributes, built directly: one per record of every invocation).
+func finishItem(f Finish, ttl string) map[string]types.AttributeValue {
+	it := key(idemPK(f.Key), single)
+	it[AttrTTL] = &types.AttributeValueMemberN{Value: ttl}
+	if !f.Failed {
+		it["status"] = &types.AttributeValueMemberS{Value: statusDone}
+		return it
+	}
+	it["status"] = &types.AttributeValueMemberS{Value: statusFailed}
+	if len(f.Flags) > 0 {
+		it["flags"] = &types.AttributeValueMemberSS{Value: slices.Clone(f.Flags)}
+	}
+	return it
 }
