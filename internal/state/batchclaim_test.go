@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -353,5 +355,129 @@ func TestDrainFailsInTransactions(t *testing.T) {
 		if c.Outcome != state.Acquired || !c.Has("suppressed") {
 			t.Fatalf("record %d retaken elsewhere: %v %v, want acquired with its step", i, c.Outcome, c.Flags)
 		}
+	}
+}
+
+// iamDB records the IAM actions DynamoDB authorises the calls it passes
+// by: a transaction per item (Put: PutItem, Update: UpdateItem,
+// ConditionCheck: ConditionCheckItem, Delete: DeleteItem; a read: GetItem).
+type iamDB struct {
+	txDB
+	mu      sync.Mutex
+	actions map[string]bool
+}
+
+func (c *iamDB) add(as ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, a := range as {
+		c.actions["dynamodb:"+a] = true
+	}
+}
+
+func (c *iamDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	c.add("GetItem")
+	return c.txDB.GetItem(ctx, in, o...)
+}
+
+func (c *iamDB) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	c.add("PutItem")
+	return c.txDB.PutItem(ctx, in, o...)
+}
+
+func (c *iamDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	c.add("UpdateItem")
+	return c.txDB.UpdateItem(ctx, in, o...)
+}
+
+func (c *iamDB) Query(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	c.add("Query")
+	return c.txDB.Query(ctx, in, o...)
+}
+
+func (c *iamDB) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, o ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
+	c.add("BatchWriteItem")
+	return c.txDB.BatchWriteItem(ctx, in, o...)
+}
+
+func (c *iamDB) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, o ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	for _, it := range in.TransactItems {
+		switch {
+		case it.Put != nil:
+			c.add("PutItem")
+		case it.Update != nil:
+			c.add("UpdateItem")
+		case it.Delete != nil:
+			c.add("DeleteItem")
+		case it.ConditionCheck != nil:
+			c.add("ConditionCheckItem")
+		}
+	}
+	return c.txDB.TransactWriteItems(ctx, in, o...)
+}
+
+func (c *iamDB) TransactGetItems(ctx context.Context, in *dynamodb.TransactGetItemsInput, o ...func(*dynamodb.Options)) (*dynamodb.TransactGetItemsOutput, error) {
+	c.add("GetItem")
+	return c.txDB.TransactGetItems(ctx, in, o...)
+}
+
+func (c *iamDB) used() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := slices.Collect(maps.Keys(c.actions))
+	slices.Sort(out)
+	c.actions = map[string]bool{}
+	return out
+}
+
+// TestIAMActionsAreTheActionsUsed: IAMActions (granted to triage by the
+// template; internal/stack compares) are exactly the actions the Store's
+// operations need, transactions counted per item; LevelIAMActions cover
+// the versioned values and levels.
+func TestIAMActionsAreTheActionsUsed(t *testing.T) {
+	ctx := context.Background()
+	kdb, name := table(t)
+	db := &iamDB{txDB: txDB{kdb}, actions: map[string]bool{}}
+	envs := environments(t, db, name, 2)
+	s, w := envs[0], envs[0].AlertWindows()
+	const window = time.Minute
+	// Levels and values first (bouncewatch).
+	s.Value(ctx, "v")
+	s.Swap(ctx, "v", 0, "x")
+	if c := s.BeginLevel(ctx, "l", "high", t0, time.Minute); c != nil {
+		s.FinishLevel(ctx, c, []string{"sns"}, 1)
+	}
+	s.Level(ctx, "l")
+	level := db.used()
+	for _, a := range level {
+		if !slices.Contains(state.LevelIAMActions, a) {
+			t.Errorf("levels and values use %s, not in LevelIAMActions %v", a, state.LevelIAMActions)
+		}
+	}
+	// Everything triage does: facts, batch claims with their storm
+	// counts (a window open and one closed), redeliveries, finishing,
+	// windows closing, flushes.
+	if _, ok := s.Fact(ctx, "f", t0); !ok {
+		s.PutFact(ctx, "f", []byte("v"), t0, time.Minute)
+	}
+	s.Fact(ctx, "f", t0)
+	open := alert.Alert{Rule: "r", Identity: "open", Time: t0}
+	w.Observe(ctx, open, t0, window)
+	pc := w.Precount([][]alert.Alert{{open}, {{Rule: "r", Identity: "new", Time: t0}}}, t0, window)
+	s.ClaimBatch(ctx, []string{"a", "b"}, t0, time.Minute, pc)
+	out, _ := w.Close(ctx, t0, window, false)
+	for _, a := range out {
+		w.Undelivered(ctx, a)
+	}
+	s.FinishAll(ctx, []state.Finish{{Key: "a"}, {Key: "b", Failed: true, Flags: []string{"alerted"}}}, t0)
+	envs[1].ClaimBatch(ctx, []string{"a", "b"}, t0.Add(time.Second), time.Minute, nil)
+	w.Close(ctx, t0.Add(time.Hour), window, true)
+	used := append(level, db.used()...)
+	slices.Sort(used)
+	used = slices.Compact(used)
+	want := slices.Clone(state.IAMActions)
+	slices.Sort(want)
+	if !slices.Equal(used, want) {
+		t.Errorf("the Store's operations use %v; IAMActions lists %v", used, want)
 	}
 }

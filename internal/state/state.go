@@ -57,7 +57,12 @@ const (
 )
 
 // IAMActions are the DynamoDB actions the Store calls: a function using
-// every part of it (triage) needs them all.
+// every part of it (triage) needs them all. TransactWriteItems and
+// TransactGetItems have no action of their own: DynamoDB authorises each
+// item by its action (a claim's Put, a retake's or a storm count's
+// Update, a read's Get), so these cover them (a test records the actions
+// the operations use). See
+// https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html
 var IAMActions = []string{
 	"dynamodb:GetItem",
 	"dynamodb:PutItem",
