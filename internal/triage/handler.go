@@ -15,13 +15,15 @@
 // fact unknown.
 //
 // What is remembered across invocations: the facts cache (facts.Gatherer),
-// the alert storm windows (alert.WindowStore, behind alert.Aggregator) and
-// the addresses already suppressed (SuppressionMemory). Today all three
-// live in the warm container, one copy per execution environment; the
-// storm windows and the suppression memory are interfaces so that a
-// shared implementation (package internal/state, DynamoDB, coming) can
-// make each storm announced and each address suppressed once across
-// environments: see their docs for who announces and what is counted.
+// the alert storm windows (alert.WindowStore, behind alert.Aggregator),
+// the addresses already suppressed (SuppressionMemory) and which records
+// were acted on (RecordClaims). With the state table (STATE_TABLE,
+// package internal/state) the facts, the windows and the records are
+// shared by every execution environment; without it each environment
+// keeps its own. With the table an invocation costs two calls to it: its
+// records are claimed together, with the storm counts of their alerts,
+// before anything is acted on, and finished together after the metrics
+// are published (see process).
 package triage
 
 import (
