@@ -85,10 +85,13 @@ const (
 )
 
 // ClaimBatch claims every record of keys for an attempt lasting at most
-// hold, as Claim does for one, and commits with with's writes (nil: none)
-// in the same transactions. A key repeated in keys is InProgress after its
-// first occurrence (the first holds it). DynamoDB failing (throttled,
-// down) answers from memory, counted as a fallback, as Claim does.
+// hold, as Claim does for one, and commits with's writes (nil: none) for
+// the new records it acquires in the same transactions (with learns
+// which: committed). A key repeated in keys is InProgress after its first
+// occurrence (the first holds it). DynamoDB failing (throttled, down)
+// answers from memory, counted as a fallback, as Claim does, and the
+// invocation's other operations then use memory until FinishAll. A DB
+// without transactions claims each record alone, without with's writes.
 func (s *Store) ClaimBatch(ctx context.Context, keys []string, now time.Time, hold time.Duration, with BatchWrites) []Claim {
 	s.down.Store(false) // a new invocation asks the table again
 	out := make([]Claim, len(keys))
