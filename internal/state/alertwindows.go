@@ -526,19 +526,27 @@ type toOpen struct {
 	cutoff int64
 }
 
-// open opens k's window if it is still closed and holds occurrences,
-// taking them, and returns the announcement of them and the opening (nil:
-// another environment opened it first, and announced them or holds them).
+// open opens k's window if it is still closed and still holds the
+// invocation's o.n occurrences, and returns the announcement (nil Opened:
+// another environment opened it first, and announced them or holds them
+// in its window; or a flush announced them). As Observe would have it,
+// the announcement is the first occurrence plus what was held before it
+// (by other environments meanwhile, or in the previous window); the
+// invocation's other occurrences stay held in the new window.
 func (w *AlertWindows) open(ctx context.Context, k string, o *toOpen, now time.Time, window time.Duration) (alert.Alert, *Opened) {
-	opened, held := expression.Name("opened"), expression.Name("held")
+	opened, held, first := expression.Name("opened"), expression.Name("held"), expression.Name("firstHeld")
 	cond := expression.AttributeNotExists(opened).Or(opened.LessThanEqual(expression.Value(o.cutoff))).
-		And(held.GreaterThan(expression.Value(0)))
+		And(held.GreaterThanEqual(expression.Value(o.n)))
 	gen := rand.Int64()
 	upd := expression.Set(opened, expression.Value(ms(now))).
 		Set(expression.Name("gen"), expression.Value(gen)).
-		Set(held, expression.Value(0)).
-		Set(expression.Name(AttrTTL), expression.Value(w.s.ttl(now, 2*window+time.Hour))).
-		Remove(expression.Name("firstHeld"))
+		Set(held, expression.Value(o.n-1)).
+		Set(expression.Name(AttrTTL), expression.Value(w.s.ttl(now, 2*window+time.Hour)))
+	if o.n > 1 {
+		upd = upd.Set(first, expression.Value(ms(now)))
+	} else {
+		upd = upd.Remove(first)
+	}
 	var old winItem
 	err := w.s.update(ctx, windowPK, k, upd, &cond, types.ReturnValueAllOld, &old)
 	switch {
@@ -551,14 +559,14 @@ func (w *AlertWindows) open(ctx context.Context, k string, o *toOpen, now time.T
 		return alert.Alert{}, nil
 	}
 	w.s.remember(k, openInfo{at: ms(now), own: true})
-	// Every occurrence held, this invocation's included, is carried: a
-	// failed announcement puts them all back (Reopen).
-	op := &Opened{Carried: int(old.Held), Since: fromMS(old.FirstHeld), openedAt: ms(now), gen: gen, carriedFirst: old.FirstHeld}
+	// What is announced is carried: a failed announcement puts it back
+	// (Reopen), beside the occurrences still held.
+	announced := int(old.Held) - o.n + 1
+	op := &Opened{Carried: announced, Since: fromMS(old.FirstHeld), openedAt: ms(now), gen: gen, carriedFirst: old.FirstHeld}
 	a := o.latest
-	a.Count = int(old.Held)
-	a.Since = time.Time{}
-	if int(old.Held) > o.n {
-		a.Since = op.Since // others' occurrences were held before
+	a.Count, a.Since = announced, time.Time{}
+	if announced > 1 {
+		a.Since = op.Since // held before the first occurrence
 	}
 	return a, op
 }
