@@ -443,8 +443,8 @@ func benchTriageStorm(ctx context.Context, st *localstack.Stack, bin string, tri
 	add("triage storm with the table: DynamoDB calls (per invocation; first; per later one)", fmt.Sprintf("%d (%.3f; %d; %.3f)", tbl.ddb.calls, perInv, tbl.firstDDB, rest),
 		fmt.Sprintf("<= %d per inv.", targetTableCalls), perInv <= targetTableCalls)
 	add("  by operation (largest item written, JSON bytes)", tbl.ddb.String(), "", true)
-	add("  write request units (per record; 1 KB each, upper bound)", fmt.Sprintf("%d (%.3f)", tbl.ddb.wru(), float64(tbl.ddb.wru())/float64(records)), "", true)
-	add("  read request units (per record; 4 KB strongly consistent)", fmt.Sprintf("%d (%.4f)", tbl.ddb.rru(), float64(tbl.ddb.rru())/float64(records)), "", true)
+	add("  write request units (per record; 1 KB each, transactional x2; upper bound)", fmt.Sprintf("%d (%.3f)", tbl.ddb.wru(), float64(tbl.ddb.wru())/float64(records)), "", true)
+	add("  read request units (per record; 4 KB strongly consistent, transactional x2)", fmt.Sprintf("%d (%.4f)", tbl.ddb.rru(), float64(tbl.ddb.rru())/float64(records)), "", true)
 	return rows, nil
 }
 
