@@ -441,8 +441,11 @@ func (h *Handler) process(ctx context.Context, recs []record, retryAll bool) (Re
 	}
 	if h.d.Alerts != nil {
 		if err := h.d.Alerts.Flush(ctx); err != nil {
-			// The held-back counts belong to earlier invocations' records;
-			// failing this batch would not bring them back.
+			// What it announces is held in the windows (this batch's
+			// occurrences among it, counted with the claims): an
+			// announcement that reached no sink goes back to its window
+			// for a later flush or occurrence; failing this batch would
+			// not bring it back sooner.
 			h.d.Log.WarnContext(ctx, "alert flush failed", "err", err)
 		}
 	}
