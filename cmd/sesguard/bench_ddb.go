@@ -19,11 +19,16 @@ type ddbCounts struct {
 	calls      int64
 	ops        map[string]int64
 	batchItems int64
+	txItems    int64 // items of TransactWriteItems calls
+	txReads    int64 // items of TransactGetItems calls
 	// writeUnits sums, over every write request and every item of a
 	// BatchWriteItem, ceil(size/1 KB) where size is the JSON length of the
 	// item (PutItem, BatchWriteItem) or of the key and expression values
-	// (UpdateItem): DynamoDB's own size count is smaller (no type
-	// wrappers, no JSON quoting), so this is an upper bound.
+	// (UpdateItem), and twice that for every item of a TransactWriteItems
+	// (DynamoDB charges transactional writes double; a cancelled
+	// transaction is counted as if written): DynamoDB's own size count is
+	// smaller (no type wrappers, no JSON quoting), so this is an upper
+	// bound.
 	writeUnits int64
 	maxItem    map[string]int // by operation
 }
@@ -31,8 +36,9 @@ type ddbCounts struct {
 func (c ddbCounts) wru() int64 { return c.writeUnits }
 
 // rru: every read here is a strongly consistent GetItem or a Query of the
-// window partition, each well under 4 KB: one read request unit a call.
-func (c ddbCounts) rru() int64 { return c.ops["GetItem"] + c.ops["Query"] }
+// window partition, each well under 4 KB: one read request unit a call;
+// a TransactGetItems item costs two.
+func (c ddbCounts) rru() int64 { return c.ops["GetItem"] + c.ops["Query"] + 2*c.txReads }
 
 func (c ddbCounts) String() string {
 	names := make([]string, 0, len(c.ops))
@@ -43,8 +49,13 @@ func (c ddbCounts) String() string {
 	var parts []string
 	for _, k := range names {
 		s := fmt.Sprintf("%s %d", k, c.ops[k])
-		if k == "BatchWriteItem" {
+		switch k {
+		case "BatchWriteItem":
 			s += fmt.Sprintf(" (%d items)", c.batchItems)
+		case "TransactWriteItems":
+			s += fmt.Sprintf(" (%d items)", c.txItems)
+		case "TransactGetItems":
+			s += fmt.Sprintf(" (%d items)", c.txReads)
 		}
 		if n := c.maxItem[k]; n > 0 {
 			s += fmt.Sprintf(" <= %d B", n)
@@ -57,15 +68,21 @@ func (c ddbCounts) String() string {
 type ddbCounter struct {
 	mu sync.Mutex
 	c  ddbCounts
+	// pending is the requests forwarded but not yet counted: counting
+	// (decoding the body) runs beside the call, not in its path, so that
+	// it adds nothing to the function's latency.
+	pending sync.WaitGroup
 }
 
 func (d *ddbCounter) reset() {
+	d.pending.Wait()
 	d.mu.Lock()
 	d.c = ddbCounts{ops: map[string]int64{}, maxItem: map[string]int{}}
 	d.mu.Unlock()
 }
 
 func (d *ddbCounter) snapshot() ddbCounts {
+	d.pending.Wait()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	c := d.c
@@ -94,42 +111,73 @@ func ddbCountingProxy(target string) (*httptest.Server, *ddbCounter) {
 		op = op[strings.LastIndexByte(op, '.')+1:]
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		var in struct {
-			Item                      json.RawMessage
-			Key                       json.RawMessage
-			ExpressionAttributeValues json.RawMessage
-			RequestItems              map[string][]struct {
-				PutRequest    *struct{ Item json.RawMessage }
-				DeleteRequest *struct{ Key json.RawMessage }
-			}
+		d.pending.Add(1)
+		go d.count(op, body)
+		rp.ServeHTTP(w, r)
+	})), d
+}
+
+// count counts one request of operation op with body.
+func (d *ddbCounter) count(op string, body []byte) {
+	defer d.pending.Done()
+	var in struct {
+		Item                      json.RawMessage
+		Key                       json.RawMessage
+		ExpressionAttributeValues json.RawMessage
+		RequestItems              map[string][]struct {
+			PutRequest    *struct{ Item json.RawMessage }
+			DeleteRequest *struct{ Key json.RawMessage }
 		}
-		_ = json.Unmarshal(body, &in)
-		d.mu.Lock()
-		d.c.calls++
-		d.c.ops[op]++
-		write := func(n int) {
-			d.c.writeUnits += units(n)
-			d.c.maxItem[op] = max(d.c.maxItem[op], n)
+		TransactItems []struct {
+			Put    *struct{ Item json.RawMessage }
+			Update *struct{ Key, ExpressionAttributeValues json.RawMessage }
+			Delete *struct{ Key json.RawMessage }
+			Get    json.RawMessage
 		}
-		switch op {
-		case "PutItem":
-			write(len(in.Item))
-		case "UpdateItem":
-			write(len(in.Key) + len(in.ExpressionAttributeValues))
-		case "BatchWriteItem":
-			for _, reqs := range in.RequestItems {
-				for _, q := range reqs {
-					d.c.batchItems++
-					switch {
-					case q.PutRequest != nil:
-						write(len(q.PutRequest.Item))
-					case q.DeleteRequest != nil:
-						write(len(q.DeleteRequest.Key))
-					}
+	}
+	_ = json.Unmarshal(body, &in)
+	d.mu.Lock()
+	d.c.calls++
+	d.c.ops[op]++
+	write := func(n int) {
+		d.c.writeUnits += units(n)
+		d.c.maxItem[op] = max(d.c.maxItem[op], n)
+	}
+	txWrite := func(n int) {
+		d.c.txItems++
+		write(n)
+		d.c.writeUnits += units(n) // transactional: twice
+	}
+	switch op {
+	case "PutItem":
+		write(len(in.Item))
+	case "UpdateItem":
+		write(len(in.Key) + len(in.ExpressionAttributeValues))
+	case "BatchWriteItem":
+		for _, reqs := range in.RequestItems {
+			for _, q := range reqs {
+				d.c.batchItems++
+				switch {
+				case q.PutRequest != nil:
+					write(len(q.PutRequest.Item))
+				case q.DeleteRequest != nil:
+					write(len(q.DeleteRequest.Key))
 				}
 			}
 		}
-		d.mu.Unlock()
-		rp.ServeHTTP(w, r)
-	})), d
+	case "TransactWriteItems":
+		for _, it := range in.TransactItems {
+			switch {
+			case it.Put != nil:
+				txWrite(len(it.Put.Item))
+			case it.Update != nil:
+				txWrite(len(it.Update.Key) + len(it.Update.ExpressionAttributeValues))
+			case it.Delete != nil:
+				txWrite(len(it.Delete.Key))
+			}
+		}
+	case "TransactGetItems":
+		d.c.txReads += int64(len(in.TransactItems))
+	}
+	d.mu.Unlock()
 }

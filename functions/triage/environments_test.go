@@ -85,6 +85,8 @@ type traffic struct {
 	// getAccountShared counts GetAccount calls made while the table
 	// answers (during its outage each environment looks up for itself).
 	getAccountShared atomic.Int64
+	mu               sync.Mutex
+	dynamoOps        map[string]int // DynamoDB calls by operation (X-Amz-Target)
 }
 
 var secretsMu sync.Mutex
@@ -106,6 +108,13 @@ func router(t *testing.T, kumoURL string, ses http.Handler, f *faults, c *traffi
 		switch {
 		case service == "dynamodb":
 			c.dynamo.Add(1)
+			_, op, _ := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
+			c.mu.Lock()
+			if c.dynamoOps == nil {
+				c.dynamoOps = map[string]int{}
+			}
+			c.dynamoOps[op]++
+			c.mu.Unlock()
 			if f.dynamo.Load() {
 				w.Header().Set("Content-Type", "application/x-amz-json-1.0")
 				w.WriteHeader(http.StatusBadRequest)
@@ -162,6 +171,7 @@ type stormResult struct {
 	DeadLettered        int
 	Invocations         int
 	DynamoCalls         int64
+	DynamoOps           map[string]int // by operation
 	GetAccountCalls     int64
 	GetAccountThrottled int64
 	GetAccountShared    int64
@@ -475,6 +485,7 @@ func runStorm(t *testing.T, n int, shared bool) stormResult {
 	res.FactsUnavailable = int(metricSum(t, kumoCfg, ns, "FactsUnavailable", "Region", "us-east-1"))
 	res.DynamoCalls, res.GetAccountCalls, res.GetAccountThrottled = tr.dynamo.Load(), tr.getAccount.Load(), tr.getAccountThrottled.Load()
 	res.GetAccountShared = tr.getAccountShared.Load()
+	res.DynamoOps = tr.dynamoOps
 	res.FactsPeriods = len(periods)
 	res.SNSPublishes, res.SlackPosts = tr.publish.Load(), slackPosts.Load()
 	return res
@@ -525,7 +536,7 @@ func TestStormAcrossEnvironments(t *testing.T) {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			r := runStorm(t, n, true)
 			rows = append(rows, r.row())
-			t.Logf("N=%d: %+v", n, r.row())
+			t.Logf("N=%d: %+v; %d invocations, DynamoDB calls by operation %v", n, r.row(), r.Invocations, r.DynamoOps)
 			if r.FirstAlerts != stormKeys {
 				t.Errorf("%d first alerts, want %d (one per key): %v", r.FirstAlerts, stormKeys, r.FirstByKey)
 			}

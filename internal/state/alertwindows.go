@@ -3,6 +3,9 @@ package state
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -33,8 +36,15 @@ type AlertWindows struct {
 	mu       sync.Mutex
 	pending  map[string]*pendingCount
 	openers  map[string]*Opened // this invocation's announcements that opened a window
+	toOpen   map[string]*toOpen // windows precounted into while closed (Precount)
 	taken    map[string]Summary // the last Close's summaries, for Undelivered
 	lastScan time.Time
+	// offering holds the keys whose window an Offer is deciding now: an
+	// invocation's records are handled concurrently, and a storm's
+	// occurrences of one key would otherwise all race to open its window
+	// (one wins, the others pay a second write to count into it).
+	offering map[string]*sync.Mutex
+	offerers map[string]int
 }
 
 type pendingCount struct {
@@ -46,7 +56,8 @@ type pendingCount struct {
 
 // AlertWindows returns the Store's windows as an alert.WindowStore.
 func (s *Store) AlertWindows() *AlertWindows {
-	return &AlertWindows{s: s, pending: map[string]*pendingCount{}, openers: map[string]*Opened{}, taken: map[string]Summary{}}
+	return &AlertWindows{s: s, pending: map[string]*pendingCount{}, openers: map[string]*Opened{}, taken: map[string]Summary{},
+		toOpen: map[string]*toOpen{}, offering: map[string]*sync.Mutex{}, offerers: map[string]int{}}
 }
 
 var (
@@ -59,16 +70,11 @@ func count(a alert.Alert) int { return max(a.Count, 1) }
 // Observe implements alert.WindowStore.
 func (w *AlertWindows) Observe(ctx context.Context, a alert.Alert, now time.Time, window time.Duration) ([]alert.Alert, error) {
 	k := a.Key()
-	if opened, ok := w.s.knownOpen(k, now, window); ok {
-		w.mu.Lock()
-		p := w.pending[k]
-		if p == nil {
-			p = &pendingCount{first: now, opened: opened}
-			w.pending[k] = p
-		}
-		p.n += count(a)
-		p.latest = a
-		w.mu.Unlock()
+	if w.hold(k, a, now, window) {
+		return nil, nil
+	}
+	defer w.offered(k)()
+	if w.hold(k, a, now, window) { // opened meanwhile by the Offer waited for
 		return nil, nil
 	}
 	latest, _ := json.Marshal(a)
@@ -87,16 +93,65 @@ func (w *AlertWindows) Observe(ctx context.Context, a alert.Alert, now time.Time
 	return []alert.Alert{out}, nil
 }
 
+// hold counts a into this invocation's pending count of k if this
+// environment knows k's window to be open (Close writes the count).
+func (w *AlertWindows) hold(k string, a alert.Alert, now time.Time, window time.Duration) bool {
+	opened, ok := w.s.knownOpen(k, now, window)
+	if !ok {
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	p := w.pending[k]
+	if p == nil {
+		p = &pendingCount{first: now, opened: opened}
+		w.pending[k] = p
+	}
+	p.n += count(a)
+	p.latest = a
+	return true
+}
+
+// offered waits for any Offer of k in progress in this environment and
+// returns the function ending the caller's own.
+func (w *AlertWindows) offered(k string) (done func()) {
+	w.mu.Lock()
+	m := w.offering[k]
+	if m == nil {
+		m = &sync.Mutex{}
+		w.offering[k] = m
+	}
+	w.offerers[k]++
+	w.mu.Unlock()
+	m.Lock()
+	return func() {
+		m.Unlock()
+		w.mu.Lock()
+		if w.offerers[k]--; w.offerers[k] == 0 {
+			delete(w.offering, k)
+			delete(w.offerers, k)
+		}
+		w.mu.Unlock()
+	}
+}
+
 // Close implements alert.WindowStore: it writes this invocation's
-// pre-aggregated counts, then takes the held-back counts of closed windows
+// pre-aggregated counts, opens the windows its claims counted into while
+// closed (Precount), then takes the held-back counts of closed windows
 // (this environment's own, or all of them every ScanEvery, on the flush
 // schedule, and with all).
 func (w *AlertWindows) Close(ctx context.Context, now time.Time, window time.Duration, all bool) ([]alert.Alert, error) {
 	w.mu.Lock()
-	pending := w.pending
-	w.pending = map[string]*pendingCount{}
+	pending, opening := w.pending, w.toOpen
+	w.pending, w.toOpen = map[string]*pendingCount{}, map[string]*toOpen{}
 	clear(w.openers)
 	clear(w.taken)
+	// A new environment's first scan waits ScanEvery too: environments
+	// started together (a scale-out) would otherwise all read the
+	// partition at once and race for the same counts.
+	if w.lastScan.IsZero() {
+		w.lastScan = now
+	}
 	scan := all || now.Sub(w.lastScan) >= ScanEvery || now.Before(w.lastScan)
 	if scan {
 		w.lastScan = now
@@ -107,6 +162,14 @@ func (w *AlertWindows) Close(ctx context.Context, now time.Time, window time.Dur
 	for k, p := range pending {
 		if a, ok := w.writePending(ctx, k, p, now, window); ok {
 			out = append(out, a)
+		}
+	}
+	for k, o := range opening {
+		if a, op := w.open(ctx, k, o, now, window); op != nil {
+			out = append(out, a)
+			w.mu.Lock()
+			w.openers[k] = op
+			w.mu.Unlock()
 		}
 	}
 	w.s.drainMemoryWindows(ctx, now)
@@ -137,7 +200,7 @@ func (w *AlertWindows) writePending(ctx context.Context, k string, p *pendingCou
 	latest, _ := json.Marshal(p.latest)
 	o := Offer{Key: k, N: p.n, Latest: latest, Now: p.first, Window: window}
 	if w.s.db != nil {
-		err := w.s.addHeld(ctx, o, expression.Name("gen").Equal(expression.Value(p.opened.gen)))
+		err := w.s.addHeld(ctx, o, expression.Name("opened").GreaterThan(expression.Value(ms(now.Add(-window)))))
 		switch {
 		case err == nil:
 			return alert.Alert{}, false
@@ -206,7 +269,8 @@ func (s *Store) forgetOpen(k string) {
 }
 
 // flushKnown takes the held-back counts of the closed windows this
-// environment knows, without reading the partition.
+// environment opened, without reading the partition, and forgets every
+// window it knows to have closed.
 func (s *Store) flushKnown(ctx context.Context, now time.Time, window time.Duration) []Summary {
 	out := s.mem.flush(now, window, false)
 	if s.db == nil {
@@ -217,7 +281,9 @@ func (s *Store) flushKnown(ctx context.Context, now time.Time, window time.Durat
 	var keys []string
 	for k, o := range s.opened {
 		if o.at <= cutoff {
-			keys = append(keys, k)
+			if o.own {
+				keys = append(keys, k)
+			}
 			delete(s.opened, k)
 		}
 	}
@@ -277,4 +343,230 @@ func (s *Store) drainMemoryWindows(ctx context.Context, now time.Time) {
 			return
 		}
 	}
+}
+
+// Precount is an invocation's storm occurrences counted into their shared
+// windows by the transactions that claim the invocation's records
+// (Store.ClaimBatch): one update per alert key per transaction, written
+// if and only if those records are claimed. The caller does not offer a
+// precounted alert to the aggregator (Counted): it is counted already.
+//
+// A key's count is first offered on condition that its window is open by
+// the caller's clock; whichever environment opened it (this environment
+// need not know it), the occurrences are held back, with no call of their
+// own. A window found closed (or never opened) cancels the transaction;
+// the retried one counts the occurrences into it regardless, and Close
+// then opens it, announcing what it holds, unless another environment
+// has opened it meanwhile (which then announced them, or holds them in
+// its new window). A window this environment did not open closes
+// unnoticed here; whoever reads the partition (ScanEvery, the flush
+// schedule) or reopens it announces its count.
+type Precount struct {
+	w       *AlertWindows
+	now     time.Time
+	window  time.Duration
+	cutoff  int64             // windows opened after it are open at now
+	recs    [][]precounted    // per record, one entry per alert key
+	closed  map[string]bool   // found closed: counted regardless, opened by Close
+	dropped map[string]bool   // left to Observe
+	counted []map[string]bool // per record, the keys counted with its claim
+}
+
+type precounted struct {
+	key    string
+	n      int
+	latest alert.Alert
+}
+
+// Precount prepares the counts of alerts (alerts[i]: those record i will
+// offer, with their Time set) for ClaimBatch: pass the result as its
+// BatchWrites, then ask Counted. window is the aggregator's window.
+func (w *AlertWindows) Precount(alerts [][]alert.Alert, now time.Time, window time.Duration) *Precount {
+	p := &Precount{w: w, now: now, window: window, cutoff: ms(now.Add(-window)), recs: make([][]precounted, len(alerts)),
+		closed: map[string]bool{}, dropped: map[string]bool{}, counted: make([]map[string]bool, len(alerts))}
+	for i, as := range alerts {
+		for _, a := range as {
+			k := a.Key()
+			j := slices.IndexFunc(p.recs[i], func(c precounted) bool { return c.key == k })
+			if j < 0 {
+				p.recs[i] = append(p.recs[i], precounted{key: k})
+				j = len(p.recs[i]) - 1
+			}
+			p.recs[i][j].n += count(a)
+			p.recs[i][j].latest = a
+		}
+	}
+	return p
+}
+
+var _ BatchWrites = (*Precount)(nil)
+
+// Counted reports whether record i's alert a was counted into its window
+// with the record's claim (do not offer it again).
+func (p *Precount) Counted(i int, a alert.Alert) bool {
+	return p != nil && i < len(p.counted) && p.counted[i][a.Key()]
+}
+
+func (p *Precount) touches(i int) []string {
+	var out []string
+	for _, c := range p.recs[i] {
+		if !p.dropped[c.key] {
+			out = append(out, c.key)
+		}
+	}
+	return out
+}
+
+// sum is the count of one key over some records.
+type sum struct {
+	n      int
+	latest alert.Alert
+}
+
+// sums adds up the counts of recs' keys, in first-seen order.
+func (p *Precount) sums(recs []int) (map[string]*sum, []string) {
+	sums := map[string]*sum{}
+	var order []string
+	for _, i := range recs {
+		for _, c := range p.recs[i] {
+			if p.dropped[c.key] {
+				continue
+			}
+			sm := sums[c.key]
+			if sm == nil {
+				sm = &sum{}
+				sums[c.key] = sm
+				order = append(order, c.key)
+			}
+			sm.n += c.n
+			sm.latest = c.latest
+		}
+	}
+	return sums, order
+}
+
+func (p *Precount) writes(acquired []int) ([]txWrite, error) {
+	sums, order := p.sums(acquired)
+	out := make([]txWrite, 0, len(order))
+	for _, k := range order {
+		latest, err := json.Marshal(sums[k].latest)
+		if err != nil {
+			return nil, fmt.Errorf("state: encode alert of window %s: %w", k, err)
+		}
+		first := expression.Name("firstHeld")
+		upd := expression.Add(expression.Name("held"), expression.Value(sums[k].n)).
+			Set(first, expression.IfNotExists(first, expression.Value(ms(p.now)))).
+			Set(expression.Name("latest"), expression.Value(latest))
+		var cond *expression.ConditionBuilder
+		if p.closed[k] {
+			// Counted regardless; a window never opened gets the TTL it
+			// would have had (Close opens it).
+			ttl := expression.Name(AttrTTL)
+			upd = upd.Set(ttl, expression.IfNotExists(ttl, expression.Value(p.w.s.ttl(p.now, 2*p.window+time.Hour))))
+		} else {
+			c := expression.Name("opened").GreaterThan(expression.Value(p.cutoff))
+			cond = &c
+		}
+		it, err := p.w.s.txUpdate(windowPK, k, upd, cond)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, txWrite{sk: k, item: it, bytes: 300 + len(k) + len(latest)})
+	}
+	return out, nil
+}
+
+func (p *Precount) refused(k string, condition bool) {
+	if condition && !p.closed[k] {
+		p.closed[k] = true
+		return
+	}
+	p.dropped[k] = true
+}
+
+func (p *Precount) committed(acquired []int) {
+	for _, i := range acquired {
+		for _, c := range p.recs[i] {
+			if p.dropped[c.key] {
+				continue
+			}
+			if p.counted[i] == nil {
+				p.counted[i] = map[string]bool{}
+			}
+			p.counted[i][c.key] = true
+		}
+	}
+	sums, order := p.sums(acquired)
+	for _, k := range order {
+		if !p.closed[k] {
+			p.w.s.sawOpen(k, p.now, p.window)
+		}
+	}
+	p.w.mu.Lock()
+	defer p.w.mu.Unlock()
+	for _, k := range order {
+		if !p.closed[k] {
+			continue
+		}
+		o := p.w.toOpen[k]
+		if o == nil {
+			o = &toOpen{cutoff: p.cutoff}
+			p.w.toOpen[k] = o
+		}
+		o.n += sums[k].n
+		o.latest = sums[k].latest
+	}
+}
+
+// toOpen is a window an invocation counted occurrences into while it was
+// closed: Close opens it and announces them.
+type toOpen struct {
+	n      int
+	latest alert.Alert
+	cutoff int64
+}
+
+// open opens k's window if it is still closed and still holds the
+// invocation's o.n occurrences, and returns the announcement (nil Opened:
+// another environment opened it first, and announced them or holds them
+// in its window; or a flush announced them). As Observe would have it,
+// the announcement is the first occurrence plus what was held before it
+// (by other environments meanwhile, or in the previous window); the
+// invocation's other occurrences stay held in the new window.
+func (w *AlertWindows) open(ctx context.Context, k string, o *toOpen, now time.Time, window time.Duration) (alert.Alert, *Opened) {
+	opened, held, first := expression.Name("opened"), expression.Name("held"), expression.Name("firstHeld")
+	cond := expression.AttributeNotExists(opened).Or(opened.LessThanEqual(expression.Value(o.cutoff))).
+		And(held.GreaterThanEqual(expression.Value(o.n)))
+	gen := rand.Int64()
+	upd := expression.Set(opened, expression.Value(ms(now))).
+		Set(expression.Name("gen"), expression.Value(gen)).
+		Set(held, expression.Value(o.n-1)).
+		Set(expression.Name(AttrTTL), expression.Value(w.s.ttl(now, 2*window+time.Hour)))
+	if o.n > 1 {
+		upd = upd.Set(first, expression.Value(ms(now)))
+	} else {
+		upd = upd.Remove(first)
+	}
+	var old winItem
+	err := w.s.update(ctx, windowPK, k, upd, &cond, types.ReturnValueAllOld, &old)
+	switch {
+	case err == nil:
+	case conditionFailed(err):
+		return alert.Alert{}, nil
+	default:
+		// Still held in the window: the next opener or a flush announces.
+		w.s.fellBack(ctx, "window open", k, err)
+		return alert.Alert{}, nil
+	}
+	w.s.remember(k, openInfo{at: ms(now), own: true})
+	// What is announced is carried: a failed announcement puts it back
+	// (Reopen), beside the occurrences still held.
+	announced := int(old.Held) - o.n + 1
+	op := &Opened{Carried: announced, Since: fromMS(old.FirstHeld), openedAt: ms(now), gen: gen, carriedFirst: old.FirstHeld}
+	a := o.latest
+	a.Count, a.Since = announced, time.Time{}
+	if announced > 1 {
+		a.Since = op.Since // held before the first occurrence
+	}
+	return a, op
 }

@@ -2,11 +2,12 @@ package state
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -61,7 +62,7 @@ type idemItem struct {
 	PK     string   `dynamodbav:"pk"`
 	SK     string   `dynamodbav:"sk"`
 	Status string   `dynamodbav:"status"`
-	Until  int64    `dynamodbav:"until"` // claim deadline, Unix ms
+	Until  int64    `dynamodbav:"until,omitempty"` // claim deadline, Unix ms; done and failed items need none
 	Flags  []string `dynamodbav:"flags,stringset,omitempty"`
 	TTL    int64    `dynamodbav:"ttl"`
 }
@@ -73,6 +74,10 @@ func idemPK(k string) string { return "idem#" + k }
 // may be retaken). This is the Powertools idempotency pattern: claim, act,
 // then Done (or Fail so that a retry may retake it at once).
 func (s *Store) Claim(ctx context.Context, k string, now time.Time, hold time.Duration) (Claim, error) {
+	if s.db != nil && s.mem.isDone(k) {
+		// Done here while the table was down (not written there yet).
+		return Claim{Outcome: AlreadyDone}, nil
+	}
 	if s.db != nil {
 		c, err := s.claimDB(ctx, k, now, hold)
 		if err == nil {
@@ -140,58 +145,19 @@ func (s *Store) Done(ctx context.Context, k string, now time.Time) {
 			return
 		}
 		s.fellBack(ctx, "done", k, err)
+		s.mem.pendingDone(k)
 	}
 	s.mem.done(k)
 }
 
-// DoneAll records that every key was acted on completely, with one
-// BatchWriteItem call per 25 keys (an invocation's records cost one write
-// here, not one each). Unconditional: the caller holds their claims.
+// DoneAll records that every key was acted on completely: FinishAll
+// with every record done.
 func (s *Store) DoneAll(ctx context.Context, keys []string, now time.Time) {
-	if s.db != nil {
-		s.drainFails(ctx, now)
+	fs := make([]Finish, len(keys))
+	for i, k := range keys {
+		fs[i] = Finish{Key: k}
 	}
-	if s.db == nil {
-		for _, k := range keys {
-			s.mem.done(k)
-		}
-		return
-	}
-	for len(keys) > 0 {
-		chunk := keys[:min(25, len(keys))]
-		keys = keys[len(chunk):]
-		var reqs []types.WriteRequest
-		for _, k := range chunk {
-			av, err := attributevalue.MarshalMap(idemItem{PK: idemPK(k), SK: single, Status: statusDone, TTL: s.ttl(now, DefaultKeep)})
-			if err != nil {
-				continue
-			}
-			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: av}})
-		}
-		var err error
-		for attempt := 0; attempt < 2 && len(reqs) > 0; attempt++ {
-			s.calls.Add(1)
-			var out *dynamodb.BatchWriteItemOutput
-			out, err = s.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{s.table: reqs}})
-			if err != nil {
-				break
-			}
-			reqs = out.UnprocessedItems[s.table]
-		}
-		if err == nil && len(reqs) == 0 {
-			for _, k := range chunk {
-				s.mem.forget(k)
-			}
-			continue
-		}
-		if err == nil {
-			err = fmt.Errorf("%d items unprocessed", len(reqs))
-		}
-		s.fellBack(ctx, "done", fmt.Sprintf("%d records", len(chunk)), err)
-		for _, k := range chunk {
-			s.mem.done(k)
-		}
-	}
+	s.FinishAll(ctx, fs, now)
 }
 
 // Fail gives the claim on key up so that a retry may take it at once,
@@ -217,19 +183,91 @@ func (s *Store) Fail(ctx context.Context, k string, now time.Time, flags ...stri
 
 // drainFails writes the failures kept in memory while the table was down
 // (with their completed steps), so that the retry, in whichever
-// environment it lands, skips those steps.
+// environment it lands, skips those steps: with transactions of up to 100
+// records when the DB has them (after an outage of a storm's size, one
+// call per record would flood the table as it recovers).
 func (s *Store) drainFails(ctx context.Context, now time.Time) {
-	for _, k := range s.mem.takePendingFails() {
-		flags := s.mem.flags(k)
+	keys := s.mem.takePendingFails()
+	if len(keys) == 0 {
+		return
+	}
+	tx, _ := s.db.(TransactDB)
+	ttl := s.ttl(now, DefaultKeep)
+	item := func(k string) (expression.UpdateBuilder, expression.ConditionBuilder) {
 		upd := expression.Set(expression.Name("status"), expression.Value(statusFailed)).
-			Set(expression.Name(AttrTTL), expression.Value(s.ttl(now, DefaultKeep)))
-		if len(flags) > 0 {
+			Set(expression.Name(AttrTTL), expression.Value(ttl))
+		if flags := s.mem.flags(k); len(flags) > 0 {
 			upd = upd.Add(expression.Name("flags"), expression.Value(&types.AttributeValueMemberSS{Value: flags}))
 		}
 		// Only over a claim nobody finished meanwhile.
 		cond := expression.AttributeNotExists(expression.Name(AttrPK)).Or(expression.Name("status").NotEqual(expression.Value(statusDone)))
-		if err := s.update(ctx, idemPK(k), single, upd, &cond, types.ReturnValueNone, nil); err != nil && !conditionFailed(err) {
-			s.mem.pendingFail(k) // still down: next time
+		return upd, cond
+	}
+	for len(keys) > 0 {
+		chunk := keys[:min(maxTxItems, len(keys))]
+		keys = keys[len(chunk):]
+		if tx == nil || len(chunk) == 1 {
+			for i, k := range chunk {
+				upd, cond := item(k)
+				err := s.update(ctx, idemPK(k), single, upd, &cond, types.ReturnValueNone, nil)
+				if err != nil && !conditionFailed(err) {
+					s.repend(append(chunk[i:], keys...)) // still down: next time
+					return
+				}
+				s.mem.forget(k)
+			}
+			continue
 		}
+		for attempt := 0; len(chunk) > 0; attempt++ {
+			items := make([]types.TransactWriteItem, 0, len(chunk))
+			built := chunk[:0:0]
+			for _, k := range chunk {
+				upd, cond := item(k)
+				it, err := s.txUpdate(idemPK(k), single, upd, &cond)
+				if err != nil {
+					s.log.ErrorContext(ctx, "state: failure not drained", "key", k, "err", err)
+					continue
+				}
+				items, built = append(items, it), append(built, k)
+			}
+			chunk = built
+			if len(chunk) == 0 {
+				break
+			}
+			err := errSkipped
+			if !s.down.Load() && attempt < maxTxAttempts {
+				s.calls.Add(1)
+				_, err = tx.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+			}
+			if err == nil {
+				for _, k := range chunk {
+					s.mem.forget(k)
+				}
+				break
+			}
+			var tce *types.TransactionCanceledException
+			if !errors.As(err, &tce) || len(tce.CancellationReasons) != len(chunk) {
+				s.repend(append(chunk, keys...))
+				return
+			}
+			// Done meanwhile (condition failed): nothing to write. The
+			// others go again.
+			var next []string
+			for i, r := range tce.CancellationReasons {
+				if aws.ToString(r.Code) == reasonCondition {
+					s.mem.forget(chunk[i])
+					continue
+				}
+				next = append(next, chunk[i])
+			}
+			chunk = next
+		}
+	}
+}
+
+// repend keeps failures for the next drain.
+func (s *Store) repend(keys []string) {
+	for _, k := range keys {
+		s.mem.pendingFail(k)
 	}
 }

@@ -16,6 +16,7 @@ const maxMemoryKeys = 100_000
 type memory struct {
 	mu      sync.Mutex
 	fails   map[string]bool // failed while the table was down: to write there
+	dones   map[string]bool // done while the table was down: to write there
 	idem    map[string]*memIdem
 	windows map[string]*winItem
 	levels  map[string]*levelItem
@@ -29,7 +30,7 @@ type memIdem struct {
 }
 
 func newMemory() memory {
-	return memory{fails: map[string]bool{}, idem: map[string]*memIdem{}, windows: map[string]*winItem{}, levels: map[string]*levelItem{}, facts: map[string]factItem{}}
+	return memory{fails: map[string]bool{}, dones: map[string]bool{}, idem: map[string]*memIdem{}, windows: map[string]*winItem{}, levels: map[string]*levelItem{}, facts: map[string]factItem{}}
 }
 
 func bound[V any](m map[string]V) {
@@ -80,11 +81,47 @@ func (m *memory) fail(k string, flags []string) {
 	}
 }
 
+// finish is FinishAll in memory.
+func (m *memory) finish(f Finish) {
+	if f.Failed {
+		m.fail(f.Key, f.Flags)
+	} else {
+		m.done(f.Key)
+	}
+}
+
 func (m *memory) pendingFail(k string) {
 	m.mu.Lock()
 	bound(m.fails)
 	m.fails[k] = true
 	m.mu.Unlock()
+}
+
+func (m *memory) pendingDone(k string) {
+	m.mu.Lock()
+	bound(m.dones)
+	m.dones[k] = true
+	m.mu.Unlock()
+}
+
+func (m *memory) takePendingDones() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]string, 0, len(m.dones))
+	for k := range m.dones {
+		out = append(out, k)
+	}
+	clear(m.dones)
+	return out
+}
+
+// isDone reports whether this environment finished k in memory (the
+// table was down).
+func (m *memory) isDone(k string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.idem[k]
+	return ok && r.status == statusDone
 }
 
 func (m *memory) takePendingFails() []string {

@@ -57,7 +57,12 @@ const (
 )
 
 // IAMActions are the DynamoDB actions the Store calls: a function using
-// every part of it (triage) needs them all.
+// every part of it (triage) needs them all. TransactWriteItems and
+// TransactGetItems have no action of their own: DynamoDB authorises each
+// item by its action (a claim's Put, a retake's or a storm count's
+// Update, a read's Get), so these cover them (a test records the actions
+// the operations use). See
+// https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html
 var IAMActions = []string{
 	"dynamodb:GetItem",
 	"dynamodb:PutItem",
@@ -93,6 +98,13 @@ type Store struct {
 
 	fallbacks atomic.Int64
 	calls     atomic.Int64
+	// down is set when a batch claim found the table unavailable
+	// (throttled, failing) and cleared by the invocation's FinishAll (and
+	// the next ClaimBatch): in between, the other operations answer from
+	// memory at once, counted as fallbacks, instead of each asking a table
+	// known to be failing, with the SDK's retries, while the invocation's
+	// deadline runs.
+	down atomic.Bool
 
 	mu  sync.Mutex
 	mem memory
@@ -136,9 +148,17 @@ func (s *Store) Fallbacks() int { return int(s.fallbacks.Swap(0)) }
 // Calls returns the number of DynamoDB calls made since the last call.
 func (s *Store) Calls() int { return int(s.calls.Swap(0)) }
 
-// fellBack logs and counts one operation answered from memory.
+// errSkipped is the error of a call not made: the table was found
+// unavailable earlier in the invocation (Store.down).
+var errSkipped = errors.New("state table unavailable earlier in this invocation: not asked")
+
+// fellBack logs and counts one operation answered from memory (a skipped
+// call is counted, not logged again).
 func (s *Store) fellBack(ctx context.Context, op, key string, err error) {
 	s.fallbacks.Add(1)
+	if errors.Is(err, errSkipped) {
+		return
+	}
 	s.log.WarnContext(ctx, "state table unavailable: answered from this environment's memory", "op", op, "key", key, "err", err)
 }
 
@@ -179,29 +199,55 @@ func conditionFailed(err error) bool {
 	return errors.As(err, &cf)
 }
 
-// update runs an UpdateItem built from upd and cond (cond may be nil)
-// returning rv, and decodes the returned attributes into out (may be nil).
-func (s *Store) update(ctx context.Context, pk, sk string, upd expression.UpdateBuilder, cond *expression.ConditionBuilder, rv types.ReturnValue, out any) error {
+// built is an update expression ready for UpdateItem or a transaction's
+// Update.
+type built struct {
+	update, cond *string
+	names        map[string]string
+	values       map[string]types.AttributeValue
+}
+
+// build builds upd and cond (cond may be nil) for the item pk/sk.
+func build(pk, sk string, upd expression.UpdateBuilder, cond *expression.ConditionBuilder) (built, error) {
 	b := expression.NewBuilder().WithUpdate(upd)
 	if cond != nil {
 		b = b.WithCondition(*cond)
 	}
 	e, err := b.Build()
 	if err != nil {
-		return fmt.Errorf("state: build update of %s/%s: %w", pk, sk, err)
+		return built{}, fmt.Errorf("state: build update of %s/%s: %w", pk, sk, err)
 	}
 	// The builder separates clauses (SET, ADD, REMOVE) with newlines;
 	// kumo (v0.33.1) only recognises a clause keyword after a space, and
 	// DynamoDB takes either.
-	updExpr := strings.ReplaceAll(aws.ToString(e.Update()), "\n", " ")
+	updExpr := strings.TrimSpace(strings.ReplaceAll(aws.ToString(e.Update()), "\n", " "))
+	condExpr := e.Condition()
+	if condExpr != nil {
+		// The builder writes "size (#1)"; kumo (v0.33.1) only parses
+		// "size(#1)", and DynamoDB takes either.
+		condExpr = aws.String(strings.ReplaceAll(*condExpr, "size (", "size("))
+	}
+	return built{update: aws.String(updExpr), cond: condExpr, names: e.Names(), values: e.Values()}, nil
+}
+
+// update runs an UpdateItem built from upd and cond (cond may be nil)
+// returning rv, and decodes the returned attributes into out (may be nil).
+func (s *Store) update(ctx context.Context, pk, sk string, upd expression.UpdateBuilder, cond *expression.ConditionBuilder, rv types.ReturnValue, out any) error {
+	e, err := build(pk, sk, upd, cond)
+	if err != nil {
+		return err
+	}
+	if s.down.Load() {
+		return errSkipped
+	}
 	s.calls.Add(1)
 	res, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(s.table),
 		Key:                       key(pk, sk),
-		UpdateExpression:          aws.String(strings.TrimSpace(updExpr)),
-		ConditionExpression:       e.Condition(),
-		ExpressionAttributeNames:  e.Names(),
-		ExpressionAttributeValues: e.Values(),
+		UpdateExpression:          e.update,
+		ConditionExpression:       e.cond,
+		ExpressionAttributeNames:  e.names,
+		ExpressionAttributeValues: e.values,
 		ReturnValues:              rv,
 	})
 	if err != nil {
@@ -215,9 +261,37 @@ func (s *Store) update(ctx context.Context, pk, sk string, upd expression.Update
 	return nil
 }
 
+// txUpdate is the transaction item of the same update (txItem).
+func (s *Store) txUpdate(pk, sk string, upd expression.UpdateBuilder, cond *expression.ConditionBuilder) (types.TransactWriteItem, error) {
+	e, err := build(pk, sk, upd, cond)
+	if err != nil {
+		return types.TransactWriteItem{}, err
+	}
+	return s.txItem(pk, sk, e), nil
+}
+
+// txItem is a transaction's Update of pk/sk with e, returning the old
+// item in its cancellation reason when the condition fails (DynamoDB does;
+// kumo v0.33.1 ignores it and the caller reads the item). Items of one
+// transaction may share e (its maps are only read).
+func (s *Store) txItem(pk, sk string, e built) types.TransactWriteItem {
+	return types.TransactWriteItem{Update: &types.Update{
+		TableName:                           aws.String(s.table),
+		Key:                                 key(pk, sk),
+		UpdateExpression:                    e.update,
+		ConditionExpression:                 e.cond,
+		ExpressionAttributeNames:            e.names,
+		ExpressionAttributeValues:           e.values,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}}
+}
+
 // get reads an item with a strongly consistent read (a decision follows);
 // found is false when there is none.
 func (s *Store) get(ctx context.Context, pk, sk string, out any) (found bool, err error) {
+	if s.down.Load() {
+		return false, errSkipped
+	}
 	s.calls.Add(1)
 	res, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(s.table),
@@ -240,6 +314,9 @@ func (s *Store) put(ctx context.Context, item any) error {
 	av, err := attributevalue.MarshalMap(item)
 	if err != nil {
 		return fmt.Errorf("state: encode item: %w", err)
+	}
+	if s.down.Load() {
+		return errSkipped
 	}
 	s.calls.Add(1)
 	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: av})

@@ -95,7 +95,7 @@ func (s *Store) offerDB(ctx context.Context, o Offer) (*Opened, error) {
 	known, ok := s.opened[o.Key]
 	s.mu.Unlock()
 	if ok && known.at > cutoff {
-		err := s.addHeld(ctx, o, expression.Name("gen").Equal(expression.Value(known.gen)))
+		err := s.addHeld(ctx, o, expression.Name("opened").GreaterThan(expression.Value(cutoff)))
 		if err == nil {
 			return nil, nil
 		}
@@ -106,7 +106,7 @@ func (s *Store) offerDB(ctx context.Context, o Offer) (*Opened, error) {
 	for range 4 {
 		opened, err := s.openWindow(ctx, o, now, cutoff)
 		if err == nil {
-			s.remember(o.Key, openInfo{now, opened.gen})
+			s.remember(o.Key, openInfo{at: now, own: true})
 			return opened, nil
 		}
 		if !conditionFailed(err) {
@@ -116,7 +116,7 @@ func (s *Store) offerDB(ctx context.Context, o Offer) (*Opened, error) {
 		var it winItem
 		err = s.addHeldReturning(ctx, o, expression.Name("opened").GreaterThan(expression.Value(cutoff)), &it)
 		if err == nil {
-			s.remember(o.Key, openInfo{it.Opened, it.Gen})
+			s.remember(o.Key, openInfo{at: it.Opened})
 			return nil, nil
 		}
 		if !conditionFailed(err) {
@@ -127,8 +127,33 @@ func (s *Store) offerDB(ctx context.Context, o Offer) (*Opened, error) {
 	return nil, errors.New("state: window contended past four attempts")
 }
 
-// openInfo is a window this environment knows open.
-type openInfo struct{ at, gen int64 }
+// openInfo is a window this environment knows open: opened at at (Unix
+// ms), by this environment (own: it takes the held-back count when the
+// window closes, flushKnown) or another.
+type openInfo struct {
+	at  int64
+	own bool
+}
+
+// sawOpen records that k's window was open at now (a count written on
+// that condition), when nothing better is known: its opening time is not
+// known, so at is now, which keeps it known open for up to a window
+// longer than it is. What this knowledge decides tolerates that: an
+// occurrence counted as held while the table answers is written on the
+// same condition (and offered anew if it fails), and while the table is
+// down it is held in memory until the table answers, not announced as
+// the first of a new window by every environment.
+func (s *Store) sawOpen(k string, now time.Time, window time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o, ok := s.opened[k]; ok && o.at > ms(now.Add(-window)) {
+		return
+	}
+	if len(s.opened) >= maxMemoryKeys {
+		clear(s.opened)
+	}
+	s.opened[k] = openInfo{at: ms(now)}
+}
 
 func (s *Store) remember(k string, opened openInfo) {
 	s.mu.Lock()
@@ -250,6 +275,9 @@ func (s *Store) windows(ctx context.Context) ([]winItem, error) {
 	e, err := expression.NewBuilder().WithKeyCondition(kc).Build()
 	if err != nil {
 		return nil, err
+	}
+	if s.down.Load() {
+		return nil, errSkipped
 	}
 	var out []winItem
 	var start map[string]types.AttributeValue

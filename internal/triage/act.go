@@ -115,14 +115,10 @@ func alertLevel(s ruleset.Severity) (alert.Level, bool) {
 	return "", false
 }
 
-// alert offers a warning or critical diagnosis to the alert sink. It
+// alert offers a diagnosis's alert (toAlert) to the alert sink. It
 // reports whether it offered one; its error is transient.
-func (h *Handler) alert(ctx context.Context, d ruleset.Diagnosis, region string) (bool, error) {
+func (h *Handler) alert(ctx context.Context, a alert.Alert, rule string) (bool, error) {
 	if h.d.Alerts == nil {
-		return false, nil
-	}
-	a, ok := toAlert(d, region)
-	if !ok {
 		return false, nil
 	}
 	a.Time = h.d.Now()
@@ -130,10 +126,10 @@ func (h *Handler) alert(ctx context.Context, d ruleset.Diagnosis, region string)
 		// An alert the alerts topic (the first sink) took is announced:
 		// retrying it for a failing Slack would send it to the topic twice.
 		if alert.Delivered(err) || !alert.Temporary(err) {
-			h.d.Log.WarnContext(ctx, "alert not delivered to every sink; not retried", "rule", d.Rule, "region", a.Region, "err", err)
+			h.d.Log.WarnContext(ctx, "alert not delivered to every sink; not retried", "rule", rule, "region", a.Region, "err", err)
 			return true, nil
 		}
-		return true, fmt.Errorf("send %s alert for %s in %s: %w", a.Level, d.Rule, a.Region, err)
+		return true, fmt.Errorf("send %s alert for %s in %s: %w", a.Level, rule, a.Region, err)
 	}
 	return true, nil
 }

@@ -15,13 +15,15 @@
 // fact unknown.
 //
 // What is remembered across invocations: the facts cache (facts.Gatherer),
-// the alert storm windows (alert.WindowStore, behind alert.Aggregator) and
-// the addresses already suppressed (SuppressionMemory). Today all three
-// live in the warm container, one copy per execution environment; the
-// storm windows and the suppression memory are interfaces so that a
-// shared implementation (package internal/state, DynamoDB, coming) can
-// make each storm announced and each address suppressed once across
-// environments: see their docs for who announces and what is counted.
+// the alert storm windows (alert.WindowStore, behind alert.Aggregator),
+// the addresses already suppressed (SuppressionMemory) and which records
+// were acted on (RecordClaims). With the state table (STATE_TABLE,
+// package internal/state) the facts, the windows and the records are
+// shared by every execution environment; without it each environment
+// keeps its own. With the table an invocation costs two calls to it: its
+// records are claimed together, with the storm counts of their alerts,
+// before anything is acted on, and finished together after the metrics
+// are published (see process).
 package triage
 
 import (
@@ -31,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -117,14 +120,24 @@ type Deps struct {
 	Now    func() time.Time
 }
 
-// RecordClaims is the idempotency part of *state.Store: claim a record,
-// act, then DoneAll (or Fail with the steps completed, so the retry skips
-// them). Fallbacks says how many operations the table could not answer.
+// RecordClaims is the idempotency part of *state.Store: claim an
+// invocation's records together, act, then finish them together (done, or
+// failed with the steps completed, so the retry skips them). with (may be
+// nil) are writes committed with the claims: the storm counts of the
+// records' alerts (WindowPrecounter). Fallbacks says how many operations
+// the table could not answer.
 type RecordClaims interface {
-	Claim(ctx context.Context, key string, now time.Time, hold time.Duration) (state.Claim, error)
-	DoneAll(ctx context.Context, keys []string, now time.Time)
-	Fail(ctx context.Context, key string, now time.Time, flags ...string)
+	ClaimBatch(ctx context.Context, keys []string, now time.Time, hold time.Duration, with state.BatchWrites) []state.Claim
+	FinishAll(ctx context.Context, fs []state.Finish, now time.Time)
 	Fallbacks() int
+}
+
+// WindowPrecounter is a storm window store (Deps.Windows) that counts an
+// invocation's held-back alerts with its record claims, one write per
+// alert key instead of one per record after acting; *state.AlertWindows
+// satisfies it. The alerts it counted are not offered to the aggregator.
+type WindowPrecounter interface {
+	Precount(alerts [][]alert.Alert, now time.Time, window time.Duration) *state.Precount
 }
 
 // RecordHold is how long a claim on a record holds before another
@@ -148,6 +161,9 @@ var errInProgress = errors.New("record in progress in another execution environm
 type Handler struct {
 	cfg Config
 	d   Deps
+	// pre counts held-back alerts with the record claims: set when the
+	// alerts go through an aggregator over a WindowPrecounter.
+	pre WindowPrecounter
 }
 
 // New returns a Handler.
@@ -170,13 +186,18 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	if cfg.SuppressMode == "" {
 		cfg.SuppressMode = DefaultSuppressMode
 	}
+	var pre WindowPrecounter
 	if next := d.Sinks.Sink(); next != nil && d.Alerts == nil {
 		d.Alerts = alert.NewAggregator(next, alert.AggregatorOptions{Window: cfg.AlertWindow, Now: d.Now, Store: d.Windows})
+		pre, _ = d.Windows.(WindowPrecounter)
+	}
+	if cfg.AlertWindow <= 0 {
+		cfg.AlertWindow = alert.DefaultWindow // the aggregator's default
 	}
 	if d.Suppressed == nil {
 		d.Suppressed = NewMemorySuppressions()
 	}
-	return &Handler{cfg: cfg, d: d}, nil
+	return &Handler{cfg: cfg, d: d, pre: pre}, nil
 }
 
 // Result summarises one invocation (logged; tests read it).
@@ -353,43 +374,40 @@ func wrapRecord(r json.RawMessage) []byte {
 	return append(b, "]}"...)
 }
 
-// process handles records (concurrently, at most Config.Concurrency at a
-// time), then flushes the alert aggregator and publishes the metrics with
-// one PutMetricData call. The error joins the transient failures.
+// process handles records in three steps: prepare them (decode, gather
+// facts, classify; concurrently, at most Config.Concurrency at a time),
+// claim them together (RecordClaims, with the storm counts of their
+// alerts), then act on the ones claimed (suppress, alert; concurrently).
+// It then flushes the alert aggregator, publishes the metrics with one
+// PutMetricData call and finishes the claims. The error joins the
+// transient failures.
 //
 // retryAll says a failure brings the whole invocation back (SNS, direct
 // invocation) rather than the failed records alone (SQS with batch item
 // failures). What is counted and what is retried is settle's decision.
 func (h *Handler) process(ctx context.Context, recs []record, retryAll bool) (Result, error) {
+	preps := make([]prepared, len(recs))
+	h.each(len(recs), func(i int) { preps[i] = h.prepare(ctx, &recs[i]) })
+	claims, precounted := h.claim(ctx, recs, preps)
 	outs := make([]recordOutcome, len(recs))
-	claimed := make([]bool, len(recs))
-	sem := make(chan struct{}, h.cfg.Concurrency)
-	var wg sync.WaitGroup
-	for i := range recs {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			var c state.Claim
-			if h.d.Records != nil && recs[i].key != "" {
-				c, _ = h.d.Records.Claim(ctx, recs[i].key, h.d.Now(), RecordHold)
-				switch c.Outcome {
-				case state.AlreadyDone:
-					h.d.Log.InfoContext(ctx, "duplicate delivery skipped", "record", i, "source", recs[i].source)
-					return
-				case state.InProgress:
-					outs[i] = recordOutcome{err: errInProgress}
-					return
-				}
-				claimed[i] = true
-			}
-			outs[i] = h.processRecord(ctx, &recs[i], c.Has(stepAlerted), c.Has(stepSuppressed))
-			if c.Has(stepCounted) {
-				outs[i].counts, outs[i].poison = nil, 0 // published by the earlier attempt
-			}
-		}()
-	}
-	wg.Wait()
+	h.each(len(recs), func(i int) {
+		var c state.Claim // no claim: act
+		if claims[i] != nil {
+			c = *claims[i]
+		}
+		switch c.Outcome {
+		case state.AlreadyDone:
+			h.d.Log.InfoContext(ctx, "duplicate delivery skipped", "record", i, "source", recs[i].source)
+			return
+		case state.InProgress:
+			outs[i] = recordOutcome{err: errInProgress}
+			return
+		}
+		outs[i] = h.act(ctx, &recs[i], &preps[i], c.Has(stepAlerted), c.Has(stepSuppressed), func(a alert.Alert) bool { return precounted(i, a) })
+		if c.Has(stepCounted) {
+			outs[i].counts, outs[i].poison = nil, 0 // published by the earlier attempt
+		}
+	})
 
 	var errs []error
 	for i, o := range outs {
@@ -423,8 +441,11 @@ func (h *Handler) process(ctx context.Context, recs []record, retryAll bool) (Re
 	}
 	if h.d.Alerts != nil {
 		if err := h.d.Alerts.Flush(ctx); err != nil {
-			// The held-back counts belong to earlier invocations' records;
-			// failing this batch would not bring them back.
+			// What it announces is held in the windows (this batch's
+			// occurrences among it, counted with the claims): an
+			// announcement that reached no sink goes back to its window
+			// for a later flush or occurrence; failing this batch would
+			// not bring it back sooner.
 			h.d.Log.WarnContext(ctx, "alert flush failed", "err", err)
 		}
 	}
@@ -442,14 +463,78 @@ func (h *Handler) process(ctx context.Context, recs []record, retryAll bool) (Re
 		res, _ = settle(ids, outs, retryAll, true)
 	}
 	res.MetricCalls = calls
-	h.settleClaims(ctx, recs, outs, claimed, counted, retryAll, metricsLost)
+	h.settleClaims(ctx, recs, outs, claims, counted, retryAll, metricsLost)
 	return res, errors.Join(errs...)
 }
 
-// settleClaims finishes the claims taken on recs: Done for a record that
-// will not come back, Fail (with the steps it completed) for one that
-// will, following settle's decisions.
-func (h *Handler) settleClaims(ctx context.Context, recs []record, outs []recordOutcome, claimed, counted []bool, retryAll, metricsLost bool) {
+// each runs f(i) for every i in [0,n), at most Config.Concurrency at a
+// time, and waits.
+func (h *Handler) each(n int, f func(i int)) {
+	if n == 1 {
+		f(0)
+		return
+	}
+	sem := make(chan struct{}, h.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			f(i)
+		}()
+	}
+	wg.Wait()
+}
+
+// claim claims the records that have a key (claims[i] nil: no claim, the
+// record is acted on), with the storm counts of the alerts the claimed
+// records will offer when the windows support it. precounted(i, a) says
+// record i's alert a was counted so.
+func (h *Handler) claim(ctx context.Context, recs []record, preps []prepared) (claims []*state.Claim, precounted func(i int, a alert.Alert) bool) {
+	claims = make([]*state.Claim, len(recs))
+	precounted = func(int, alert.Alert) bool { return false }
+	if h.d.Records == nil {
+		return claims, precounted
+	}
+	var keys []string
+	var idx []int
+	for i := range recs {
+		if recs[i].key != "" {
+			keys = append(keys, recs[i].key)
+			idx = append(idx, i)
+		}
+	}
+	if len(keys) == 0 {
+		return claims, precounted
+	}
+	now := h.d.Now()
+	var with state.BatchWrites
+	var pc *state.Precount
+	if h.pre != nil {
+		alerts := make([][]alert.Alert, len(keys))
+		for j, i := range idx {
+			alerts[j] = preps[i].alerts(now)
+		}
+		pc = h.pre.Precount(alerts, now, h.cfg.AlertWindow)
+		with = pc
+	}
+	got := h.d.Records.ClaimBatch(ctx, keys, now, RecordHold, with)
+	pos := make([]int, len(recs)) // record i's position in keys
+	for j, i := range idx {
+		claims[i] = &got[j]
+		pos[i] = j
+	}
+	if pc != nil {
+		precounted = func(i int, a alert.Alert) bool { return claims[i] != nil && pc.Counted(pos[i], a) }
+	}
+	return claims, precounted
+}
+
+// settleClaims finishes the claims taken on recs with one call: done for a
+// record that will not come back, failed (with the steps it completed)
+// for one that will, following settle's decisions.
+func (h *Handler) settleClaims(ctx context.Context, recs []record, outs []recordOutcome, claims []*state.Claim, counted []bool, retryAll, metricsLost bool) {
 	if h.d.Records == nil {
 		return
 	}
@@ -457,30 +542,35 @@ func (h *Handler) settleClaims(ctx context.Context, recs []record, outs []record
 	for _, o := range outs {
 		anyFailed = anyFailed || o.err != nil
 	}
-	now := h.d.Now()
-	var done []string
-	defer func() { h.d.Records.DoneAll(ctx, done, now) }()
+	var fs []state.Finish
 	for i, o := range outs {
-		if !claimed[i] {
+		c := claims[i]
+		if c == nil || c.Outcome != state.Acquired {
 			continue
 		}
 		back := o.err != nil || (retryAll && anyFailed) || (metricsLost && o.diagnoses > 0)
 		if !back {
-			done = append(done, recs[i].key)
+			fs = append(fs, state.Finish{Key: recs[i].key})
 			continue
 		}
-		var flags []string
+		flags := slices.Clone(c.Flags)
+		add := func(f string) {
+			if !slices.Contains(flags, f) {
+				flags = append(flags, f)
+			}
+		}
 		if counted[i] && !metricsLost {
-			flags = append(flags, stepCounted)
+			add(stepCounted)
 		}
 		if o.alertsDone {
-			flags = append(flags, stepAlerted)
+			add(stepAlerted)
 		}
 		if o.suppressDone {
-			flags = append(flags, stepSuppressed)
+			add(stepSuppressed)
 		}
-		h.d.Records.Fail(ctx, recs[i].key, now, flags...)
+		fs = append(fs, state.Finish{Key: recs[i].key, Failed: true, Flags: flags})
 	}
+	h.d.Records.FinishAll(ctx, fs, h.d.Now())
 }
 
 // settle is process's bookkeeping, without side effects. From each
@@ -545,10 +635,70 @@ type recordOutcome struct {
 // countKey is the dimensions of one Failures datum.
 type countKey struct{ rule, region string }
 
-func (h *Handler) processRecord(ctx context.Context, r *record, alerted, suppressed bool) (o recordOutcome) {
+// prepared is a record decoded and classified, before any action.
+type prepared struct {
+	inputs []preparedInput
+}
+
+// preparedInput is one input of a record (an SNS event may carry several).
+type preparedInput struct {
+	d      ruleset.Decoded
+	region string
+	fx     *ruleset.Facts
+	diags  []ruleset.Diagnosis
+}
+
+// prepare decodes a record, gathers the facts its failures need and
+// classifies them: everything but acting, so that the record's alerts are
+// known when it is claimed. Logging waits for act: a duplicate delivery is
+// not logged twice.
+func (h *Handler) prepare(ctx context.Context, r *record) (p prepared) {
+	for _, d := range ruleset.Decode(r.data, r.source) {
+		in := preparedInput{d: d}
+		if d.Err == nil && d.Failure.Kind != ruleset.KindNotFailure {
+			f := d.Failure
+			in.region = f.Region
+			if in.region == "" {
+				in.region = ruleset.NormaliseRegion(h.d.Region)
+			}
+			in.fx = h.gather(ctx, in.region, f)
+			// Facts whose every look-up failed are no facts: ranking with
+			// them would mark the diagnosis (and its alert and log line) as
+			// made from gathered facts.
+			known := in.fx
+			if !facts.AnyKnown(in.fx) {
+				known = nil
+			}
+			in.diags = h.d.Rules.ClassifyDecoded(d, known)
+		}
+		p.inputs = append(p.inputs, in)
+	}
+	return p
+}
+
+// alerts returns the alerts the record's diagnoses raise, as act offers
+// them at now.
+func (p *prepared) alerts(now time.Time) []alert.Alert {
+	var out []alert.Alert
+	for _, in := range p.inputs {
+		for _, dg := range in.diags {
+			if a, ok := toAlert(dg, in.region); ok {
+				a.Time = now
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
+
+// act suppresses and alerts for a prepared record, skipping the steps an
+// earlier attempt completed (alerted, suppressed) and the alerts counted
+// with the record's claim (precounted).
+func (h *Handler) act(ctx context.Context, r *record, p *prepared, alerted, suppressed bool, precounted func(alert.Alert) bool) (o recordOutcome) {
 	var errs []error
 	o.alertsDone, o.suppressDone = true, true
-	for _, d := range ruleset.Decode(r.data, r.source) {
+	for _, in := range p.inputs {
+		d := in.d
 		if d.Err != nil {
 			o.poison++
 			h.d.Log.WarnContext(ctx, "poison record acknowledged", "record", r.index, "source", d.Source, "reason", d.Err.Error())
@@ -559,24 +709,12 @@ func (h *Handler) processRecord(ctx context.Context, r *record, alerted, suppres
 			h.d.Log.InfoContext(ctx, "not a failure", "source", d.Source, "note", d.Note, "eventType", f.EventType)
 			continue
 		}
-		region := f.Region
-		if region == "" {
-			region = ruleset.NormaliseRegion(h.d.Region)
-		}
-		fx := h.gather(ctx, region, f)
-		// Facts whose every look-up failed are no facts: ranking with them
-		// would mark the diagnosis (and its alert and log line) as made
-		// from gathered facts.
-		known := fx
-		if !facts.AnyKnown(fx) {
-			known = nil
-		}
-		for _, dg := range h.d.Rules.ClassifyDecoded(d, known) {
+		for _, dg := range in.diags {
 			o.diagnoses++
-			o.counts = append(o.counts, countFor(dg, region))
+			o.counts = append(o.counts, countFor(dg, in.region))
 			h.logDiagnosis(ctx, dg)
 			if !suppressed {
-				ok, err := h.suppress(ctx, dg, region, fx)
+				ok, err := h.suppress(ctx, dg, in.region, in.fx)
 				if ok {
 					o.suppressed++
 				}
@@ -588,7 +726,15 @@ func (h *Handler) processRecord(ctx context.Context, r *record, alerted, suppres
 			if alerted {
 				continue // announced or held by an earlier attempt
 			}
-			sent, err := h.alert(ctx, dg, region)
+			a, ok := toAlert(dg, in.region)
+			if !ok {
+				continue
+			}
+			if precounted(a) {
+				o.alerts++ // held back: counted into its window with the claim
+				continue
+			}
+			sent, err := h.alert(ctx, a, dg.Rule)
 			if sent {
 				o.alerts++
 			}
