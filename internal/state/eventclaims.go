@@ -60,9 +60,6 @@ type EventDB interface {
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 }
 
-// maxTransactItems is TransactWriteItems's limit on actions per call.
-const maxTransactItems = 100
-
 // maxTransactAttempts bounds the transactions in a row that settle none
 // of a chunk's keys (cancelled for conflicts only): keys still unsettled
 // after them are claimed one by one. A cancelled transaction that finds a
@@ -168,14 +165,14 @@ func (c *EventClaims) Claim(ctx context.Context, keys []string, now time.Time) *
 	}
 	c.releaseUnreleased(ctx)
 	for len(todo) > 0 {
-		chunk := todo[:min(maxTransactItems, len(todo))]
+		chunk := todo[:min(maxTxItems, len(todo))]
 		todo = todo[len(chunk):]
 		c.claimChunk(ctx, keys, chunk, now, out)
 	}
 	return out
 }
 
-// claimChunk claims keys[i] for i in idx (at most maxTransactItems).
+// claimChunk claims keys[i] for i in idx (at most maxTxItems).
 func (c *EventClaims) claimChunk(ctx context.Context, keys []string, idx []int, now time.Time, out *Claimed) {
 	// Our own earlier write passes the condition again: a call the SDK
 	// retried after its first attempt committed (a timeout) does not take
@@ -235,10 +232,10 @@ func (c *EventClaims) claimChunk(ctx context.Context, keys []string, idx []int, 
 		var retry, failed []int
 		for j, r := range tc.CancellationReasons {
 			switch aws.ToString(r.Code) {
-			case "ConditionalCheckFailed":
+			case reasonCondition:
 				// Claimed before: a duplicate, counted where it was claimed.
 				stalled = -1
-			case "", "None", "TransactionConflict":
+			case "", reasonNone, reasonConflict:
 				// Cancelled for the others' sake, or another transaction
 				// was writing the same key at that moment: try again.
 				retry = append(retry, pending[j])
@@ -370,7 +367,7 @@ func (c *EventClaims) release(ctx context.Context, own []owned) []owned {
 		var chunk, rest []owned
 		in := map[string]bool{}
 		for _, o := range own {
-			if len(chunk) < maxTransactItems && !in[o.key] {
+			if len(chunk) < maxTxItems && !in[o.key] {
 				in[o.key] = true
 				chunk = append(chunk, o)
 			} else {
@@ -418,7 +415,7 @@ func (c *EventClaims) releaseChunk(ctx context.Context, own []owned) []owned {
 		var retry []owned
 		for j, r := range tc.CancellationReasons {
 			switch aws.ToString(r.Code) {
-			case "ConditionalCheckFailed":
+			case reasonCondition:
 				// Not ours (never written, or released already): nothing to do.
 				stalled = -1
 			default:
