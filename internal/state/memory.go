@@ -104,14 +104,17 @@ func (m *memory) pendingDone(k string) {
 	m.mu.Unlock()
 }
 
-func (m *memory) takePendingDones() []string {
+func (m *memory) takePendingDones() []string { return m.takeKeys(m.dones) }
+
+// takeKeys empties set, one of m's pending sets, and returns its keys.
+func (m *memory) takeKeys(set map[string]bool) []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make([]string, 0, len(m.dones))
-	for k := range m.dones {
+	out := make([]string, 0, len(set))
+	for k := range set {
 		out = append(out, k)
 	}
-	clear(m.dones)
+	clear(set)
 	return out
 }
 
@@ -124,16 +127,7 @@ func (m *memory) isDone(k string) bool {
 	return ok && r.status == statusDone
 }
 
-func (m *memory) takePendingFails() []string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := make([]string, 0, len(m.fails))
-	for k := range m.fails {
-		out = append(out, k)
-	}
-	clear(m.fails)
-	return out
-}
+func (m *memory) takePendingFails() []string { return m.takeKeys(m.fails) }
 
 // flags returns the steps a failed attempt kept in memory for k.
 func (m *memory) flags(k string) []string {
