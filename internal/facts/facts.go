@@ -253,6 +253,7 @@ func (g *Gatherer) run(ctx context.Context, tasks []key) []result {
 	waits := make([]*entry, len(tasks))
 	budget := g.maxCalls
 
+	var leads []int // tasks this call looks up
 	for i, k := range tasks {
 		e, state := g.cache.claim(k, func() bool {
 			if budget < 0 {
@@ -271,10 +272,19 @@ func (g *Gatherer) run(ctx context.Context, tasks []key) []result {
 			waits[i] = e
 		case stateLead:
 			waits[i] = e
-			go func() { g.cache.finish(k, e, g.call(ctx, k)) }()
+			leads = append(leads, i)
 		case stateNoBudget:
 			results[i] = result{err: &budgetError{max: g.maxCalls}}
 		}
+	}
+	found := g.fromSharedBatch(ctx, tasks, leads)
+	for _, i := range leads {
+		k, e := tasks[i], waits[i]
+		if res, ok := found[k]; ok {
+			g.cache.finish(k, e, res)
+			continue
+		}
+		go func() { g.cache.finish(k, e, g.call(ctx, k)) }()
 	}
 	for i, e := range waits {
 		if e != nil {

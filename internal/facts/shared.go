@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"strings"
+	"time"
 
 	"github.com/sesguard/sesguard/pkg/ruleset"
 )
@@ -32,11 +33,53 @@ func sharedKey(k key) string {
 	return "facts/" + k.op.String() + "/" + k.region + id
 }
 
+// SharedBatchReader is the optional part of a SharedCache that reads many
+// answers with one call; *state.Store has it. A Gatherer with one asks it
+// first for every look-up a gathering leads, so that a cold environment
+// learns a failure's facts (the account and each identity, per Region)
+// with one call to the shared cache instead of one per look-up.
+type SharedBatchReader interface {
+	// Facts returns the values of keys that are cached and fresh at now;
+	// the others are asked of Fact, one by one.
+	Facts(ctx context.Context, keys []string, now time.Time) map[string][]byte
+}
+
+// fromSharedBatch returns the answers the shared cache holds for the
+// look-ups tasks[leads], read with one call.
+func (g *Gatherer) fromSharedBatch(ctx context.Context, tasks []key, leads []int) map[key]result {
+	br, ok := g.shared.(SharedBatchReader)
+	if !ok || len(leads) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, g.callTimeout)
+	defer cancel()
+	keys := make([]string, len(leads))
+	for j, i := range leads {
+		keys[j] = sharedKey(tasks[i])
+	}
+	vals := br.Facts(ctx, keys, g.now())
+	out := make(map[key]result, len(vals))
+	for j, i := range leads {
+		if v, ok := vals[keys[j]]; ok {
+			if res, ok := decodeShared(tasks[i], v); ok {
+				out[tasks[i]] = res
+			}
+		}
+	}
+	return out
+}
+
 func (g *Gatherer) fromShared(ctx context.Context, k key) (result, bool) {
 	v, ok := g.shared.Fact(ctx, sharedKey(k), g.now())
 	if !ok {
 		return result{}, false
 	}
+	return decodeShared(k, v)
+}
+
+// decodeShared is the look-up k's answer from its shared cache value v
+// (ok false: v is not an answer to k).
+func decodeShared(k key, v []byte) (result, bool) {
 	var a sharedAnswer
 	if json.Unmarshal(v, &a) != nil {
 		return result{}, false

@@ -34,6 +34,13 @@ func (c txDB) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWrite
 	return c.db.TransactWriteItems(ctx, in, o...)
 }
 
+func (c txDB) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	if c.fail.Load() {
+		return nil, errThrottled
+	}
+	return c.db.BatchGetItem(ctx, in, o...)
+}
+
 func (c txDB) TransactGetItems(ctx context.Context, in *dynamodb.TransactGetItemsInput, o ...func(*dynamodb.Options)) (*dynamodb.TransactGetItemsOutput, error) {
 	if c.fail.Load() {
 		return nil, errThrottled
@@ -417,6 +424,11 @@ func (c *iamDB) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWri
 	return c.txDB.TransactWriteItems(ctx, in, o...)
 }
 
+func (c *iamDB) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	c.add("BatchGetItem")
+	return c.txDB.BatchGetItem(ctx, in, o...)
+}
+
 func (c *iamDB) TransactGetItems(ctx context.Context, in *dynamodb.TransactGetItemsInput, o ...func(*dynamodb.Options)) (*dynamodb.TransactGetItemsOutput, error) {
 	c.add("GetItem")
 	return c.txDB.TransactGetItems(ctx, in, o...)
@@ -462,6 +474,7 @@ func TestIAMActionsAreTheActionsUsed(t *testing.T) {
 		s.PutFact(ctx, "f", []byte("v"), t0, time.Minute)
 	}
 	s.Fact(ctx, "f", t0)
+	s.Facts(ctx, []string{"f", "g"}, t0)
 	open := alert.Alert{Rule: "r", Identity: "open", Time: t0}
 	w.Observe(ctx, open, t0, window)
 	pc := w.Precount([][]alert.Alert{{open}, {{Rule: "r", Identity: "new", Time: t0}}}, t0, window)

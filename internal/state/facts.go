@@ -2,9 +2,15 @@ package state
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
@@ -108,4 +114,64 @@ func (s *Store) PutFact(ctx context.Context, k string, v []byte, now time.Time, 
 		s.fellBack(ctx, "fact write", k, err)
 	}
 	s.mem.putFact(k, v, now.Add(ttl))
+}
+
+// BatchGetDB is the optional part of DB that Facts uses; *dynamodb.Client
+// has it. A DB without it (a test's fake) gets nothing from Facts: the
+// caller then reads each fact with Fact.
+type BatchGetDB interface {
+	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
+}
+
+// maxBatchGet is DynamoDB's limit of keys in one BatchGetItem call.
+const maxBatchGet = 100
+
+// Facts returns the values of keys that are cached and fresh at now, read
+// with one strongly consistent BatchGetItem per 100 keys: a cold
+// environment learns every fact a failure needs (the account and each
+// identity, per Region) with one call instead of one per fact. A key left
+// out (missing, expired, unprocessed by DynamoDB) is for Fact, which
+// knows the refresh lease. DynamoDB failing answers from memory, counted
+// as a fallback, as Fact does.
+func (s *Store) Facts(ctx context.Context, keys []string, now time.Time) map[string][]byte {
+	out := make(map[string][]byte, len(keys))
+	fromMemory := func() map[string][]byte {
+		for _, k := range keys {
+			if v, ok := s.mem.fact(k, now); ok {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	if s.db == nil {
+		return fromMemory()
+	}
+	bg, ok := s.db.(BatchGetDB)
+	if !ok || s.down.Load() {
+		return out
+	}
+	for chunk := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(keys))), maxBatchGet) {
+		ks := make([]map[string]types.AttributeValue, len(chunk))
+		for i, k := range chunk {
+			ks[i] = key(factPK(k), single)
+		}
+		s.calls.Add(1)
+		res, err := bg.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
+			s.table: {Keys: ks, ConsistentRead: aws.Bool(true)},
+		}})
+		if err != nil {
+			s.fellBack(ctx, "fact read", fmt.Sprintf("%d facts", len(chunk)), err)
+			return fromMemory()
+		}
+		for _, item := range res.Responses[s.table] {
+			var it factItem
+			if attributevalue.UnmarshalMap(item, &it) != nil || len(it.Data) == 0 || it.Expires <= ms(now) {
+				continue
+			}
+			if k, ok := strings.CutPrefix(it.PK, factPK("")); ok {
+				out[k] = it.Data
+			}
+		}
+	}
+	return out
 }

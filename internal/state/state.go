@@ -69,6 +69,7 @@ var IAMActions = []string{
 	"dynamodb:UpdateItem",
 	"dynamodb:Query",
 	"dynamodb:BatchWriteItem",
+	"dynamodb:BatchGetItem",
 }
 
 // LevelIAMActions are the actions of Value, Swap, Level, BeginLevel and

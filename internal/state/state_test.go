@@ -485,3 +485,43 @@ func TestFailDuringOutageReachesOtherEnvironments(t *testing.T) {
 		t.Fatalf("retry in another environment: %+v, want acquired with alerted", c)
 	}
 }
+
+// TestFactsReadTogether: Facts reads many cached facts with one call and
+// returns only the fresh ones; a table that fails answers from memory
+// (counted), and a DB without BatchGetItem leaves every key to Fact.
+func TestFactsReadTogether(t *testing.T) {
+	ctx := context.Background()
+	kdb, name := table(t)
+	db := &iamDB{txDB: txDB{kdb}, actions: map[string]bool{}}
+	envs := environments(t, db, name, 2)
+	envs[0].PutFact(ctx, "a", []byte("A"), t0, time.Minute)
+	envs[0].PutFact(ctx, "b", []byte("B"), t0, 5*time.Minute)
+	db.used()
+	got := envs[1].Facts(ctx, []string{"a", "b", "missing", "b"}, t0.Add(2*time.Minute))
+	if len(got) != 1 || string(got["b"]) != "B" {
+		t.Errorf("facts at t0+2m = %q, want only b (a expired, missing never cached)", got)
+	}
+	if used := db.used(); !slices.Equal(used, []string{"dynamodb:BatchGetItem"}) {
+		t.Errorf("calls %v, want one BatchGetItem", used)
+	}
+	if n := envs[1].Calls(); n != 1 {
+		t.Errorf("%d table calls, want 1", n)
+	}
+
+	// Throttled: memory answers (this environment's own facts), counted.
+	envs[1].PutFact(ctx, "c", []byte("C"), t0, time.Minute)
+	kdb.fail.Store(true)
+	envs[1].PutFact(ctx, "d", []byte("D"), t0, time.Minute) // kept in memory
+	envs[1].Fallbacks() // the PutFact's
+	got = envs[1].Facts(ctx, []string{"c", "d"}, t0)
+	kdb.fail.Store(false)
+	if n := envs[1].Fallbacks(); len(got) != 1 || string(got["d"]) != "D" || n != 1 {
+		t.Errorf("throttled: facts %q, %d fallbacks; want only d, from memory, and one fallback counted", got, n)
+	}
+
+	// Without BatchGetItem (a plain DB): nothing, the caller asks Fact.
+	plain := environments(t, kdb, name, 1)[0]
+	if got := plain.Facts(ctx, []string{"b"}, t0); len(got) != 0 {
+		t.Errorf("a DB without BatchGetItem answered %q", got)
+	}
+}
