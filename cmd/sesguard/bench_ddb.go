@@ -21,6 +21,7 @@ type ddbCounts struct {
 	batchItems int64
 	txItems    int64 // items of TransactWriteItems calls
 	txReads    int64 // items of TransactGetItems calls
+	batchReads int64 // keys of BatchGetItem calls
 	// writeUnits sums, over every write request and every item of a
 	// BatchWriteItem, ceil(size/1 KB) where size is the JSON length of the
 	// item (PutItem, BatchWriteItem) or of the key and expression values
@@ -35,10 +36,12 @@ type ddbCounts struct {
 
 func (c ddbCounts) wru() int64 { return c.writeUnits }
 
-// rru: every read here is a strongly consistent GetItem or a Query of the
-// window partition, each well under 4 KB: one read request unit a call;
-// a TransactGetItems item costs two.
-func (c ddbCounts) rru() int64 { return c.ops["GetItem"] + c.ops["Query"] + 2*c.txReads }
+// rru: every read here is a strongly consistent GetItem, BatchGetItem key
+// or Query of the window partition, each well under 4 KB: one read
+// request unit each; a TransactGetItems item costs two.
+func (c ddbCounts) rru() int64 {
+	return c.ops["GetItem"] + c.ops["Query"] + c.batchReads + 2*c.txReads
+}
 
 func (c ddbCounts) String() string {
 	names := make([]string, 0, len(c.ops))
@@ -56,6 +59,8 @@ func (c ddbCounts) String() string {
 			s += fmt.Sprintf(" (%d items)", c.txItems)
 		case "TransactGetItems":
 			s += fmt.Sprintf(" (%d items)", c.txReads)
+		case "BatchGetItem":
+			s += fmt.Sprintf(" (%d keys)", c.batchReads)
 		}
 		if n := c.maxItem[k]; n > 0 {
 			s += fmt.Sprintf(" <= %d B", n)
@@ -124,10 +129,7 @@ func (d *ddbCounter) count(op string, body []byte) {
 		Item                      json.RawMessage
 		Key                       json.RawMessage
 		ExpressionAttributeValues json.RawMessage
-		RequestItems              map[string][]struct {
-			PutRequest    *struct{ Item json.RawMessage }
-			DeleteRequest *struct{ Key json.RawMessage }
-		}
+		RequestItems              json.RawMessage // BatchWriteItem's or BatchGetItem's
 		TransactItems []struct {
 			Put    *struct{ Item json.RawMessage }
 			Update *struct{ Key, ExpressionAttributeValues json.RawMessage }
@@ -154,7 +156,12 @@ func (d *ddbCounter) count(op string, body []byte) {
 	case "UpdateItem":
 		write(len(in.Key) + len(in.ExpressionAttributeValues))
 	case "BatchWriteItem":
-		for _, reqs := range in.RequestItems {
+		var items map[string][]struct {
+			PutRequest    *struct{ Item json.RawMessage }
+			DeleteRequest *struct{ Key json.RawMessage }
+		}
+		_ = json.Unmarshal(in.RequestItems, &items)
+		for _, reqs := range items {
 			for _, q := range reqs {
 				d.c.batchItems++
 				switch {
@@ -178,6 +185,12 @@ func (d *ddbCounter) count(op string, body []byte) {
 		}
 	case "TransactGetItems":
 		d.c.txReads += int64(len(in.TransactItems))
+	case "BatchGetItem":
+		var keys map[string]struct{ Keys []json.RawMessage }
+		_ = json.Unmarshal(in.RequestItems, &keys)
+		for _, k := range keys {
+			d.c.batchReads += int64(len(k.Keys))
+		}
 	}
 	d.mu.Unlock()
 }
