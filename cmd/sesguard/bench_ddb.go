@@ -130,7 +130,7 @@ func (d *ddbCounter) count(op string, body []byte) {
 		Key                       json.RawMessage
 		ExpressionAttributeValues json.RawMessage
 		RequestItems              json.RawMessage // BatchWriteItem's or BatchGetItem's
-		TransactItems []struct {
+		TransactItems             []struct {
 			Put    *struct{ Item json.RawMessage }
 			Update *struct{ Key, ExpressionAttributeValues json.RawMessage }
 			Delete *struct{ Key json.RawMessage }
