@@ -52,7 +52,8 @@ import (
 // visibility timeout to the next environment, and after five receives goes
 // to the dead-letter queue. Faults, by position in the storm: SNS down and
 // GetAccount throttled at the start, Slack answering 500 next, GetAccount
-// throttled again, DynamoDB throttled in the middle. At the end the flush
+// throttled again, DynamoDB throttled in the middle, CloudWatch down in
+// the middle round (the counts of those invocations lost). At the end the flush
 // schedule reaches one environment, first while SNS is down, then again.
 
 const (
@@ -76,12 +77,13 @@ var stormStart = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
 // faults the router injects.
 type faults struct {
-	snsDown, slack500, getAccount, dynamo atomic.Bool
+	snsDown, slack500, getAccount, dynamo, cloudwatchDown atomic.Bool
 }
 
 // counters the router keeps.
 type traffic struct {
 	dynamo, getAccount, getAccountThrottled, publish atomic.Int64
+	metricsRefused                                   atomic.Int64 // PutMetricData calls failed by the fault
 	// getAccountShared counts GetAccount calls made while the table
 	// answers (during its outage each environment looks up for itself).
 	getAccountShared atomic.Int64
@@ -137,6 +139,13 @@ func router(t *testing.T, kumoURL string, ses http.Handler, f *faults, c *traffi
 			}
 			ses.ServeHTTP(w, r)
 			return
+		case service == "monitoring" && f.cloudwatchDown.Load():
+			// PutMetricData failing: the invocation's counts are lost, its
+			// records come back (and must be counted once, then).
+			c.metricsRefused.Add(1)
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = io.WriteString(w, `{"__type":"InternalFailure","message":"down"}`)
+			return
 		case service == "secretsmanager":
 			// kumo v0.33.1's GetSecretValue writes the secret's last
 			// access time under a read lock: fifty environments loading
@@ -179,6 +188,7 @@ type stormResult struct {
 	SNSPublishes        int64
 	SlackPosts          int64
 	FactsUnavailable    int // records retried because GetAccount failed
+	MetricsRefused      int64
 	Alerts              []alert.Alert
 }
 
@@ -249,6 +259,7 @@ func faultsAt(fl *faults, f float64) {
 	fl.slack500.Store(f >= 0.03 && f < 0.08)
 	fl.getAccount.Store(f >= 0.10 && f < 0.15)
 	fl.dynamo.Store(f >= 0.35 && f < 0.45)
+	fl.cloudwatchDown.Store(false) // set by the storm's rounds
 }
 
 // clock is the simulated time every environment shares.
@@ -397,8 +408,13 @@ func runStorm(t *testing.T, n int, shared bool) stormResult {
 		wg.Wait()
 		res.Invocations += len(bs)
 	}
+	rounds := (len(batches) + n - 1) / n
 	for r := 0; r < len(batches); r += n {
 		faultsAt(&fl, float64(r)/float64(len(batches)))
+		// CloudWatch is down for the middle round(s) of the storm, in
+		// every configuration: at least one round, 7% of them at most.
+		mid := rounds / 2
+		fl.cloudwatchDown.Store(r/n >= mid && r/n < mid+max(1, rounds*7/100))
 		clk.Set(stormStart.Add(time.Duration(r) * stepPerBatch))
 		round(batches[r:min(r+n, len(batches))], func(i int) int { return i })
 	}
@@ -488,6 +504,7 @@ func runStorm(t *testing.T, n int, shared bool) stormResult {
 	res.DynamoOps = tr.dynamoOps
 	res.FactsPeriods = len(periods)
 	res.SNSPublishes, res.SlackPosts = tr.publish.Load(), slackPosts.Load()
+	res.MetricsRefused = tr.metricsRefused.Load()
 	return res
 }
 
@@ -577,6 +594,9 @@ func TestStormAcrossEnvironments(t *testing.T) {
 			}
 			if r.DeadLettered != 0 {
 				t.Errorf("%d records dead-lettered, want 0", r.DeadLettered)
+			}
+			if r.MetricsRefused == 0 {
+				t.Error("no PutMetricData failed: the CloudWatch outage did not happen")
 			}
 			if r.FactsUnavailable == 0 && stormFailures >= 10_000 {
 				t.Error("GetAccount was throttled but no record was retried for it (FactsUnavailable 0)")

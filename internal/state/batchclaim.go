@@ -447,9 +447,17 @@ func (s *Store) FinishAll(ctx context.Context, fs []Finish, now time.Time) {
 	defer s.down.Store(false)
 	if !s.down.Load() {
 		s.drainFails(ctx, now)
-		// Records done in memory while the table was down go with these.
+		// Records done in memory while the table was down go with these,
+		// unless fs finishes them anew (a record marked done, then failed
+		// because its counts were lost): one write per key, the latest.
+		mine := make(map[string]bool, len(fs))
+		for _, f := range fs {
+			mine[f.Key] = true
+		}
 		for _, k := range s.mem.takePendingDones() {
-			fs = append(fs, Finish{Key: k})
+			if !mine[k] {
+				fs = append(fs, Finish{Key: k})
+			}
 		}
 	}
 	ttl := strconv.FormatInt(s.ttl(now, DefaultKeep), 10)

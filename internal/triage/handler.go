@@ -456,14 +456,26 @@ func (h *Handler) process(ctx context.Context, recs []record, retryAll bool) (Re
 			}
 		}
 	}
+	// Publishing the counts and finishing the claims are calls to two
+	// services that do not wait for each other: one round trip, not two.
+	// A record marked done whose counts are then lost is finished again,
+	// as failed with the steps it completed, so that the retry its batch
+	// item failure brings retakes it and counts it. A duplicate delivery
+	// that saw it done in between is skipped; the retry still counts it.
+	finished := make(chan []state.Finish, 1)
+	go func() {
+		fs := h.finishes(recs, outs, claims, counted, retryAll, false)
+		h.finishClaims(ctx, fs)
+		finished <- fs
+	}()
 	calls, err := h.d.Metrics.Flush(ctx)
-	metricsLost := err != nil
-	if metricsLost {
+	done := <-finished
+	if err != nil {
 		errs = append(errs, fmt.Errorf("publish metrics: %w", err))
 		res, _ = settle(ids, outs, retryAll, true)
+		h.finishClaims(ctx, retaken(done, h.finishes(recs, outs, claims, counted, retryAll, true)))
 	}
 	res.MetricCalls = calls
-	h.settleClaims(ctx, recs, outs, claims, counted, retryAll, metricsLost)
 	return res, errors.Join(errs...)
 }
 
@@ -531,12 +543,12 @@ func (h *Handler) claim(ctx context.Context, recs []record, preps []prepared) (c
 	return claims, precounted
 }
 
-// settleClaims finishes the claims taken on recs with one call: done for a
-// record that will not come back, failed (with the steps it completed)
-// for one that will, following settle's decisions.
-func (h *Handler) settleClaims(ctx context.Context, recs []record, outs []recordOutcome, claims []*state.Claim, counted []bool, retryAll, metricsLost bool) {
+// finishes says how each claim taken on recs ends, following settle's
+// decisions: done for a record that will not come back, failed (with the
+// steps it completed) for one that will.
+func (h *Handler) finishes(recs []record, outs []recordOutcome, claims []*state.Claim, counted []bool, retryAll, metricsLost bool) []state.Finish {
 	if h.d.Records == nil {
-		return
+		return nil
 	}
 	anyFailed := false
 	for _, o := range outs {
@@ -570,7 +582,30 @@ func (h *Handler) settleClaims(ctx context.Context, recs []record, outs []record
 		}
 		fs = append(fs, state.Finish{Key: recs[i].key, Failed: true, Flags: flags})
 	}
-	h.d.Records.FinishAll(ctx, fs, h.d.Now())
+	return fs
+}
+
+// finishClaims records fs with one call (FinishAll).
+func (h *Handler) finishClaims(ctx context.Context, fs []state.Finish) {
+	if h.d.Records != nil {
+		h.d.Records.FinishAll(ctx, fs, h.d.Now())
+	}
+}
+
+// retaken returns the finishes of after that fail a record done in
+// before: what changes when the counts turn out lost.
+func retaken(before, after []state.Finish) []state.Finish {
+	wasDone := make(map[string]bool, len(before))
+	for _, f := range before {
+		wasDone[f.Key] = !f.Failed
+	}
+	var out []state.Finish
+	for _, f := range after {
+		if f.Failed && wasDone[f.Key] {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // settle is process's bookkeeping, without side effects. From each
