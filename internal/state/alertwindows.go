@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -186,6 +187,9 @@ func (w *AlertWindows) Close(ctx context.Context, now time.Time, window time.Dur
 			continue
 		}
 		a.Count, a.Since = sm.Count, sm.Since
+		if sm.LastAt.After(a.Time) {
+			a.Time = sm.LastAt // counted since without its body (Precount)
+		}
 		out = append(out, a)
 		w.mu.Lock()
 		w.taken[a.Key()] = sm
@@ -312,7 +316,7 @@ func (s *Store) take(ctx context.Context, k string, cutoff int64, all bool) (Sum
 	err := s.update(ctx, windowPK, k, upd, &cond, types.ReturnValueAllOld, &old)
 	switch {
 	case err == nil:
-		return Summary{Key: k, Count: int(old.Held), Since: fromMS(old.FirstHeld), Latest: old.Latest, taken: old}, true
+		return Summary{Key: k, Count: int(old.Held), Since: fromMS(old.FirstHeld), Latest: old.Latest, LastAt: fromMS(old.LastAt), taken: old}, true
 	case !conditionFailed(err):
 		s.fellBack(ctx, "window flush", k, err)
 	}
@@ -370,6 +374,9 @@ type Precount struct {
 	closed  map[string]bool   // found closed: counted regardless, opened by Close
 	dropped map[string]bool   // left to Observe
 	counted []map[string]bool // per record, the keys counted with its claim
+	// wrote is, per key, the body digest the last writes carried as the
+	// window's latest (committed records it), or absent: the short form.
+	wrote map[string][sha256.Size]byte
 }
 
 type precounted struct {
@@ -383,7 +390,8 @@ type precounted struct {
 // BatchWrites, then ask Counted. window is the aggregator's window.
 func (w *AlertWindows) Precount(alerts [][]alert.Alert, now time.Time, window time.Duration) *Precount {
 	p := &Precount{w: w, now: now, window: window, cutoff: ms(now.Add(-window)), recs: make([][]precounted, len(alerts)),
-		closed: map[string]bool{}, dropped: map[string]bool{}, counted: make([]map[string]bool, len(alerts))}
+		closed: map[string]bool{}, dropped: map[string]bool{}, counted: make([]map[string]bool, len(alerts)),
+		wrote: map[string][sha256.Size]byte{}}
 	for i, as := range alerts {
 		for _, a := range as {
 			k := a.Key()
@@ -445,38 +453,88 @@ func (p *Precount) sums(recs []int) (map[string]*sum, []string) {
 	return sums, order
 }
 
+// bodyDigest is the digest of a's content as a window's latest: what
+// varies from one occurrence of a storm to the next (its time, and the
+// count and first time an aggregator sets) left out.
+func bodyDigest(a alert.Alert) ([sha256.Size]byte, error) {
+	a.Time, a.Count, a.Since = time.Time{}, 0, time.Time{}
+	b, err := json.Marshal(a)
+	if err != nil {
+		return [sha256.Size]byte{}, err
+	}
+	return sha256.Sum256(b), nil
+}
+
+// writes counts each key's occurrences into its window. The window's
+// latest (the alert a summary announces, about 1.4 KB of JSON, most of
+// the transaction's request) is left out when this environment wrote the
+// same content there within the last window length: the short form sets
+// lastAt instead, the time a summary then announces. (DynamoDB charges an
+// update by the larger of the item's sizes before and after it, and the
+// item keeps its body: this saves request bytes, not write units.) It is
+// safe
+// because latest is never removed from a window item, and the item
+// cannot expire (TTL) while a window opened within the last window
+// length is open: its TTL is 2×window+1h after the opening, and the short
+// form's condition asks for such a window. The item may still have been
+// deleted and made anew without latest (a TTL long past, a window
+// reopened): the condition also asks for latest, and a short form whose
+// condition fails falls back as any failed condition does (refused): the
+// next transaction counts the occurrences regardless, with the body.
+// Another environment may have written a different content there since:
+// the summary then announces that one, at the latest time.
 func (p *Precount) writes(acquired []int) ([]txWrite, error) {
 	sums, order := p.sums(acquired)
 	out := make([]txWrite, 0, len(order))
+	clear(p.wrote)
 	for _, k := range order {
-		latest, err := json.Marshal(sums[k].latest)
+		digest, err := bodyDigest(sums[k].latest)
 		if err != nil {
 			return nil, fmt.Errorf("state: encode alert of window %s: %w", k, err)
 		}
-		first := expression.Name("firstHeld")
-		upd := expression.Add(expression.Name("held"), expression.Value(sums[k].n)).
+		held, first, latestName := expression.Name("held"), expression.Name("firstHeld"), expression.Name("latest")
+		opened := expression.Name("opened").GreaterThan(expression.Value(p.cutoff))
+		upd := expression.Add(held, expression.Value(sums[k].n)).
 			Set(first, expression.IfNotExists(first, expression.Value(ms(p.now)))).
-			Set(expression.Name("latest"), expression.Value(latest))
+			Set(expression.Name("lastAt"), expression.Value(ms(p.now)))
+		size := 300 + len(k)
 		var cond *expression.ConditionBuilder
-		if p.closed[k] {
-			// Counted regardless; a window never opened gets the TTL it
-			// would have had (Close opens it).
-			ttl := expression.Name(AttrTTL)
-			upd = upd.Set(ttl, expression.IfNotExists(ttl, expression.Value(p.w.s.ttl(p.now, 2*p.window+time.Hour))))
-		} else {
-			c := expression.Name("opened").GreaterThan(expression.Value(p.cutoff))
+		switch {
+		case !p.closed[k] && p.w.s.mem.bodyFresh(k, digest, p.cutoff, ms(p.now)):
+			c := opened.And(expression.AttributeExists(latestName))
 			cond = &c
+		default:
+			latest, err := json.Marshal(sums[k].latest)
+			if err != nil {
+				return nil, fmt.Errorf("state: encode alert of window %s: %w", k, err)
+			}
+			upd = upd.Set(latestName, expression.Value(latest))
+			size += len(latest)
+			p.wrote[k] = digest
+			if p.closed[k] {
+				// Counted regardless, always with the body; a window
+				// never opened gets the TTL it would have had (Close
+				// opens it).
+				ttl := expression.Name(AttrTTL)
+				upd = upd.Set(ttl, expression.IfNotExists(ttl, expression.Value(p.w.s.ttl(p.now, 2*p.window+time.Hour))))
+			} else {
+				cond = &opened
+			}
 		}
 		it, err := p.w.s.txUpdate(windowPK, k, upd, cond)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, txWrite{sk: k, item: it, bytes: 300 + len(k) + len(latest)})
+		out = append(out, txWrite{sk: k, item: it, bytes: size})
 	}
 	return out, nil
 }
 
 func (p *Precount) refused(k string, condition bool) {
+	if _, full := p.wrote[k]; condition && !full {
+		// A short form: the item may not hold this environment's body.
+		p.w.s.mem.forgetBody(k)
+	}
 	if condition && !p.closed[k] {
 		p.closed[k] = true
 		return
@@ -500,6 +558,9 @@ func (p *Precount) committed(acquired []int) {
 	for _, k := range order {
 		if !p.closed[k] {
 			p.w.s.sawOpen(k, p.now, p.window)
+		}
+		if digest, ok := p.wrote[k]; ok {
+			p.w.s.mem.sentBody(k, digest, ms(p.now))
 		}
 	}
 	p.w.mu.Lock()

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"crypto/sha256"
 	"slices"
 	"sync"
 	"time"
@@ -21,6 +22,19 @@ type memory struct {
 	windows map[string]*winItem
 	levels  map[string]*levelItem
 	facts   map[string]factItem
+	// bodies are, per window key, the alert this environment last wrote
+	// to the table as its window's latest (Precount): not a fallback, a
+	// cache of what the table holds, so that the next count need not
+	// carry the same body again.
+	bodies map[string]bodySent
+}
+
+// bodySent is an alert body written as a window's latest: its normalised
+// content's digest (alertwindows.go: bodyDigest) and when (the writer's
+// clock, Unix ms).
+type bodySent struct {
+	digest [sha256.Size]byte
+	at     int64
 }
 
 type memIdem struct {
@@ -30,7 +44,8 @@ type memIdem struct {
 }
 
 func newMemory() memory {
-	return memory{fails: map[string]bool{}, dones: map[string]bool{}, idem: map[string]*memIdem{}, windows: map[string]*winItem{}, levels: map[string]*levelItem{}, facts: map[string]factItem{}}
+	return memory{fails: map[string]bool{}, dones: map[string]bool{}, idem: map[string]*memIdem{}, windows: map[string]*winItem{}, levels: map[string]*levelItem{}, facts: map[string]factItem{},
+		bodies: map[string]bodySent{}}
 }
 
 func bound[V any](m map[string]V) {
@@ -314,4 +329,32 @@ func (m *memory) putFact(k string, v []byte, until time.Time) {
 	defer m.mu.Unlock()
 	bound(m.facts)
 	m.facts[k] = factItem{Data: v, Expires: ms(until)}
+}
+
+// bodyFresh reports whether this environment wrote a body of digest as
+// k's latest after cutoff (and not after now), both Unix ms.
+func (m *memory) bodyFresh(k string, digest [sha256.Size]byte, cutoff, now int64) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.bodies[k]
+	return ok && b.digest == digest && b.at > cutoff && b.at <= now
+}
+
+// sentBody records that this environment wrote a body of digest as k's
+// latest at at (Unix ms).
+func (m *memory) sentBody(k string, digest [sha256.Size]byte, at int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.bodies[k]; !ok {
+		bound(m.bodies)
+	}
+	m.bodies[k] = bodySent{digest: digest, at: at}
+}
+
+// forgetBody drops what sentBody recorded for k (the table's item turned
+// out not to hold it).
+func (m *memory) forgetBody(k string) {
+	m.mu.Lock()
+	delete(m.bodies, k)
+	m.mu.Unlock()
 }

@@ -512,7 +512,7 @@ func TestFactsReadTogether(t *testing.T) {
 	envs[1].PutFact(ctx, "c", []byte("C"), t0, time.Minute)
 	kdb.fail.Store(true)
 	envs[1].PutFact(ctx, "d", []byte("D"), t0, time.Minute) // kept in memory
-	envs[1].Fallbacks() // the PutFact's
+	envs[1].Fallbacks()                                     // the PutFact's
 	got = envs[1].Facts(ctx, []string{"c", "d"}, t0)
 	kdb.fail.Store(false)
 	if n := envs[1].Fallbacks(); len(got) != 1 || string(got["d"]) != "D" || n != 1 {

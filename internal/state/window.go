@@ -40,7 +40,12 @@ type winItem struct {
 	Held      int64  `dynamodbav:"held"`
 	FirstHeld int64  `dynamodbav:"firstHeld,omitempty"`
 	Latest    []byte `dynamodbav:"latest,omitempty"` // the latest held-back alert, as the caller encoded it
-	TTL       int64  `dynamodbav:"ttl"`
+	// LastAt (Unix ms) is when the latest occurrence counted with a
+	// batch's claims happened (Precount): such a count does not rewrite
+	// Latest when it carries the same alert, so Latest's own time may be
+	// older.
+	LastAt int64 `dynamodbav:"lastAt,omitempty"`
+	TTL    int64 `dynamodbav:"ttl"`
 }
 
 // Offer is one invocation's occurrences of one key.
@@ -235,10 +240,14 @@ func (s *Store) Reopen(ctx context.Context, k string, op *Opened, now time.Time)
 
 // Summary is a held-back count to announce.
 type Summary struct {
-	Key      string
-	Count    int
-	Since    time.Time
-	Latest   []byte
+	Key    string
+	Count  int
+	Since  time.Time
+	Latest []byte
+	// LastAt is the time of the latest occurrence counted without its
+	// body (winItem.LastAt); zero if none. The announced time is the
+	// later of it and Latest's.
+	LastAt   time.Time
 	taken    winItem
 	inMemory bool
 }
