@@ -512,8 +512,13 @@ func benchTriageStorm(ctx context.Context, st *localstack.Stack, bin string, tri
 		fmt.Sprintf("<= %.1fx", targetTableSlowdown), slow <= targetTableSlowdown)
 	perInv := float64(tbl.ddb.calls) / float64(invs)
 	rest := float64(tbl.ddb.calls-tbl.firstDDB) / float64(max(invs-1, 1))
+	// The target is the state's calls per invocation. A cold environment's
+	// first invocation also reads the account facts its failures need from
+	// the shared cache (one BatchGetItem, in place of its own SES look-ups:
+	// the shared facts are issue 10's other requirement), once per
+	// environment and facts TTL, not per invocation.
 	add("triage storm with the table: DynamoDB calls (per invocation; first; per later one)", fmt.Sprintf("%d (%.3f; %d; %.3f)", tbl.ddb.calls, perInv, tbl.firstDDB, rest),
-		fmt.Sprintf("<= %d per inv.", targetTableCalls), perInv <= targetTableCalls)
+		fmt.Sprintf("<= %d per inv. (+1 cold)", targetTableCalls), rest <= targetTableCalls && tbl.firstDDB <= targetTableCalls+1)
 	add("  by operation (largest item written, JSON bytes)", tbl.ddb.String(), "", true)
 	add("  write request units (per record; 1 KB each, transactional x2; upper bound)", fmt.Sprintf("%d (%.3f)", tbl.ddb.wru(), float64(tbl.ddb.wru())/float64(records)), "", true)
 	add("  read request units (per record; 4 KB strongly consistent, transactional x2)", fmt.Sprintf("%d (%.4f)", tbl.ddb.rru(), float64(tbl.ddb.rru())/float64(records)), "", true)
