@@ -4,6 +4,8 @@ import (
 	"errors"
 	"slices"
 	"testing"
+
+	"github.com/sesguard/sesguard/internal/state"
 )
 
 // TestSettle: which records are counted now and which are retried.
@@ -56,5 +58,23 @@ func TestSettle(t *testing.T) {
 				t.Errorf("sums %+v, want %+v", res, want)
 			}
 		})
+	}
+}
+
+// TestRetaken: when the counts are lost after the claims were finished,
+// only the records marked done that must now come back are written again.
+func TestRetaken(t *testing.T) {
+	before := []state.Finish{{Key: "a"}, {Key: "b"}, {Key: "c", Failed: true, Flags: []string{stepAlerted}}}
+	after := []state.Finish{
+		{Key: "a", Failed: true, Flags: []string{stepAlerted, stepSuppressed}}, // had a diagnosis: comes back
+		{Key: "b"}, // poison only: stays done
+		{Key: "c", Failed: true, Flags: []string{stepAlerted}}, // failed already
+	}
+	got := retaken(before, after)
+	if len(got) != 1 || got[0].Key != "a" || !got[0].Failed || !slices.Equal(got[0].Flags, []string{stepAlerted, stepSuppressed}) {
+		t.Errorf("retaken = %+v, want a failed with its steps", got)
+	}
+	if got := retaken(before, before); len(got) != 0 {
+		t.Errorf("nothing changed, retaken = %+v", got)
 	}
 }
