@@ -39,7 +39,7 @@ type winItem struct {
 	Gen       int64  `dynamodbav:"gen"`
 	Held      int64  `dynamodbav:"held"`
 	FirstHeld int64  `dynamodbav:"firstHeld,omitempty"`
-	Latest    []byte `dynamodbav:"latest,omitempty"` // the latest held-back alert, as the caller encoded it
+	Latest    []byte `dynamodbav:"latest,omitempty"` // the latest held-back alert, as the caller encoded it (AlertWindows: encodeBody)
 	// LastAt (Unix ms) is when the latest occurrence counted with a
 	// batch's claims happened (Precount): such a count does not rewrite
 	// Latest when it carries the same alert, so Latest's own time may be
