@@ -2,16 +2,25 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/sesguard/sesguard/internal/state"
 )
 
 // ddbCounts is what a storm asked of DynamoDB, seen on the wire.
@@ -22,16 +31,74 @@ type ddbCounts struct {
 	txItems    int64 // items of TransactWriteItems calls
 	txReads    int64 // items of TransactGetItems calls
 	batchReads int64 // keys of BatchGetItem calls
-	// writeUnits sums, over every write request and every item of a
-	// BatchWriteItem, ceil(size/1 KB) where size is the JSON length of the
-	// item (PutItem, BatchWriteItem) or of the key and expression values
-	// (UpdateItem), and twice that for every item of a TransactWriteItems
-	// (DynamoDB charges transactional writes double; a cancelled
-	// transaction is counted as if written): DynamoDB's own size count is
-	// smaller (no type wrappers, no JSON quoting), so this is an upper
-	// bound.
+	// writeUnits is what DynamoDB bills the writes, as an upper bound
+	// (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html):
+	// per write request and per item of a BatchWriteItem, one unit per
+	// started KB of the item's size, twice that per item of a
+	// TransactWriteItems; a cancelled transaction or failed condition is
+	// counted as if written. Sizes are DynamoDB's
+	// (state.ItemSize: attribute names plus values, binary values raw,
+	// per https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html):
+	// a put's item, a delete's key (the deleted item is not known), an
+	// update's key and expression values at first. An update is billed by
+	// the larger of the item's sizes before and after it, which the
+	// request need not show (a count written without the alert body the
+	// item keeps): chargeStored reads every updated item back and raises
+	// each update's charge to the item's size.
 	writeUnits int64
 	maxItem    map[string]int // by operation
+	// updated are the updates seen, per item, for chargeStored.
+	updated map[string]*updatedItem
+	// storedUnits is what chargeStored added; storedMax the largest item
+	// it read.
+	storedUnits int64
+	storedMax   int
+}
+
+// updatedItem is one item's updates: the request-derived size of each,
+// and whether it was transactional.
+type updatedItem struct {
+	table string
+	key   map[string]types.AttributeValue
+	reqs  []updateReq
+}
+
+type updateReq struct {
+	size int
+	tx   bool
+}
+
+// itemReader is the part of *dynamodb.Client chargeStored uses.
+type itemReader interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+}
+
+// chargeStored reads each updated item once (after the run: the sizes
+// are those the items ended with, which for the storm's windows and
+// claims are their largest) and charges each update by the larger of its
+// request-derived size and the item's. An item gone since (deleted) keeps
+// the request's charge.
+func (c *ddbCounts) chargeStored(ctx context.Context, db itemReader) error {
+	for _, u := range c.updated {
+		out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(u.table), Key: u.key, ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			return fmt.Errorf("read back an updated item of %s: %w", u.table, err)
+		}
+		stored := state.ItemSize(out.Item)
+		c.storedMax = max(c.storedMax, stored)
+		for _, r := range u.reqs {
+			extra := units(stored) - units(r.size)
+			if extra <= 0 {
+				continue
+			}
+			if r.tx {
+				extra *= 2
+			}
+			c.writeUnits += extra
+			c.storedUnits += extra
+		}
+	}
+	return nil
 }
 
 func (c ddbCounts) wru() int64 { return c.writeUnits }
@@ -67,6 +134,9 @@ func (c ddbCounts) String() string {
 		}
 		parts = append(parts, s)
 	}
+	if len(c.updated) > 0 {
+		parts = append(parts, fmt.Sprintf("updated items read back %d <= %d B", len(c.updated), c.storedMax))
+	}
 	return strings.Join(parts, ", ")
 }
 
@@ -82,7 +152,7 @@ type ddbCounter struct {
 func (d *ddbCounter) reset() {
 	d.pending.Wait()
 	d.mu.Lock()
-	d.c = ddbCounts{ops: map[string]int64{}, maxItem: map[string]int{}}
+	d.c = ddbCounts{ops: map[string]int64{}, maxItem: map[string]int{}, updated: map[string]*updatedItem{}}
 	d.mu.Unlock()
 }
 
@@ -91,13 +161,11 @@ func (d *ddbCounter) snapshot() ddbCounts {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	c := d.c
-	c.ops = map[string]int64{}
-	for k, v := range d.c.ops {
-		c.ops[k] = v
-	}
-	c.maxItem = map[string]int{}
-	for k, v := range d.c.maxItem {
-		c.maxItem[k] = v
+	c.ops = maps.Clone(d.c.ops)
+	c.maxItem = maps.Clone(d.c.maxItem)
+	c.updated = map[string]*updatedItem{}
+	for k, u := range d.c.updated {
+		c.updated[k] = &updatedItem{table: u.table, key: u.key, reqs: slices.Clone(u.reqs)}
 	}
 	return c
 }
@@ -125,40 +193,59 @@ func ddbCountingProxy(target string) (*httptest.Server, *ddbCounter) {
 // count counts one request of operation op with body.
 func (d *ddbCounter) count(op string, body []byte) {
 	defer d.pending.Done()
+	type update struct {
+		TableName                 string
+		Key                       wireItem
+		ExpressionAttributeValues wireItem
+	}
 	var in struct {
-		Item                      json.RawMessage
-		Key                       json.RawMessage
-		ExpressionAttributeValues json.RawMessage
+		TableName                 string
+		Item                      wireItem
+		Key                       wireItem
+		ExpressionAttributeValues wireItem
 		RequestItems              json.RawMessage // BatchWriteItem's or BatchGetItem's
 		TransactItems             []struct {
-			Put    *struct{ Item json.RawMessage }
-			Update *struct{ Key, ExpressionAttributeValues json.RawMessage }
-			Delete *struct{ Key json.RawMessage }
+			Put    *struct{ Item wireItem }
+			Update *update
+			Delete *struct{ Key wireItem }
 			Get    json.RawMessage
 		}
 	}
 	_ = json.Unmarshal(body, &in)
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	d.c.calls++
 	d.c.ops[op]++
-	write := func(n int) {
+	write := func(n int, tx bool) {
 		d.c.writeUnits += units(n)
+		if tx {
+			d.c.txItems++
+			d.c.writeUnits += units(n) // transactional: twice
+		}
 		d.c.maxItem[op] = max(d.c.maxItem[op], n)
 	}
-	txWrite := func(n int) {
-		d.c.txItems++
-		write(n)
-		d.c.writeUnits += units(n) // transactional: twice
+	updated := func(u update, tx bool) {
+		n := u.Key.size() + u.ExpressionAttributeValues.valuesSize()
+		write(n, tx)
+		id := u.TableName + "\x00" + u.Key.id()
+		it := d.c.updated[id]
+		if it == nil {
+			it = &updatedItem{table: u.TableName, key: u.Key.attrs()}
+			d.c.updated[id] = it
+		}
+		it.reqs = append(it.reqs, updateReq{size: n, tx: tx})
 	}
 	switch op {
 	case "PutItem":
-		write(len(in.Item))
+		write(in.Item.size(), false)
+	case "DeleteItem":
+		write(in.Key.size(), false)
 	case "UpdateItem":
-		write(len(in.Key) + len(in.ExpressionAttributeValues))
+		updated(update{in.TableName, in.Key, in.ExpressionAttributeValues}, false)
 	case "BatchWriteItem":
 		var items map[string][]struct {
-			PutRequest    *struct{ Item json.RawMessage }
-			DeleteRequest *struct{ Key json.RawMessage }
+			PutRequest    *struct{ Item wireItem }
+			DeleteRequest *struct{ Key wireItem }
 		}
 		_ = json.Unmarshal(in.RequestItems, &items)
 		for _, reqs := range items {
@@ -166,9 +253,9 @@ func (d *ddbCounter) count(op string, body []byte) {
 				d.c.batchItems++
 				switch {
 				case q.PutRequest != nil:
-					write(len(q.PutRequest.Item))
+					write(q.PutRequest.Item.size(), false)
 				case q.DeleteRequest != nil:
-					write(len(q.DeleteRequest.Key))
+					write(q.DeleteRequest.Key.size(), false)
 				}
 			}
 		}
@@ -176,11 +263,11 @@ func (d *ddbCounter) count(op string, body []byte) {
 		for _, it := range in.TransactItems {
 			switch {
 			case it.Put != nil:
-				txWrite(len(it.Put.Item))
+				write(it.Put.Item.size(), true)
 			case it.Update != nil:
-				txWrite(len(it.Update.Key) + len(it.Update.ExpressionAttributeValues))
+				updated(*it.Update, true)
 			case it.Delete != nil:
-				txWrite(len(it.Delete.Key))
+				write(it.Delete.Key.size(), true)
 			}
 		}
 	case "TransactGetItems":
@@ -192,5 +279,86 @@ func (d *ddbCounter) count(op string, body []byte) {
 			d.c.batchReads += int64(len(k.Keys))
 		}
 	}
-	d.mu.Unlock()
+}
+
+// wireItem is an item (or key, or expression values) as DynamoDB's JSON
+// protocol carries it.
+type wireItem map[string]wireValue
+
+// wireValue is one attribute value on the wire: exactly one field set
+// (B and BS are base64 there, raw here).
+type wireValue struct {
+	S    *string
+	N    *string
+	B    []byte
+	BOOL *bool
+	NULL *bool
+	L    []wireValue
+	M    map[string]wireValue
+	SS   []string
+	NS   []string
+	BS   [][]byte
+}
+
+func (v wireValue) attr() types.AttributeValue {
+	switch {
+	case v.S != nil:
+		return &types.AttributeValueMemberS{Value: *v.S}
+	case v.N != nil:
+		return &types.AttributeValueMemberN{Value: *v.N}
+	case v.B != nil:
+		return &types.AttributeValueMemberB{Value: v.B}
+	case v.BOOL != nil:
+		return &types.AttributeValueMemberBOOL{Value: *v.BOOL}
+	case v.NULL != nil:
+		return &types.AttributeValueMemberNULL{Value: *v.NULL}
+	case v.L != nil:
+		l := make([]types.AttributeValue, len(v.L))
+		for i, e := range v.L {
+			l[i] = e.attr()
+		}
+		return &types.AttributeValueMemberL{Value: l}
+	case v.M != nil:
+		return &types.AttributeValueMemberM{Value: wireItem(v.M).attrs()}
+	case v.SS != nil:
+		return &types.AttributeValueMemberSS{Value: v.SS}
+	case v.NS != nil:
+		return &types.AttributeValueMemberNS{Value: v.NS}
+	case v.BS != nil:
+		return &types.AttributeValueMemberBS{Value: v.BS}
+	}
+	return &types.AttributeValueMemberNULL{Value: true}
+}
+
+func (w wireItem) attrs() map[string]types.AttributeValue {
+	out := make(map[string]types.AttributeValue, len(w))
+	for k, v := range w {
+		out[k] = v.attr()
+	}
+	return out
+}
+
+// size is w's size as an item (state.ItemSize).
+func (w wireItem) size() int { return state.ItemSize(w.attrs()) }
+
+// valuesSize is the size of w's values without their names (expression
+// attribute values: their placeholders are not stored).
+func (w wireItem) valuesSize() int {
+	n := 0
+	for _, v := range w {
+		n += state.ValueSize(v.attr())
+	}
+	return n
+}
+
+// id identifies the item of key w, whatever the order of its attributes
+// on the wire.
+func (w wireItem) id() string {
+	names := slices.Sorted(maps.Keys(w))
+	var b strings.Builder
+	for _, k := range names {
+		v, _ := json.Marshal(w[k])
+		fmt.Fprintf(&b, "%s=%s;", k, v)
+	}
+	return b.String()
 }

@@ -2,7 +2,6 @@ package state
 
 import (
 	"strings"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
@@ -85,5 +84,5 @@ func numberSize(s string) int {
 	if s == "" {
 		return 1 // zero
 	}
-	return (utf8.RuneCountInString(s)+1)/2 + 1
+	return (len(s)+1)/2 + 1
 }
