@@ -462,13 +462,20 @@ func (h *Handler) process(ctx context.Context, recs []record, retryAll bool) (Re
 	// as failed with the steps it completed, so that the retry its batch
 	// item failure brings retakes it and counts it. A duplicate delivery
 	// that saw it done in between is skipped; the retry still counts it.
+	// Both calls end FinishReserve before the invocation's deadline, so a
+	// call that hangs fails in time for that. What this gives up: a
+	// process killed outright between the two calls' answers (not timed
+	// out: out of memory) can leave a batch done and uncounted, where
+	// finishing after publishing would have counted it twice on retry.
+	pctx, cancel := reserve(ctx, FinishReserve)
+	defer cancel()
 	finished := make(chan []state.Finish, 1)
 	go func() {
 		fs := h.finishes(recs, outs, claims, counted, retryAll, false)
-		h.finishClaims(ctx, fs)
+		h.finishClaims(pctx, fs)
 		finished <- fs
 	}()
-	calls, err := h.d.Metrics.Flush(ctx)
+	calls, err := h.d.Metrics.Flush(pctx)
 	done := <-finished
 	if err != nil {
 		errs = append(errs, fmt.Errorf("publish metrics: %w", err))
@@ -477,6 +484,20 @@ func (h *Handler) process(ctx context.Context, recs []record, retryAll bool) (Re
 	}
 	res.MetricCalls = calls
 	return res, errors.Join(errs...)
+}
+
+// FinishReserve is the part of an invocation's remaining time that
+// publishing the counts and finishing the claims leave for taking the
+// claims back (as failed) when the counts are lost.
+const FinishReserve = time.Second
+
+// reserve returns ctx ending d before ctx's deadline; ctx itself when that
+// leaves less than d (there is no better use of the time).
+func reserve(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) > 2*d {
+		return context.WithDeadline(ctx, dl.Add(-d))
+	}
+	return ctx, func() {}
 }
 
 // each runs f(i) for every i in [0,n), at most Config.Concurrency at a

@@ -1,9 +1,11 @@
 package triage
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/sesguard/sesguard/internal/state"
 )
@@ -76,5 +78,27 @@ func TestRetaken(t *testing.T) {
 	}
 	if got := retaken(before, before); len(got) != 0 {
 		t.Errorf("nothing changed, retaken = %+v", got)
+	}
+}
+
+// TestReserve: the counts and the claims' finish end FinishReserve before
+// the invocation does, leaving time to take the claims back; with less
+// time than that left, they get what there is.
+func TestReserve(t *testing.T) {
+	dl := time.Now().Add(30 * time.Second)
+	ctx, cancel := context.WithDeadline(context.Background(), dl)
+	defer cancel()
+	r, rc := reserve(ctx, FinishReserve)
+	defer rc()
+	if got, ok := r.Deadline(); !ok || !got.Equal(dl.Add(-FinishReserve)) {
+		t.Errorf("deadline %v, want %v", got, dl.Add(-FinishReserve))
+	}
+	short, sc := context.WithTimeout(context.Background(), FinishReserve)
+	defer sc()
+	if r, _ := reserve(short, FinishReserve); r != short {
+		t.Error("with less than the reserve left, want the context itself")
+	}
+	if r, _ := reserve(context.Background(), FinishReserve); r != context.Background() {
+		t.Error("without a deadline, want the context itself")
 	}
 }
