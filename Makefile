@@ -75,7 +75,7 @@ bench:
 # the state table and without (functions/triage/environments_test.go); it
 # prints both tables. make test runs the same test at 300-1,000 failures.
 storm:
-	$(GO) test -count=1 -run 'TestStormAcrossEnvironments' -storm.full -v -timeout 30m ./functions/triage | grep -E '^\s+(\||with|without)|^(ok|FAIL|---)'
+	$(GO) test -count=1 -run 'TestStormAcrossEnvironments' -v -timeout 30m ./functions/triage -args -storm.full | grep -E '^\s+(\||with|without)|^(ok|FAIL|---)'
 
 # The main job on the local stack: the whole pipeline against the emulator,
 # two execution environments per function (what must happen once is
