@@ -702,6 +702,10 @@ type preparedInput struct {
 	region string
 	fx     *ruleset.Facts
 	diags  []ruleset.Diagnosis
+	// alerts[j] is diags[j]'s alert (toAlert), made once for the claim's
+	// storm counts and for act; raises[j] false: it raises none.
+	alerts []alert.Alert
+	raises []bool
 }
 
 // prepare decodes a record, gathers the facts its failures need and
@@ -726,6 +730,10 @@ func (h *Handler) prepare(ctx context.Context, r *record) (p prepared) {
 				known = nil
 			}
 			in.diags = h.d.Rules.ClassifyDecoded(d, known)
+			in.alerts, in.raises = make([]alert.Alert, len(in.diags)), make([]bool, len(in.diags))
+			for j, dg := range in.diags {
+				in.alerts[j], in.raises[j] = toAlert(dg, in.region)
+			}
 		}
 		p.inputs = append(p.inputs, in)
 	}
@@ -737,8 +745,8 @@ func (h *Handler) prepare(ctx context.Context, r *record) (p prepared) {
 func (p *prepared) alerts(now time.Time) []alert.Alert {
 	var out []alert.Alert
 	for _, in := range p.inputs {
-		for _, dg := range in.diags {
-			if a, ok := toAlert(dg, in.region); ok {
+		for j, a := range in.alerts {
+			if in.raises[j] {
 				a.Time = now
 				out = append(out, a)
 			}
@@ -765,7 +773,7 @@ func (h *Handler) act(ctx context.Context, r *record, p *prepared, alerted, supp
 			h.d.Log.InfoContext(ctx, "not a failure", "source", d.Source, "note", d.Note, "eventType", f.EventType)
 			continue
 		}
-		for _, dg := range in.diags {
+		for j, dg := range in.diags {
 			o.diagnoses++
 			o.counts = append(o.counts, countFor(dg, in.region))
 			h.logDiagnosis(ctx, dg)
@@ -782,10 +790,10 @@ func (h *Handler) act(ctx context.Context, r *record, p *prepared, alerted, supp
 			if alerted {
 				continue // announced or held by an earlier attempt
 			}
-			a, ok := toAlert(dg, in.region)
-			if !ok {
+			if !in.raises[j] {
 				continue
 			}
+			a := in.alerts[j]
 			if precounted(a) {
 				o.alerts++ // held back: counted into its window with the claim
 				continue
