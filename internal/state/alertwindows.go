@@ -526,11 +526,13 @@ func (p *Precount) writes(acquired []int) ([]txWrite, error) {
 			size += len(latest)
 			p.wrote[k] = digest
 			if p.closed[k] {
-				// Counted regardless, always with the body; a window
-				// never opened gets the TTL it would have had (Close
-				// opens it).
-				ttl := expression.Name(AttrTTL)
-				upd = upd.Set(ttl, expression.IfNotExists(ttl, expression.Value(p.w.s.ttl(p.now, 2*p.window+time.Hour))))
+				// Counted regardless, always with the body, and with the
+				// TTL of a window opened now (Close opens it): an old
+				// window's TTL may have passed while DynamoDB has not yet
+				// deleted the item, and the count must outlive it. It
+				// never shortens one: a window open now opened after
+				// now-window.
+				upd = upd.Set(expression.Name(AttrTTL), expression.Value(p.w.s.windowTTL(p.now, p.window)))
 			} else {
 				cond = &opened
 			}
@@ -616,7 +618,7 @@ func (w *AlertWindows) open(ctx context.Context, k string, o *toOpen, now time.T
 	upd := expression.Set(opened, expression.Value(ms(now))).
 		Set(expression.Name("gen"), expression.Value(gen)).
 		Set(held, expression.Value(o.n-1)).
-		Set(expression.Name(AttrTTL), expression.Value(w.s.ttl(now, 2*window+time.Hour)))
+		Set(expression.Name(AttrTTL), expression.Value(w.s.windowTTL(now, window)))
 	if o.n > 1 {
 		upd = upd.Set(first, expression.Value(ms(now)))
 	} else {

@@ -169,6 +169,12 @@ func (s *Store) remember(k string, opened openInfo) {
 	s.mu.Unlock()
 }
 
+// windowTTL is the TTL of a window opened at now: it is read until the
+// window has closed (now+window) and its count taken, with a margin.
+func (s *Store) windowTTL(now time.Time, window time.Duration) int64 {
+	return s.ttl(now, 2*window+time.Hour)
+}
+
 // openWindow opens a new window if there is none or it has closed, taking
 // the previous window's held-back count.
 func (s *Store) openWindow(ctx context.Context, o Offer, now, cutoff int64) (*Opened, error) {
@@ -178,7 +184,7 @@ func (s *Store) openWindow(ctx context.Context, o Offer, now, cutoff int64) (*Op
 	upd := expression.Set(opened, expression.Value(now)).
 		Set(expression.Name("gen"), expression.Value(gen)).
 		Set(expression.Name("held"), expression.Value(0)).
-		Set(expression.Name(AttrTTL), expression.Value(s.ttl(o.Now, 2*o.Window+time.Hour))).
+		Set(expression.Name(AttrTTL), expression.Value(s.windowTTL(o.Now, o.Window))).
 		Remove(expression.Name("firstHeld"))
 	var old winItem
 	if err := s.update(ctx, windowPK, o.Key, upd, &cond, types.ReturnValueAllOld, &old); err != nil {
