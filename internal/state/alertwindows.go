@@ -347,10 +347,7 @@ func (s *Store) drainMemoryWindows(ctx context.Context, now time.Time) {
 	}
 	held := s.mem.takeHeld()
 	for i, w := range held {
-		first := expression.Name("firstHeld")
-		upd := expression.Add(expression.Name("held"), expression.Value(w.Held)).
-			Set(first, expression.IfNotExists(first, expression.Value(w.FirstHeld))).
-			Set(expression.Name("latest"), expression.Value(w.Latest)).
+		upd := heldUpdate(int(w.Held), w.FirstHeld, w.Latest).
 			Set(expression.Name("opened"), expression.IfNotExists(expression.Name("opened"), expression.Value(w.Opened))).
 			Set(expression.Name(AttrTTL), expression.Value(s.ttl(now, 24*time.Hour)))
 		if err := s.update(ctx, windowPK, w.SK, upd, nil, types.ReturnValueNone, nil); err != nil {
@@ -506,23 +503,20 @@ func (p *Precount) writes(acquired []int) ([]txWrite, error) {
 		if err != nil {
 			return nil, fmt.Errorf("state: encode alert of window %s: %w", k, err)
 		}
-		held, first, latestName := expression.Name("held"), expression.Name("firstHeld"), expression.Name("latest")
 		opened := expression.Name("opened").GreaterThan(expression.Value(p.cutoff))
-		upd := expression.Add(held, expression.Value(sums[k].n)).
-			Set(first, expression.IfNotExists(first, expression.Value(ms(p.now)))).
-			Set(expression.Name("lastAt"), expression.Value(ms(p.now)))
+		upd := heldUpdate(sums[k].n, ms(p.now), nil).Set(expression.Name("lastAt"), expression.Value(ms(p.now)))
 		size := 300 + len(k)
 		var cond *expression.ConditionBuilder
 		switch {
 		case !p.closed[k] && p.w.s.mem.bodyFresh(k, digest, p.cutoff, ms(p.now)):
-			c := opened.And(expression.AttributeExists(latestName))
+			c := opened.And(expression.AttributeExists(expression.Name("latest")))
 			cond = &c
 		default:
 			latest, err := encodeBody(sums[k].latest)
 			if err != nil {
 				return nil, fmt.Errorf("state: encode alert of window %s: %w", k, err)
 			}
-			upd = upd.Set(latestName, expression.Value(latest))
+			upd = upd.Set(expression.Name("latest"), expression.Value(latest))
 			size += len(latest)
 			p.wrote[k] = digest
 			if p.closed[k] {

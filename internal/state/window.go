@@ -201,13 +201,23 @@ func (s *Store) addHeld(ctx context.Context, o Offer, cond expression.ConditionB
 	return s.addHeldReturning(ctx, o, cond, nil)
 }
 
+// heldUpdate counts n occurrences into a window: its first held-back time
+// is first unless one is held already, and latest (nil: left as it is) is
+// the body summaries are made from.
+func heldUpdate(n int, first int64, latest []byte) expression.UpdateBuilder {
+	firstHeld := expression.Name("firstHeld")
+	upd := expression.Add(expression.Name("held"), expression.Value(n)).
+		Set(firstHeld, expression.IfNotExists(firstHeld, expression.Value(first)))
+	if latest != nil {
+		upd = upd.Set(expression.Name("latest"), expression.Value(latest))
+	}
+	return upd
+}
+
 // addHeldReturning counts o into the window if cond holds; out (if not
 // nil) receives the window after the write.
 func (s *Store) addHeldReturning(ctx context.Context, o Offer, cond expression.ConditionBuilder, out *winItem) error {
-	first := expression.Name("firstHeld")
-	upd := expression.Add(expression.Name("held"), expression.Value(o.N)).
-		Set(first, expression.IfNotExists(first, expression.Value(ms(o.Now)))).
-		Set(expression.Name("latest"), expression.Value(o.Latest))
+	upd := heldUpdate(o.N, ms(o.Now), o.Latest)
 	rv := types.ReturnValueNone
 	var dst any
 	if out != nil {
