@@ -8,11 +8,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -93,13 +93,6 @@ func EventKey(parts ...string) string {
 
 func eventPK(k string) string { return "evt#" + k }
 
-type eventItem struct {
-	PK    string `dynamodbav:"pk"`
-	SK    string `dynamodbav:"sk"`
-	Owner string `dynamodbav:"owner"`
-	TTL   int64  `dynamodbav:"ttl"`
-}
-
 // EventClaims claims events in the Store's table. Safe for concurrent use.
 type EventClaims struct {
 	s  *Store
@@ -174,29 +167,19 @@ func (c *EventClaims) Claim(ctx context.Context, keys []string, now time.Time) *
 
 // claimChunk claims keys[i] for i in idx (at most maxTxItems).
 func (c *EventClaims) claimChunk(ctx context.Context, keys []string, idx []int, now time.Time, out *Claimed) {
-	// Our own earlier write passes the condition again: a call the SDK
-	// retried after its first attempt committed (a timeout) does not take
-	// its own claim for another's.
-	owner := expression.Name("owner")
-	cond := expression.AttributeNotExists(expression.Name(AttrPK)).Or(owner.Equal(expression.Value(out.token)))
-	e, err := expression.NewBuilder().WithCondition(cond).Build()
+	e, err := claimCond(out.token)
 	if err != nil {
-		c.fallBack(ctx, keys, idx, out, "claim events", fmt.Errorf("state: build event claim condition: %w", err), false)
+		c.fallBack(ctx, keys, idx, out, "claim events", err, false)
 		return
 	}
-	ttl := c.s.ttl(now, DefaultKeep)
+	item := claimItem(out.token, c.s.ttl(now, DefaultKeep))
 	pending := idx
 	for stalled := 0; stalled < maxTransactAttempts && len(pending) > 0; stalled++ {
 		items := make([]types.TransactWriteItem, 0, len(pending))
 		for _, i := range pending {
-			av, err := attributevalue.MarshalMap(eventItem{PK: eventPK(keys[i]), SK: single, Owner: out.token, TTL: ttl})
-			if err != nil {
-				c.fallBack(ctx, keys, pending, out, "claim events", fmt.Errorf("state: encode event claim: %w", err), false)
-				return
-			}
 			items = append(items, types.TransactWriteItem{Put: &types.Put{
 				TableName:                 aws.String(c.s.table),
-				Item:                      av,
+				Item:                      item(keys[i]),
 				ConditionExpression:       e.Condition(),
 				ExpressionAttributeNames:  e.Names(),
 				ExpressionAttributeValues: e.Values(),
@@ -226,7 +209,7 @@ func (c *EventClaims) claimChunk(ctx context.Context, keys []string, idx []int, 
 			// kumo (v0.33.1; "" where DynamoDB says "None"). Without them
 			// the duplicates cannot be told apart: claim this chunk one
 			// key at a time.
-			c.claimEach(ctx, keys, pending, out, ttl)
+			c.claimEach(ctx, keys, pending, out, e, item)
 			return
 		}
 		var retry, failed []int
@@ -251,7 +234,33 @@ func (c *EventClaims) claimChunk(ctx context.Context, keys []string, idx []int, 
 	}
 	if len(pending) > 0 {
 		// Still in conflict after the attempts: settle each on its own.
-		c.claimEach(ctx, keys, pending, out, ttl)
+		c.claimEach(ctx, keys, pending, out, e, item)
+	}
+}
+
+// claimCond is the condition of a claim by the call named token: the
+// event is new, or this call's own earlier write (a call the SDK retried
+// after its first attempt committed, a timeout) does not take its own
+// claim for another's.
+func claimCond(token string) (expression.Expression, error) {
+	owner := expression.Name("owner")
+	e, err := expression.NewBuilder().WithCondition(expression.AttributeNotExists(expression.Name(AttrPK)).Or(owner.Equal(expression.Value(token)))).Build()
+	if err != nil {
+		return e, fmt.Errorf("state: build event claim condition: %w", err)
+	}
+	return e, nil
+}
+
+// claimItem returns the item of a claim of a key by the call named token
+// (pk, sk, owner, ttl; built directly, not by reflection: one per event
+// of every counting invocation).
+func claimItem(token string, ttl int64) func(k string) map[string]types.AttributeValue {
+	owner := &types.AttributeValueMemberS{Value: token}
+	t := &types.AttributeValueMemberN{Value: strconv.FormatInt(ttl, 10)}
+	return func(k string) map[string]types.AttributeValue {
+		it := key(eventPK(k), single)
+		it["owner"], it[AttrTTL] = owner, t
+		return it
 	}
 }
 
@@ -259,26 +268,16 @@ func (c *EventClaims) claimChunk(ctx context.Context, keys []string, idx []int, 
 // The first call that fails for another reason than the condition answers
 // it and the rest from memory (the table is not answering: do not wait on
 // it once per key).
-func (c *EventClaims) claimEach(ctx context.Context, keys []string, idx []int, out *Claimed, ttl int64) {
-	owner := expression.Name("owner")
-	cond := expression.AttributeNotExists(expression.Name(AttrPK)).Or(owner.Equal(expression.Value(out.token)))
-	e, err := expression.NewBuilder().WithCondition(cond).Build()
-	if err != nil {
-		c.fallBack(ctx, keys, idx, out, "claim event", fmt.Errorf("state: build event claim condition: %w", err), false)
-		return
-	}
+func (c *EventClaims) claimEach(ctx context.Context, keys []string, idx []int, out *Claimed, e expression.Expression, item func(string) map[string]types.AttributeValue) {
 	for n, i := range idx {
-		av, err := attributevalue.MarshalMap(eventItem{PK: eventPK(keys[i]), SK: single, Owner: out.token, TTL: ttl})
-		if err == nil {
-			c.s.calls.Add(1)
-			_, err = c.db.PutItem(ctx, &dynamodb.PutItemInput{
-				TableName:                 aws.String(c.s.table),
-				Item:                      av,
-				ConditionExpression:       e.Condition(),
-				ExpressionAttributeNames:  e.Names(),
-				ExpressionAttributeValues: e.Values(),
-			})
-		}
+		c.s.calls.Add(1)
+		_, err := c.db.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName:                 aws.String(c.s.table),
+			Item:                      item(keys[i]),
+			ConditionExpression:       e.Condition(),
+			ExpressionAttributeNames:  e.Names(),
+			ExpressionAttributeValues: e.Values(),
+		})
 		switch {
 		case err == nil:
 			out.Fresh[i] = true
@@ -383,11 +382,12 @@ func (c *EventClaims) release(ctx context.Context, own []owned) []owned {
 }
 
 func (c *EventClaims) releaseChunk(ctx context.Context, own []owned) []owned {
+	conds := releaseConds{}
 	pending := own
 	for stalled := 0; stalled < maxTransactAttempts && len(pending) > 0; stalled++ {
 		items := make([]types.TransactWriteItem, 0, len(pending))
 		for _, o := range pending {
-			e, err := releaseCond(o.token)
+			e, err := conds.of(o.token)
 			if err != nil {
 				return pending
 			}
@@ -410,7 +410,7 @@ func (c *EventClaims) releaseChunk(ctx context.Context, own []owned) []owned {
 			return pending
 		}
 		if len(tc.CancellationReasons) != len(pending) {
-			return c.releaseEach(ctx, pending) // as claimEach
+			return c.releaseEach(ctx, pending, conds) // as claimEach
 		}
 		var retry []owned
 		for j, r := range tc.CancellationReasons {
@@ -425,15 +425,15 @@ func (c *EventClaims) releaseChunk(ctx context.Context, own []owned) []owned {
 		pending = retry
 	}
 	if len(pending) > 0 {
-		return c.releaseEach(ctx, pending)
+		return c.releaseEach(ctx, pending, conds)
 	}
 	return nil
 }
 
 // releaseEach deletes each claim with its own conditional DeleteItem.
-func (c *EventClaims) releaseEach(ctx context.Context, own []owned) []owned {
+func (c *EventClaims) releaseEach(ctx context.Context, own []owned, conds releaseConds) []owned {
 	for n, o := range own {
-		e, err := releaseCond(o.token)
+		e, err := conds.of(o.token)
 		if err == nil {
 			c.s.calls.Add(1)
 			_, err = c.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
@@ -452,11 +452,19 @@ func (c *EventClaims) releaseEach(ctx context.Context, own []owned) []owned {
 	return nil
 }
 
-func releaseCond(token string) (expression.Expression, error) {
+// releaseConds are the conditions of releases, by the token of the call
+// that claimed (a Release has one, kept releases a few): built once each.
+type releaseConds map[string]expression.Expression
+
+func (rc releaseConds) of(token string) (expression.Expression, error) {
+	if e, ok := rc[token]; ok {
+		return e, nil
+	}
 	e, err := expression.NewBuilder().WithCondition(expression.Name("owner").Equal(expression.Value(token))).Build()
 	if err != nil {
 		return e, fmt.Errorf("state: build event release condition: %w", err)
 	}
+	rc[token] = e
 	return e, nil
 }
 
