@@ -6,12 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
-	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -31,8 +25,8 @@ import (
 // alerts topic, so the storm's counts ride on the claims), with the state
 // table (kumo's DynamoDB) and without; the ratio of the two is the
 // table's cost, and dynamodb-calls/op its calls per warm invocation. kumo
-// and the router (every call goes through it, in both) run in this
-// process, so their work is in the figure. Profile with -cpuprofile.
+// and the storm test's router (every call goes through it, in both) run in
+// this process, so their work is in the figure. Profile with -cpuprofile.
 func BenchmarkStormBatch(b *testing.B) {
 	for _, table := range []bool{false, true} {
 		name := "memory"
@@ -53,20 +47,8 @@ func benchStorm(b *testing.B, table bool) {
 		"us-east-1": {ProductionAccess: &yes, SendingEnabled: &yes, EnforcementStatus: "HEALTHY", SuppressedReasons: []string{},
 			Identities: map[string]string{"yourapp.com": "SUCCESS"}},
 	}})
-	var ddbCalls atomic.Int64
-	target, _ := url.Parse(srv.URL)
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	rt := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if m := credentialScope.FindStringSubmatch(r.Header.Get("Authorization")); m != nil && m[1] == "ses" {
-			ses.ServeHTTP(w, r)
-			return
-		}
-		if strings.HasPrefix(r.Header.Get("X-Amz-Target"), "DynamoDB_") {
-			ddbCalls.Add(1)
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	b.Cleanup(rt.Close)
+	var tr traffic // the storm test's router: SES to the fake, the rest to kumo, no faults
+	rt := router(b, srv.URL, ses, &faults{}, &tr)
 	tap := testkit.NewTap(b, kumoCfg, "bench-alerts")
 	env := map[string]string{alert.EnvAlertsTopicARN: tap.TopicARN, triage.EnvSuppressMode: "auto", triage.EnvCandidateRegions: "none", "METRICS_NAMESPACE": testkit.Unique("SESGuardBench")}
 	if table {
@@ -103,7 +85,7 @@ func benchStorm(b *testing.B, table bool) {
 	if _, err := h.Handle(ctx, batch()); err != nil {
 		b.Fatal(err)
 	}
-	ddbCalls.Store(0)
+	tr.dynamo.Store(0)
 	ops := 0
 	for b.Loop() {
 		ops++
@@ -118,5 +100,5 @@ func benchStorm(b *testing.B, table bool) {
 			b.Fatalf("%d records failed", len(f))
 		}
 	}
-	b.ReportMetric(float64(ddbCalls.Load())/float64(ops), "dynamodb-calls/op")
+	b.ReportMetric(float64(tr.dynamo.Load())/float64(ops), "dynamodb-calls/op")
 }

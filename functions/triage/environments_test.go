@@ -121,7 +121,7 @@ var credentialScope = regexp.MustCompile(`Credential=[^/]+/\d{8}/[a-z0-9-]+/([a-
 
 // router sends SES v2 to the SES fake and everything else to kumo,
 // failing calls as the faults say.
-func router(t *testing.T, kumoURL string, ses http.Handler, f *faults, c *traffic) *httptest.Server {
+func router(t testing.TB, kumoURL string, ses http.Handler, f *faults, c *traffic) *httptest.Server {
 	target, _ := url.Parse(kumoURL)
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
