@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/sesguard/sesguard/internal/sqsdrain"
 	"github.com/sesguard/sesguard/internal/stack"
 )
 
@@ -670,17 +671,9 @@ func bodyMatches(policy stack.FilterPolicy, envelope string) bool {
 
 // Depth returns the messages waiting or in flight in a queue.
 func (s *Stack) Depth(ctx context.Context, q *Queue) (int, error) {
-	out, err := s.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(q.URL),
-		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
-			sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
+	n, err := sqsdrain.Depth(ctx, s.SQS, q.URL)
 	if err != nil {
 		return 0, fmt.Errorf("queue %s: %w", q.LogicalID, err)
-	}
-	n := 0
-	for _, k := range []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
-		sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible} {
-		v, _ := strconv.Atoi(out.Attributes[string(k)])
-		n += v
 	}
 	return n, nil
 }

@@ -12,12 +12,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/sesguard/sesguard/internal/alert"
 	"github.com/sesguard/sesguard/internal/bouncewatch"
 	"github.com/sesguard/sesguard/internal/metrics"
 	"github.com/sesguard/sesguard/internal/scenario"
+	"github.com/sesguard/sesguard/internal/sqsdrain"
 )
 
 // Progress is reported while replaying.
@@ -308,63 +308,30 @@ func (s *Stack) flushTriage(ctx context.Context) error {
 // readAlerts reads every alert on the alerts queue into res, as fired at
 // sim. It is called once every function of the step has returned, so every
 // alert of the step is on the queue, and it reads until the queue is empty,
-// in flight included: an empty receive alone does not say so. A receive
-// whose reply was lost (the SDK then retries it) leaves its messages hidden
-// until their visibility timeout; they are waited for and read with their
-// own step, not a later one, or never, when the replay ends first.
+// in flight included (sqsdrain.Drain): a receive whose reply was lost
+// leaves its messages hidden until their visibility timeout; they are
+// waited for and read with their own step, not a later one, or never, when
+// the replay ends first.
 func (s *Stack) readAlerts(ctx context.Context, sim time.Time, res *Result) error {
 	if s.AlertsQueue == nil {
 		return nil
 	}
-	q := s.AlertsQueue
-	backoff := time.Millisecond
-	waiting := time.Time{} // since when hidden messages have been waited for
-	for {
-		out, err := s.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(q.URL), MaxNumberOfMessages: 10,
-			VisibilityTimeout: receiveVisibility})
-		if err != nil {
-			return fmt.Errorf("read alerts: %w", err)
+	err := sqsdrain.Drain(ctx, s.SQS, s.AlertsQueue.URL, receiveVisibility, stallLimit, func(body string) error {
+		var env struct{ Subject, Message string }
+		if err := json.Unmarshal([]byte(body), &env); err != nil {
+			return fmt.Errorf("not an SNS envelope: %w", err)
 		}
-		if len(out.Messages) == 0 {
-			n, err := s.Depth(ctx, q)
-			if err != nil {
-				return fmt.Errorf("read alerts: %w", err)
-			}
-			if n == 0 {
-				return nil
-			}
-			if waiting.IsZero() {
-				waiting = time.Now()
-			}
-			// They come back after receiveVisibility; far longer means
-			// something else holds them.
-			if time.Since(waiting) > stallLimit {
-				return fmt.Errorf("read alerts: %d alerts still in flight on %s after %s", n, q.LogicalID, stallLimit)
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, 100*time.Millisecond)
-			continue
+		var a alert.Alert
+		if err := json.Unmarshal([]byte(env.Message), &a); err != nil {
+			return fmt.Errorf("message is not an alert: %w", err)
 		}
-		waiting, backoff = time.Time{}, time.Millisecond
-		for _, m := range out.Messages {
-			var env struct{ Subject, Message string }
-			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &env); err != nil {
-				return fmt.Errorf("read alerts: not an SNS envelope: %w", err)
-			}
-			var a alert.Alert
-			if err := json.Unmarshal([]byte(env.Message), &a); err != nil {
-				return fmt.Errorf("read alerts: message is not an alert: %w", err)
-			}
-			res.Alerts = append(res.Alerts, FiredAlert{Sim: sim, Subject: env.Subject, Alert: a})
-			if _, err := s.SQS.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(q.URL), ReceiptHandle: m.ReceiptHandle}); err != nil {
-				return fmt.Errorf("read alerts: %w", err)
-			}
-		}
+		res.Alerts = append(res.Alerts, FiredAlert{Sim: sim, Subject: env.Subject, Alert: a})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read alerts from %s: %w", s.AlertsQueue.LogicalID, err)
 	}
+	return nil
 }
 
 // ReadMetrics reads every metric of namespace back from the emulated

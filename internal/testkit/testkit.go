@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,6 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/sivchari/kumo"
+
+	"github.com/sesguard/sesguard/internal/sqsdrain"
 )
 
 // Kumo starts an in-process kumo emulator for the test and returns an SDK
@@ -87,62 +88,18 @@ func NewTap(t testing.TB, cfg aws.Config, name string) *Tap {
 
 // Drain receives every message on the tap's queue (SNS envelopes, as
 // JSON strings) and deletes them. kumo delivers SNS to SQS in-process, so
-// what was published before the call is there. A receive whose reply was
-// lost (on a loaded machine; the SDK then retries it) leaves its messages
-// in flight: an empty receive is not the end while the queue still counts
-// messages not visible. They are received with a short visibility timeout,
-// so such messages come back within a second or two, and waited for.
+// what was published before the call is there; messages a receive whose
+// reply was lost left in flight are waited for (sqsdrain.Drain).
 func (tp *Tap) Drain(t testing.TB) []string {
 	t.Helper()
-	ctx := context.Background()
 	var bodies []string
-	var waiting time.Time
-	for {
-		out, err := tp.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(tp.QueueURL), MaxNumberOfMessages: 10,
-			VisibilityTimeout: drainVisibility})
-		if err != nil {
-			t.Fatalf("receive from the tap: %v", err)
-		}
-		if len(out.Messages) == 0 {
-			hidden, err := tp.inFlight(ctx)
-			if err != nil {
-				t.Fatalf("tap queue attributes: %v", err)
-			}
-			if hidden == 0 {
-				return bodies
-			}
-			if waiting.IsZero() {
-				waiting = time.Now()
-			}
-			if time.Since(waiting) > 10*drainVisibility*time.Second {
-				t.Fatalf("the tap still has %d messages in flight after %ds", hidden, 10*drainVisibility)
-			}
-			time.Sleep(50 * time.Millisecond) // until the visibility timeout returns them
-			continue
-		}
-		waiting = time.Time{}
-		for _, m := range out.Messages {
-			bodies = append(bodies, aws.ToString(m.Body))
-			if _, err := tp.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(tp.QueueURL), ReceiptHandle: m.ReceiptHandle}); err != nil {
-				t.Fatalf("delete from the tap: %v", err)
-			}
-		}
+	if err := sqsdrain.Drain(context.Background(), tp.sqs, tp.QueueURL, 1, 10*time.Second, func(body string) error {
+		bodies = append(bodies, body)
+		return nil
+	}); err != nil {
+		t.Fatalf("drain the tap: %v", err)
 	}
-}
-
-// drainVisibility (seconds) hides what Drain receives: short, so that a
-// receive whose reply was lost costs a second, not the queue's default 30.
-const drainVisibility = 1
-
-// inFlight is the number of the tap's messages received and not deleted.
-func (tp *Tap) inFlight(ctx context.Context) (int, error) {
-	out, err := tp.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(tp.QueueURL),
-		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
-	if err != nil {
-		return 0, err
-	}
-	n, _ := strconv.Atoi(out.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible)])
-	return n, nil
+	return bodies
 }
 
 // Clock is a settable fake clock, safe for concurrent use.
