@@ -55,6 +55,32 @@ func (h *Handler) evaluationTime(ctx context.Context, inv *lambdaevent.Invocatio
 			"time", inv.Time, "now", now.UTC().Format(time.RFC3339))
 		return now
 	}
+	return h.notBeforeNewest(ctx, t, now)
+}
+
+// evaluatedRecord keeps, in the shared records, the latest time an
+// evaluation ran as of.
+const evaluatedRecord = "evaluation/as-of"
+
+// notBeforeNewest returns t unless an evaluation as of a later time has
+// run already (in any environment): a scheduled event delivered late (an
+// async retry, one held in Lambda's event queue) would judge a window a
+// newer evaluation judged, and announcing from it would take the level
+// back; it evaluates as of now instead. It records t as the latest
+// otherwise. A store that cannot answer lets t through.
+func (h *Handler) notBeforeNewest(ctx context.Context, t, now time.Time) time.Time {
+	rec, err := h.records.Get(ctx, evaluatedRecord)
+	if err != nil {
+		return t
+	}
+	if newest, err := time.Parse(time.RFC3339Nano, rec.Value); err == nil && t.Before(newest) {
+		h.log.WarnContext(ctx, "scheduled event older than an evaluation already run; evaluating as of now",
+			"time", t.UTC().Format(time.RFC3339), "newest", rec.Value)
+		return now
+	}
+	// Lost to another evaluation's write: theirs or ours is the later,
+	// both are recorded soon enough for a retry minutes later.
+	_, _, _ = h.records.Swap(ctx, evaluatedRecord, rec, t.UTC().Format(time.RFC3339Nano))
 	return t
 }
 

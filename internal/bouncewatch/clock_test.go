@@ -147,3 +147,32 @@ func TestScheduledEvaluationTime(t *testing.T) {
 		})
 	}
 }
+
+// TestLateScheduledEventEvaluatesAsOfNow: a scheduled event older than
+// one already evaluated (a late async retry), in this environment or
+// another sharing the records, evaluates as of now, not its old window.
+func TestLateScheduledEventEvaluatesAsOfNow(t *testing.T) {
+	now := time.Date(2026, 3, 2, 15, 0, 7, 0, time.UTC)
+	records := NewMemoryRecords() // shared by the two environments
+	evaluate := func(in string) time.Time {
+		t.Helper()
+		cw := newMemCloudWatch(func() time.Time { return now })
+		h := mustNew(t, testConfig(), Deps{CloudWatch: cw, Log: quiet, Now: func() time.Time { return now }, Records: records})
+		out, err := h.Handle(context.Background(), json.RawMessage(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.(*Report).Time
+	}
+	newer := `{"source":"aws.events","time":"2026-03-02T14:55:00Z"}`
+	older := `{"source":"aws.events","time":"2026-03-02T14:50:00Z"}`
+	if got := evaluate(newer); !got.Equal(time.Date(2026, 3, 2, 14, 55, 0, 0, time.UTC)) {
+		t.Fatalf("first evaluation as of %s, want its scheduled time", got)
+	}
+	if got := evaluate(older); !got.Equal(now) {
+		t.Errorf("late event evaluated as of %s, want now (%s)", got, now)
+	}
+	if got := evaluate(newer); !got.Equal(time.Date(2026, 3, 2, 14, 55, 0, 0, time.UTC)) {
+		t.Errorf("a retry of the newest event evaluated as of %s, want its scheduled time", got)
+	}
+}
