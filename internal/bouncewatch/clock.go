@@ -113,28 +113,11 @@ func eventTime(e *ruleset.SESEvent) (t time.Time, ok bool) {
 	case e.Delivery != nil:
 		own = e.Delivery.Timestamp
 	}
-	if t, ok = parseSESTime(own); ok {
+	if t, ok = ruleset.ParseSESTime(own); ok {
 		return t, true
 	}
 	if e.Mail != nil {
-		return parseSESTime(e.Mail.Timestamp)
-	}
-	return time.Time{}, false
-}
-
-// sesTimeLayouts are the timestamp forms SES uses: RFC 3339 in every full
-// example, and "2018-10-08T14:05:45 +0000" in one sample of the mail
-// object (ses-facts.md §1.2).
-var sesTimeLayouts = []string{time.RFC3339, "2006-01-02T15:04:05 -0700"}
-
-func parseSESTime(s string) (time.Time, bool) {
-	if s == "" {
-		return time.Time{}, false
-	}
-	for _, l := range sesTimeLayouts {
-		if t, err := time.Parse(l, s); err == nil {
-			return t, true
-		}
+		return ruleset.ParseSESTime(e.Mail.Timestamp)
 	}
 	return time.Time{}, false
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sesguard/sesguard/internal/scenario"
+	"github.com/sesguard/sesguard/pkg/ruleset"
 )
 
 // MoveToRecent moves sc by whole days so that it ends within the day
@@ -46,12 +47,8 @@ func daysToRecent(end, now time.Time) int {
 	return days
 }
 
-// timeLayouts are the timestamp forms shiftDates recognises: RFC 3339 (with
-// or without fractional seconds) and SES's "2018-10-08T14:05:45 +0000".
-var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05 -0700"}
-
 // shiftDates returns msg with the date of every JSON string that is a
-// timestamp moved by days. Only the date part ("2006-01-02", the first ten
+// timestamp in a form SES uses (ruleset.ParseSESTime) moved by days. Only the date part ("2006-01-02", the first ten
 // characters) is rewritten: a whole-day move in a fixed UTC offset changes
 // nothing else. msg is returned as it is when nothing changed; a string
 // with escapes is never a timestamp and is skipped.
@@ -70,16 +67,11 @@ func shiftDates(msg json.RawMessage, days int) json.RawMessage {
 			j++
 		}
 		if lit := msg[i+1 : min(j, len(msg))]; !escaped && len(lit) >= 20 && len(lit) <= 40 && lit[4] == '-' && lit[7] == '-' && lit[10] == 'T' {
-			for _, l := range timeLayouts {
-				t, err := time.Parse(l, string(lit))
-				if err != nil {
-					continue
-				}
+			if t, ok := ruleset.ParseSESTime(string(lit)); ok {
 				if out == nil {
 					out = append(json.RawMessage(nil), msg...)
 				}
 				copy(out[i+1:], t.AddDate(0, 0, days).Format("2006-01-02"))
-				break
 			}
 		}
 		i = j

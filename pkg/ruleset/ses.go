@@ -1,5 +1,7 @@
 package ruleset
 
+import "time"
+
 // SESEvent is an SES identity notification (notificationType) or
 // event-publishing record (eventType), as SES publishes it to SNS.
 // aws-lambda-go has no type for these (its SimpleEmailEvent is for SES
@@ -132,3 +134,23 @@ const (
 // FailureEventTypes are the SES event types triage handles; the SNS filter
 // policy in template.yaml passes exactly these.
 var FailureEventTypes = []string{EventBounce, EventComplaint, EventReject, EventRendering, EventDeliveryDelay}
+
+// sesTimeLayouts are the timestamp forms SES uses: RFC 3339 (fractional
+// seconds optional) in every full example, and "2018-10-08T14:05:45
+// +0000" in one sample of the mail object (ses-facts.md §1.2).
+var sesTimeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05 -0700"}
+
+// ParseSESTime parses a timestamp of an SES event (mail.timestamp,
+// bounce.timestamp, ...) in any form SES uses; ok is false for anything
+// else, the empty string included.
+func ParseSESTime(s string) (t time.Time, ok bool) {
+	if s == "" {
+		return time.Time{}, false
+	}
+	for _, l := range sesTimeLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
