@@ -708,8 +708,7 @@ func reportForecasts(evs []localstack.Evaluation) []report.Projection {
 			if slices.ContainsFunc(out, func(o report.Projection) bool { return o.From == p.From && o.Rate == p.Rate && o.Hours == p.Hours }) {
 				continue
 			}
-			// "5% in about 41 min (27 min–1.2 h)": the words before SES's.
-			p.Text, _, _ = strings.Cut(strings.TrimPrefix(f.Text(), "at this pace: "), ";")
+			p.Text = f.Phrase() // "5% in about 41 min (27 min–1.2 h)"
 			out = append(out, p)
 		}
 	}

@@ -83,6 +83,7 @@ type summaryForecast struct {
 	Soonest    float64   `json:"soonestHours"`
 	Latest     *float64  `json:"latestHours"`
 	Text       string    `json:"text"`
+	phrase     string    // Text's own words, for the story
 	// CriticalAt is the first evaluation at critical; ActualHours the time
 	// from the forecast to it; Ratio Hours/ActualHours (the issue's bar:
 	// within a factor of 2).
@@ -94,7 +95,7 @@ type summaryForecast struct {
 // String is the forecast in the story (after "Forecast: ").
 func (f *summaryForecast) String() string {
 	return fmt.Sprintf("at %s for %s, %s; critical came at %s, %s later (forecast/actual %.2f)",
-		f.ForecastAt.Format("15:04"), f.Scope, strings.TrimPrefix(f.Text, "at this pace: "), f.CriticalAt.Format("15:04"),
+		f.ForecastAt.Format("15:04"), f.Scope, f.phrase, f.CriticalAt.Format("15:04"),
 		reputation.FormatHours(f.ActualHours), f.Ratio)
 }
 
@@ -177,7 +178,7 @@ func firstForecast(evs []localstack.Evaluation) *summaryForecast {
 				if !ok {
 					continue
 				}
-				out := &summaryForecast{Scope: key, ForecastAt: f.at, Hours: f.f.Hours, Soonest: f.f.Soonest, Text: f.f.Text(),
+				out := &summaryForecast{Scope: key, ForecastAt: f.at, Hours: f.f.Hours, Soonest: f.f.Soonest, Text: f.f.Text(), phrase: f.f.Phrase(),
 					CriticalAt: ev.Sim, ActualHours: ev.Sim.Sub(f.at).Hours()}
 				if out.ActualHours > 0 {
 					out.Ratio = out.Hours / out.ActualHours

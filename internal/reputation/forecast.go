@@ -164,10 +164,17 @@ func SESWords(l Level) string {
 }
 
 // Text is the forecast in one line: "at this pace: 5% in about 3 h
-// (2–5 h); SES may review at 5%". When the low end of the interval on the
-// recent fraction stays below the threshold, the range is open: "(2 h or
-// later)". A threshold other than SES's is named as sesguard's.
+// (2–5 h); SES may review at 5%" (Phrase, then what SES says of the
+// threshold).
 func (f Forecast) Text() string {
+	return "at this pace: " + f.Phrase() + "; " + SESWords(f.Target)
+}
+
+// Phrase is the forecast's own words: "5% in about 3 h (2–5 h)". When the
+// low end of the interval on the recent fraction stays below the
+// threshold, the range is open: "(2 h or later)". A threshold other than
+// SES's is named as sesguard's.
+func (f Forecast) Phrase() string {
 	rng := FormatHours(f.Soonest) + "–" + FormatHours(f.Latest)
 	if math.IsInf(f.Latest, 1) {
 		rng = FormatHours(f.Soonest) + " or later"
@@ -176,7 +183,7 @@ func (f Forecast) Text() string {
 	if f.Threshold != SESBounce.For(f.Target) {
 		what += " (sesguard's " + f.Target.String() + " threshold)"
 	}
-	return fmt.Sprintf("at this pace: %s in about %s (%s); %s", what, FormatHours(f.Hours), rng, SESWords(f.Target))
+	return fmt.Sprintf("%s in about %s (%s)", what, FormatHours(f.Hours), rng)
 }
 
 // FormatHours formats a duration in hours for a person: "40 min", "1.5 h",
